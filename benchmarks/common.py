@@ -1,0 +1,78 @@
+"""What every benchmark shares: machine facts, versions, atomic JSON output, a printed table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """CPU, cores, memory and the thread settings the figures were measured with."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+
+
+def versions() -> dict:
+    from petsc4py import PETSc
+    from slepc4py import SLEPc
+
+    import fem_ms
+
+    out = {"fem_ms": fem_ms.__version__,
+           "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
+           "slepc": ".".join(map(str, SLEPc.Sys.getVersion()))}
+    try:
+        out["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                           text=True, cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        pass
+    return out
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` with machine/versions/time to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine(), "versions": versions(), **payload}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
+    """Print ``rows`` as a table; ``columns`` = (key, header, format)."""
+    header = " ".join(f"{h:>12}" for _, h, _ in columns)
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(" ".join(f"{format(row[k], fmt):>12}" if row.get(k) is not None else f"{'-':>12}"
+                       for k, _, fmt in columns))
+    sys.stdout.flush()

@@ -1,0 +1,93 @@
+"""Benchmark of the fine-scale pipeline: KLE sampling, assembly and solve (diffusion, f = 1, Q1).
+
+Each case runs in its own process (so its peak memory is its own) and is timed warm: the
+pipeline runs once to compile Firedrake's kernels, then again for the reported figures.
+
+    scripts/env python -m benchmarks.fine_solve [--quick] [--out PATH] [--solver mumps]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .common import RESULTS, peak_rss_mib, print_table, write_json
+
+FULL = [(2, 100), (2, 250), (2, 500), (3, 50)]
+QUICK = [(2, 100), (2, 200), (3, 20)]
+
+
+def run_case(dim: int, n: int, solver: str) -> dict:
+    """Time one case in this process (warm) and return its figures."""
+    import firedrake as fd
+
+    from fem_ms import Diffusion, cell_field
+    from fem_ms.coefficients import paper_kle
+    from fem_ms.solvers import _linear_solver, assemble_system, solver_parameters
+
+    cells = (n,) * dim
+    out = {"case": f"{n}^{dim}", "dim": dim, "cells_per_side": n}
+    mesh = fd.UnitSquareMesh(n, n, quadrilateral=True) if dim == 2 else fd.UnitCubeMesh(n, n, n, hexahedral=True)
+    V = fd.FunctionSpace(mesh, "CG", 1)
+    for attempt in ("cold", "warm"):
+        t0 = time.perf_counter()
+        kle = paper_kle(cells)
+        t1 = time.perf_counter()
+        kappa_grid = kle.sample_kappa(attempt == "warm")
+        t2 = time.perf_counter()
+        kappa = cell_field(mesh, kappa_grid)
+        t3 = time.perf_counter()
+        problem = Diffusion(V, kappa, 1.0)
+        A, b = assemble_system(problem)
+        t4 = time.perf_counter()
+        u = fd.Function(V)
+        _linear_solver(A, solver_parameters(solver)).solve(u, b)
+        t5 = time.perf_counter()
+    out.update(dofs=V.dim(), kle_modes=kle.n_modes, kle_energy=round(kle.energy_captured, 4),
+               kle_setup_s=t1 - t0, kle_sample_s=t2 - t1, kappa_to_mesh_s=t3 - t2,
+               assembly_s=t4 - t3, solve_s=t5 - t4, total_s=t5 - t0,
+               max_u=float(u.dat.data_ro.max()), peak_rss_mib=peak_rss_mib())
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced sizes (< 3 minutes)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
+    parser.add_argument("--solver", default="mumps", help="fem_ms.solvers preset")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "dim,n" in a child process
+    args = parser.parse_args(argv)
+    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    if args.case:
+        dim, n = map(int, args.case.split(","))
+        print(json.dumps(run_case(dim, n, args.solver)))
+        return
+    cases = QUICK if args.quick else FULL
+    rows = []
+    for dim, n in tqdm(cases, desc="fine_solve cases", unit="case"):
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.fine_solve", "--case", f"{dim},{n}",
+                               "--solver", args.solver], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+        if proc.returncode:
+            raise SystemExit(f"case {n}^{dim} failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print_table(rows, [("case", "case", ""), ("dofs", "DOFs", "d"), ("kle_modes", "KLE modes", "d"),
+                       ("kle_setup_s", "KLE setup s", ".3f"), ("kle_sample_s", "KLE sample s", ".3f"),
+                       ("assembly_s", "assembly s", ".3f"), ("solve_s", "solve s", ".3f"),
+                       ("peak_rss_mib", "peak MiB", ".0f")])
+    out = args.out or RESULTS / ("fine_solve_quick.json" if args.quick else "fine_solve.json")
+    path = write_json(out, {"benchmark": "fine_solve", "quick": args.quick, "solver": args.solver,
+                            "timing": "warm (second run in the process; kernels compiled), wall seconds",
+                            "problem": "diffusion, f = 1, Q1, u = 0 on the boundary, paper KLE kappa in [1, 9600]",
+                            "cases": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

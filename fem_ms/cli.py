@@ -1,0 +1,77 @@
+"""The ``fem-ms`` command line: environment facts and one-off fine solves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _info(args) -> int:
+    import firedrake
+    import numpy
+    from petsc4py import PETSc
+    from slepc4py import SLEPc
+
+    import fem_ms
+
+    facts = {
+        "fem_ms": fem_ms.__version__,
+        "firedrake": getattr(firedrake, "__version__", "unknown"),
+        "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
+        "slepc": ".".join(map(str, SLEPc.Sys.getVersion())),
+        "numpy": numpy.__version__,
+        "mpi_size": PETSc.COMM_WORLD.getSize(),
+        "petsc_packages": {p: PETSc.Sys.hasExternalPackage(p)
+                           for p in ("mumps", "cholmod", "umfpack", "superlu_dist", "hypre")},
+    }
+    print(json.dumps(facts, indent=2))
+    return 0
+
+
+def _solve(args) -> int:
+    import firedrake as fd
+
+    from . import coefficients, meshes, problems, solvers
+    from .export import write_fields
+
+    cells = (args.fine,) * args.dim
+    pair = meshes.structured_hierarchy(args.coarse, args.fine, dim=args.dim, quadrilateral=not args.simplex)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kappa = coefficients.cell_field(pair.fine, coefficients.paper_kle(cells).sample_kappa(args.seed))
+    if args.forcing == "random":
+        f = coefficients.vertex_field(V, coefficients.paper_forcing(cells).sample(args.seed + 1))
+    else:
+        f = 1.0
+    boundary = problems.RobinBoundary() if args.robin else None
+    problem = problems.make_problem(args.problem, V, kappa, f, boundary)
+    result = solvers.solve(problem, solver=args.solver)
+    print(f"{args.problem}: {V.dim()} fine DOFs, max u = {result.u.dat.data_ro.max():.6g}, "
+          f"iterations = {result.iterations}, timings = {result.timings}")
+    if args.out:
+        print("wrote", write_fields(args.out, pair.fine, u=result.u, kappa=kappa))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="versions and PETSc packages of this environment").set_defaults(run=_info)
+    s = sub.add_parser("solve", help="one fine solve on a KLE permeability sample")
+    s.add_argument("--problem", default="diffusion", help="diffusion, richards or heat")
+    s.add_argument("--dim", type=int, default=2, choices=(2, 3))
+    s.add_argument("--fine", type=int, default=100, help="fine cells per side")
+    s.add_argument("--coarse", type=int, default=5, help="coarse cells per side")
+    s.add_argument("--simplex", action="store_true", help="triangles/tetrahedra instead of Q1")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--forcing", choices=("constant", "random"), default="constant")
+    s.add_argument("--robin", action="store_true", help="Dirichlet y=0, Robin y=1")
+    s.add_argument("--solver", default="mumps", help="PETSc preset: mumps, cholmod, cg-gamg, cg-hypre")
+    s.add_argument("--out", help="write u and kappa to this .vtu/.xdmf file")
+    s.set_defaults(run=_solve)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

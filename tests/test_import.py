@@ -1,0 +1,13 @@
+import subprocess
+import sys
+
+
+def test_fem_ms_does_not_import_torch():
+    code = "import sys, fem_ms, fem_ms.cli; bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]; assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_info():
+    out = subprocess.run([sys.executable, "-m", "fem_ms.cli", "info"], check=True,
+                         capture_output=True, text=True).stdout
+    assert '"petsc": "3.26.0"' in out and '"slepc": "3.26.0"' in out
