@@ -32,10 +32,9 @@ def machine() -> dict:
 
 
 def versions() -> dict:
+    import fem_ms  # first: Firedrake initialises PETSc
     from petsc4py import PETSc
     from slepc4py import SLEPc
-
-    import fem_ms
 
     out = {"fem_ms": fem_ms.__version__,
            "petsc": ".".join(map(str, PETSc.Sys.getVersion())),

@@ -39,7 +39,7 @@ def run_case(dim: int, n: int, solver: str) -> dict:
         t0 = time.perf_counter()
         kle = paper_kle(cells)
         t1 = time.perf_counter()
-        kappa_grid = kle.sample_kappa(attempt == "warm")
+        kappa_grid = kle.sample_kappa(int(attempt == "warm"))
         t2 = time.perf_counter()
         kappa = cell_field(mesh, kappa_grid)
         t3 = time.perf_counter()
