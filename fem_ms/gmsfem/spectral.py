@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import ufl
+from finat.ufl import BrokenElement
 
 import firedrake as fd
 from firedrake.petsc import PETSc
@@ -36,7 +37,7 @@ class ElementMatrices:
     def assemble(cls, V, kappa, geometry: FineGeometry) -> "ElementMatrices":
         """Assemble on this rank's cells and gather from all ranks."""
         mesh = V.mesh()
-        W = fd.FunctionSpace(mesh, fd.BrokenElement(V.ufl_element()))
+        W = fd.FunctionSpace(mesh, BrokenElement(V.ufl_element()))
         u, v = fd.TrialFunction(W), fd.TestFunction(W)
         forms = (kappa * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx, kappa * u * v * ufl.dx)
         n_owned = geometry.owned_cells.stop - geometry.owned_cells.start
