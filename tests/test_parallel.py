@@ -27,3 +27,28 @@ def test_two_ranks_match_serial(problem_cls):
     distributed = _norms(COMM_WORLD, problem_cls)
     serial = _norms(COMM_SELF, problem_cls)
     np.testing.assert_allclose(distributed, serial, rtol=1e-10)
+
+
+def _gmsfem(comm, problem_cls):
+    from fem_ms import structured_hierarchy
+    from fem_ms.gmsfem import GMsFEM
+
+    pair = structured_hierarchy(4, 24, comm=comm)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kappa = cell_field(pair.fine, paper_kle((24, 24)).sample_kappa(3))
+    g = GMsFEM(problem_cls(V, kappa, 1.0), pair, n_basis=4, provider_options={"progress": False})
+    u = g.solve().u
+    A0, _ = g.coarse_system()
+    rows = range(*A0.getOwnershipRange())
+    block = A0.getValues(rows, range(A0.getSize()[1]))
+    dense = np.concatenate(comm.allgather(block))
+    return dense, (fd.norm(u), fd.norm(u, "H1"), fd.assemble(kappa * u * fd.dx))
+
+
+@pytest.mark.parallel(nprocs=2)
+@pytest.mark.parametrize("problem_cls", [Diffusion, Richards])
+def test_gmsfem_two_ranks_match_serial(problem_cls):
+    A0_par, norms_par = _gmsfem(COMM_WORLD, problem_cls)
+    A0_ser, norms_ser = _gmsfem(COMM_SELF, problem_cls)
+    np.testing.assert_allclose(A0_par, A0_ser, rtol=1e-9, atol=1e-9 * abs(A0_ser).max())
+    np.testing.assert_allclose(norms_par, norms_ser, rtol=1e-9)

@@ -1,0 +1,173 @@
+"""GMsFEM: local eigenproblems against scipy, exact limits, monotone errors, bad input."""
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+
+import firedrake as fd
+
+from fem_ms import Diffusion, Heat, Richards, RobinBoundary, cell_field, solve, structured_hierarchy
+from fem_ms.coefficients import paper_kle
+from fem_ms.gmsfem import (GMsFEM, LocalBases, SpectralBasisProvider, SpectralConvergenceError,
+                           available_providers, get_provider)
+from fem_ms.gmsfem.spectral import ElementMatrices
+from fem_ms.metrics import relative_h1_error, relative_l2_error
+
+QUIET = {"progress": False}
+
+
+def kle_problem(coarse, fine, cls=Diffusion, seed=0, quad=True, boundary=None, **kwargs):
+    pair = structured_hierarchy(coarse, fine, quadrilateral=quad)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kappa = cell_field(pair.fine, paper_kle((fine, fine)).sample_kappa(seed))
+    return pair, cls(V, kappa, 1.0, boundary, **kwargs)
+
+
+def test_provider_registry():
+    assert "slepc" in available_providers()
+    assert isinstance(get_provider("slepc", progress=False), SpectralBasisProvider)
+    with pytest.raises(ValueError, match="unknown basis provider 'nope'.*slepc"):
+        get_provider("nope")
+
+
+@pytest.mark.parametrize("quad", [True, False], ids=["Q1", "P1"])
+def test_eigenvalues_match_scipy(quad):
+    pair, problem = kle_problem(3, 30, quad=quad)
+    g = GMsFEM(problem, pair, n_basis=6, provider_options=QUIET).offline()
+    for i in (0, 1, 5):  # corner, half, full
+        A, S = g.patches.local_matrices(i)
+        ref = np.sort(spla.eigsh(A.tocsc(), k=6, M=S.tocsc(), sigma=-1e-3, which="LM")[0])
+        lam = g.bases.eigenvalues[i]
+        assert abs(lam[0]) < 1e-8 * lam[1]
+        np.testing.assert_allclose(lam[1:], ref[1:], rtol=1e-8)
+        phi = g.bases.vectors[i]
+        np.testing.assert_allclose(phi.T @ S @ phi, np.eye(6), atol=1e-8)  # S-orthonormal
+        np.testing.assert_allclose(A @ phi, S @ phi * lam, atol=1e-6 * abs(A).max())
+
+
+def test_element_matrices_sum_to_the_global_matrix():
+    pair, problem = kle_problem(2, 8, quad=False)
+    g = GMsFEM(problem, pair, n_basis=2, provider_options=QUIET).offline()
+    geom, V = g.geometry, problem.V
+    elements = ElementMatrices.assemble(V, problem.kappa, geom)
+    u, v = fd.TrialFunction(V), fd.TestFunction(V)
+    A = fd.assemble(problem.kappa * fd.inner(fd.grad(u), fd.grad(v)) * fd.dx).petscmat
+    dense = A.convert("dense").getDenseArray()
+    k = geom.cell_dofs.shape[1]
+    acc = np.zeros_like(dense)
+    np.add.at(acc, (np.repeat(geom.cell_dofs, k, 1).ravel(), np.tile(geom.cell_dofs, (1, k)).ravel()),
+              elements.stiffness.ravel())
+    np.testing.assert_allclose(acc, dense, atol=1e-12 * abs(dense).max())
+
+
+def test_partition_of_unity_and_kinds():
+    pair, problem = kle_problem(4, 16)
+    g = GMsFEM(problem, pair, n_basis=1, provider_options=QUIET).offline()
+    total = np.zeros(problem.V.dim())
+    for nbh in g.neighbourhoods:
+        np.add.at(total, nbh.dofs, nbh.chi)
+        # χ_i is 1 at its own vertex, and vanishes on the boundary of ω_i
+        at_vertex = np.all(np.isclose(g.geometry.dof_coords[nbh.dofs], nbh.vertex), axis=1)
+        assert nbh.chi[at_vertex] == pytest.approx(1.0)
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    kinds = [n.kind for n in g.neighbourhoods]
+    assert (kinds.count("corner"), kinds.count("half"), kinds.count("full")) == (4, 12, 9)
+
+
+def test_all_local_dofs_reproduce_the_fine_solution():
+    # one coarse cell: the four neighbourhoods are the whole domain, n_basis = all their DOFs
+    pair, problem = kle_problem(1, 8)
+    u = GMsFEM(problem, pair, n_basis=81, provider_options=QUIET).solve().u
+    assert relative_l2_error(u, solve(problem).u) < 1e-10
+
+
+def test_constant_kappa_first_eigenpair():
+    pair = structured_hierarchy(3, 12)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kappa = fd.Function(fd.FunctionSpace(pair.fine, "DG", 0)).assign(3.0)
+    g = GMsFEM(Diffusion(V, kappa, 1.0), pair, n_basis=3, provider_options=QUIET).offline()
+    for i in g.mine:
+        lam, phi = g.bases.eigenvalues[i], g.bases.vectors[i]
+        assert abs(lam[0]) < 1e-9
+        np.testing.assert_allclose(phi[:, 0], phi[0, 0], rtol=1e-8)  # constant
+
+
+def test_errors_fall_as_n_basis_grows():
+    pair, problem = kle_problem(4, 40, seed=2)
+    ref = solve(problem).u
+    errors = []
+    for n_basis in (1, 2, 4, 8, 12):
+        u = GMsFEM(problem, pair, n_basis=n_basis, provider_options=QUIET).solve().u
+        errors.append((relative_l2_error(u, ref), relative_h1_error(u, ref)))
+    l2, h1 = np.array(errors).T
+    assert np.all(np.diff(l2) < 0) and np.all(np.diff(h1) < 0), errors
+
+
+def test_richards_heat_and_robin_converge_to_the_fine_solution_with_many_bases():
+    # with every local DOF in the space, each online solver must reproduce its fine solver
+    for cls, kwargs, boundary in ((Richards, {}, None), (Heat, {"dt": 1e-3, "t_end": 5e-3}, None),
+                                  (Diffusion, {}, RobinBoundary())):
+        pair, problem = kle_problem(1, 6, cls=cls, boundary=boundary, **kwargs)
+        fine = solve(problem, **({"progress": False} if cls is Heat else {})).u
+        ms = GMsFEM(problem, pair, n_basis=49, provider_options=QUIET).solve(rtol=1e-12, progress=False)
+        assert relative_l2_error(ms.u, fine) < 1e-7, cls.name
+
+
+def test_richards_gmsfem_is_close_to_fine():
+    pair, problem = kle_problem(4, 40, cls=Richards, seed=1)
+    fine = solve(problem).u
+    ms = GMsFEM(problem, pair, n_basis=8, provider_options=QUIET).solve()
+    assert ms.iterations >= 1 and ms.residuals[-1] < ms.residuals[0]
+    assert relative_l2_error(ms.u, fine) < 0.15
+
+
+def test_bad_input():
+    pair, problem = kle_problem(4, 8)
+    with pytest.raises(ValueError, match="n_basis=10 exceeds the 9 fine DOFs of neighbourhood"):
+        GMsFEM(problem, pair, n_basis=10, provider_options=QUIET).offline()
+    other = structured_hierarchy(2, 8)
+    with pytest.raises(ValueError, match="not on the fine mesh of this pair"):
+        GMsFEM(problem, other, n_basis=2)
+    with pytest.raises(ValueError, match="n_basis must be a positive integer"):
+        GMsFEM(problem, pair, n_basis=0)
+
+
+def test_slepc_not_converging_names_the_neighbourhood():
+    pair, problem = kle_problem(2, 16)
+    provider = SpectralBasisProvider({"eps_max_it": 1, "eps_ncv": 5}, options_prefix="noconv_",
+                                     progress=False)
+    with pytest.raises(SpectralConvergenceError, match=r"converged \d of 4 eigenpairs in neighbourhood 0"):
+        GMsFEM(problem, pair, n_basis=4, basis=provider).offline()
+
+
+class WrongShapeProvider:
+    name = "wrong-shape"
+
+    def local_bases(self, patches, n_basis):
+        return LocalBases({i: np.ones((patches.neighbourhoods[i].size, n_basis - 1)) for i in patches.mine})
+
+
+def test_provider_returning_wrong_shape_is_rejected():
+    pair, problem = kle_problem(2, 8)
+    with pytest.raises(ValueError, match=r"'wrong-shape' returned an array of shape \(25, 2\) for "
+                                         r"neighbourhood 0 \(corner\); expected \(25, 3\)"):
+        GMsFEM(problem, pair, n_basis=3, basis=WrongShapeProvider()).offline()
+
+
+def test_canonical_patches_stack_by_kind():
+    pair, problem = kle_problem(3, 12)
+    g = GMsFEM(problem, pair, n_basis=1, provider_options=QUIET).offline()
+    shapes = {}
+    for nbh in g.neighbourhoods:
+        kp = g.patches.kappa_patch(nbh.index)
+        shapes.setdefault(nbh.kind, set()).add(kp.shape)
+        # the canonical vertex grid covers ω_i's DOFs one to one, vertex at the low corner
+        pos = g.patches.grid_positions(nbh.index)
+        grid = np.zeros(tuple(s + 1 for s in kp.shape), dtype=int)
+        grid[pos] += 1
+        assert np.all(grid == 1)
+        vertex_pos = [p[np.all(np.isclose(g.geometry.dof_coords[nbh.dofs], nbh.vertex), 1)][0] for p in pos]
+        for axis, size in zip(range(2), kp.shape):
+            if axis >= 2 - len(nbh.boundary_axes):  # boundary axes come last
+                assert vertex_pos[axis] == 0
+    assert shapes == {"full": {(8, 8)}, "half": {(8, 4)}, "corner": {(4, 4)}}
