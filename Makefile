@@ -10,6 +10,7 @@ env:
 
 demo:
 	$(ENV) python demos/fine_solve.py
+	$(ENV) python demos/gmsfem_basics.py
 
 # Default suite (< 10 min): the serial tests but @pytest.mark.slow, then the
 # @pytest.mark.parallel tests under mpiexec -n 2. (mpi-pytest's own forking of mpiexec from

@@ -12,3 +12,14 @@ def test_fine_solve_demo(repo, tmp_path):
     assert "richards" in out and "rel. L2 %" in out
     assert (tmp_path / "fine_solve.png").stat().st_size > 10_000
     assert (tmp_path / "fine_solve.vtu").is_file()
+
+
+def test_gmsfem_basics_demo(repo, tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(repo / "demos" / "gmsfem_basics.py"), "--fine", "20", "--coarse", "2",
+         "--out-dir", str(tmp_path)], check=True, capture_output=True, text=True).stdout
+    lines = [l.split() for l in out.splitlines() if l.strip()[:1].isdigit()]
+    l2 = [float(l[2]) for l in lines]
+    assert [int(l[0]) for l in lines] == [1, 2, 4, 8, 12]
+    assert all(a > b for a, b in zip(l2, l2[1:])), out  # errors fall as N_bf grows
+    assert (tmp_path / "gmsfem_basics.png").stat().st_size > 10_000

@@ -45,8 +45,12 @@ def test_eigenvalues_match_scipy(quad):
         np.testing.assert_allclose(A @ phi, S @ phi * lam, atol=1e-6 * abs(A).max())
 
 
-def test_element_matrices_sum_to_the_global_matrix():
-    pair, problem = kle_problem(2, 8, quad=False)
+@pytest.mark.parametrize("dim,quad", [(2, False), (2, True), (3, True), (3, False)])
+def test_element_matrices_sum_to_the_global_matrix(dim, quad):
+    pair = structured_hierarchy(2, 4, dim=dim, quadrilateral=quad)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kappa = cell_field(pair.fine, paper_kle((4,) * dim).sample_kappa(0))
+    problem = Diffusion(V, kappa, 1.0)
     g = GMsFEM(problem, pair, n_basis=2, provider_options=QUIET).offline()
     geom, V = g.geometry, problem.V
     elements = ElementMatrices.assemble(V, problem.kappa, geom)

@@ -128,16 +128,33 @@ class Neighbourhood:
         return self._sorter_cache
 
 
-def _coarse_basis_at(coarse, Vc, points: np.ndarray):
-    """(coarse DOF, point, value) of the coarse P1/Q1 basis at ``points``."""
-    cells, X, _ = coarse.locate_cells_ref_coords_and_dists(points)
+def _coarse_basis_at(coarse, Vc, Xc: np.ndarray, points: np.ndarray):
+    """Coarse DOFs and values of the coarse P1/Q1 basis functions at ``points``.
+
+    Returns (nodes, values), both (points, vertices per cell): the coarse P1/Q1 DOFs of the
+    coarse cell containing each point and their basis functions' values there. Computed from
+    the vertex coordinates ``Xc`` (indexed by coarse DOF): barycentric coordinates on simplices,
+    products of 1D hats on axis-aligned boxes, so no reference-element ordering is assumed.
+    """
+    cells, _, _ = coarse.locate_cells_ref_coords_and_dists(points)
     if np.any(cells < 0):
         bad = points[np.flatnonzero(cells < 0)[0]]
         raise ValueError(f"fine DOF at {bad} lies outside the coarse mesh")
-    fiat = Vc.finat_element.fiat_equivalent
-    table = next(iter(fiat.tabulate(0, X).values()))  # (coarse basis, points)
-    nodes = Vc.cell_node_map().values[cells]  # (points, coarse basis)
-    values = table.T
+    nodes = Vc.cell_node_map().values[cells]  # (points, vertices)
+    corners = Xc[nodes]  # (points, vertices, dim)
+    dim = points.shape[1]
+    if nodes.shape[1] == dim + 1:  # simplex
+        J = np.swapaxes(corners[:, 1:] - corners[:, :1], 1, 2)
+        lam = np.linalg.solve(J, (points - corners[:, 0])[..., None])[..., 0]
+        values = np.concatenate([1.0 - lam.sum(axis=1, keepdims=True), lam], axis=1)
+    elif nodes.shape[1] == 2**dim:  # box
+        lo, hi = corners.min(axis=1), corners.max(axis=1)
+        if not np.all(np.isclose(corners, lo[:, None]) | np.isclose(corners, hi[:, None])):
+            raise NotImplementedError("partition of unity on non-box quadrilaterals/hexahedra")
+        h = hi - lo
+        values = np.prod(np.clip(1.0 - np.abs(points[:, None, :] - corners) / h[:, None, :], 0.0, 1.0), axis=2)
+    else:
+        raise NotImplementedError(f"partition of unity for cells with {nodes.shape[1]} vertices")
     return nodes, values
 
 
@@ -162,7 +179,7 @@ def build_neighbourhoods(pair: NestedMeshes, geometry: FineGeometry) -> list[Nei
     dim = coarse.topological_dimension
 
     # χ for every fine DOF, from the coarse cell that contains it
-    nodes, values = _coarse_basis_at(coarse, Vc, geometry.dof_coords)
+    nodes, values = _coarse_basis_at(coarse, Vc, Xc, geometry.dof_coords)
     n_v = Vc.dim()
     # fine cells around each coarse vertex: via the coarse cells touching the vertex
     cells_of_vertex = [[] for _ in range(n_v)]

@@ -37,7 +37,11 @@ class ElementMatrices:
     def assemble(cls, V, kappa, geometry: FineGeometry) -> "ElementMatrices":
         """Assemble on this rank's cells and gather from all ranks."""
         mesh = V.mesh()
-        W = fd.FunctionSpace(mesh, BrokenElement(V.ufl_element()))
+        if mesh.ufl_cell().cellname == "hexahedron":
+            # Firedrake allows only Q/DQ families on hexahedra; equispaced DQ1 has Q1's nodes
+            W = fd.FunctionSpace(mesh, "DQ", 1, variant="equispaced")
+        else:
+            W = fd.FunctionSpace(mesh, BrokenElement(V.ufl_element()))
         u, v = fd.TrialFunction(W), fd.TestFunction(W)
         forms = (kappa * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx, kappa * u * v * ufl.dx)
         n_owned = geometry.owned_cells.stop - geometry.owned_cells.start

@@ -1,0 +1,181 @@
+"""Benchmark of the GMsFEM offline stage against a straightforward scipy implementation.
+
+For each case: wall time of the offline stage split into neighbourhood geometry, local
+assembly (element matrices + local A_i, S_i), SLEPc factorization, SLEPc eigensolve and R
+assembly; the online solve; the same local problems solved with scipy (``eigsh`` shift-invert,
+sparse LU, a Python loop over neighbourhoods); the floor (the local Cholesky factorizations
+alone, CHOLMOD through PETSc). Warm: the offline stage runs once to compile kernels, then again
+for the figures. 1 and 2 MPI ranks (rank-maximum times).
+
+    scripts/env python -m benchmarks.gmsfem_offline [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .common import RESULTS, peak_rss_mib, print_table, write_json
+
+FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
+QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
+PAPER_S = {(2, 100): 16.9, (2, 250): 210.0, (3, 50): 935.0, (3, 100): 10547.0}
+TARGET_S = {(2, 100): 0.3, (2, 250): 3.0, (3, 50): 30.0}
+N_BASIS = 8
+SCIPY_SUBSET_3D = 16  # 3D scipy eigsh on a subset of neighbourhoods, scaled by kind counts
+
+
+def _scipy_eigs(A, S, n):
+    import scipy.sparse.linalg as spla
+
+    return spla.eigsh(A.tocsc(), k=n, M=S.tocsc(), sigma=-1e-3, which="LM")
+
+
+def _cholesky_floor(patches, indices) -> float:
+    """Seconds to factor A_i − σ S_i (σ = −1e-3) for the given neighbourhoods, CHOLMOD via PETSc."""
+    from firedrake.petsc import PETSc
+
+    total = 0.0
+    for i in indices:
+        A, S = patches.local_matrices(i)
+        K = (A + 1e-3 * S).tocsr()
+        M = PETSc.Mat().createAIJ(K.shape, csr=(K.indptr, K.indices, K.data), comm=PETSc.COMM_SELF)
+        ksp = PETSc.KSP().create(comm=PETSc.COMM_SELF)
+        ksp.setOperators(M)
+        ksp.setType("preonly")
+        ksp.getPC().setType("cholesky")
+        ksp.getPC().setFactorSolverType("cholmod")
+        t0 = time.perf_counter()
+        ksp.setUp()
+        total += time.perf_counter() - t0
+        ksp.destroy(), M.destroy()
+    return total
+
+
+def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
+    import firedrake as fd
+    from pyop2.mpi import COMM_WORLD
+
+    from fem_ms import Diffusion, cell_field, structured_hierarchy
+    from fem_ms.coefficients import paper_kle
+    from fem_ms.gmsfem import GMsFEM
+
+    comm = COMM_WORLD
+    pair = structured_hierarchy(coarse, fine, dim=dim, quadrilateral=True)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kle = paper_kle((fine,) * dim)
+    for seed in (0, 1):  # seed 0 compiles the kernels; seed 1 is timed
+        kappa = cell_field(pair.fine, kle.sample_kappa(seed))
+        problem = Diffusion(V, kappa, 1.0)
+        comm.barrier()
+        t0 = time.perf_counter()
+        g = GMsFEM(problem, pair, n_basis=N_BASIS, provider_options={"progress": False}).offline()
+        offline_total = time.perf_counter() - t0
+        result = g.solve()
+    timings = {k: comm.allreduce(v, op=_max()) for k, v in g.timings.items()}
+    out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
+           "ranks": comm.size, "dofs": V.dim(), "N_v": len(g.neighbourhoods), "n_basis": N_BASIS,
+           "largest_local_dofs": max(n.size for n in g.neighbourhoods),
+           "offline_total_s": comm.allreduce(offline_total, op=_max()),
+           **{f"{k}_s": v for k, v in timings.items()},
+           "peak_rss_mib": comm.allreduce(peak_rss_mib(), op=_max()),
+           "paper_offline_s": PAPER_S.get((dim, fine)), "target_s": TARGET_S.get((dim, fine))}
+    out["eigen_stage_s"] = timings["factorization"] + timings["eigensolve"]
+    if compare and comm.size == 1:
+        idx = list(range(len(g.neighbourhoods)))
+        subset = idx
+        if dim == 3:  # a spread of kinds, scaled to all neighbourhoods by kind
+            rng = np.random.default_rng(0)
+            subset = sorted(rng.choice(idx, size=min(SCIPY_SUBSET_3D, len(idx)), replace=False).tolist())
+        t_assembly, t_scipy, per_kind = 0.0, 0.0, {}
+        for i in tqdm(subset, desc="scipy eigsh", unit="nbh", leave=False):
+            t0 = time.perf_counter()
+            A, S = g.patches.local_matrices(i)
+            t1 = time.perf_counter()
+            _scipy_eigs(A, S, N_BASIS)
+            t2 = time.perf_counter()
+            t_assembly += t1 - t0
+            t_scipy += t2 - t1
+            per_kind.setdefault(g.neighbourhoods[i].kind, []).append(t2 - t1)
+        if subset != idx:
+            counts = {}
+            for n in g.neighbourhoods:
+                counts[n.kind] = counts.get(n.kind, 0) + 1
+            t_scipy = sum(np.mean(per_kind[k]) * c for k, c in counts.items() if k in per_kind)
+        floor = _cholesky_floor(g.patches, subset)
+        if subset != idx:
+            floor *= len(idx) / len(subset)
+        out.update(scipy_eigsh_s=t_scipy, scipy_estimated_from_subset=subset != idx,
+                   scipy_subset_size=len(subset),
+                   speedup_vs_scipy_eigen_stage=t_scipy / out["eigen_stage_s"],
+                   cholesky_floor_s=floor, eigen_stage_over_floor=out["eigen_stage_s"] / floor)
+    return out
+
+
+def _max():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller 3D case (< 3 minutes)")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "dim,fine,coarse"
+    args = parser.parse_args(argv)
+    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    if args.case:
+        dim, fine, coarse = map(int, args.case.split(","))
+        row = run_case(dim, fine, coarse, compare=True)
+        from pyop2.mpi import COMM_WORLD
+
+        if COMM_WORLD.rank == 0:
+            print(json.dumps(row))
+        return
+    rows = []
+    root = Path(__file__).resolve().parent.parent
+    jobs = [(c, r) for c in (QUICK if args.quick else FULL) for r in (1, 2)]
+    for (dim, fine, coarse), ranks in tqdm(jobs, desc="gmsfem_offline cases", unit="case"):
+        cmd = [sys.executable, "-m", "benchmarks.gmsfem_offline", "--case", f"{dim},{fine},{coarse}"]
+        if ranks > 1:
+            cmd = ["mpiexec", "-n", str(ranks)] + cmd
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+        if proc.returncode:
+            raise SystemExit(f"case {dim},{fine},{coarse} on {ranks} ranks failed:\n{proc.stderr[-4000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print_table(rows, [("case", "case", ""), ("ranks", "ranks", "d"), ("local_assembly_s", "assembly", ".3f"),
+                       ("factorization_s", "factor", ".3f"), ("eigensolve_s", "eigensolve", ".3f"),
+                       ("restriction_s", "R", ".3f"), ("offline_total_s", "offline", ".3f"),
+                       ("target_s", "target", "g"), ("online_s", "online", ".3f"),
+                       ("scipy_eigsh_s", "scipy eigsh", ".3f"), ("cholesky_floor_s", "floor", ".3f")])
+    out = args.out or RESULTS / ("gmsfem_offline_quick.json" if args.quick else "gmsfem_offline.json")
+    path = write_json(out, {
+        "benchmark": "gmsfem_offline", "quick": args.quick, "n_basis": N_BASIS,
+        "timing": "warm (second offline stage in the process), wall seconds, max over ranks",
+        "definitions": {
+            "offline_total_s": "GMsFEM(...).offline(): geometry + local assembly + eigensolves + R",
+            "geometry_s": "gathering the fine mesh numbering and building neighbourhoods (kappa-independent)",
+            "local_assembly_s": "broken-space element matrices (Firedrake) + local A_i, S_i",
+            "factorization_s": "SLEPc EPSSetUp: shift-and-invert Cholesky (CHOLMOD) of every local problem",
+            "eigensolve_s": "SLEPc EPSSolve of every local problem",
+            "eigen_stage_s": "factorization + eigensolve",
+            "scipy_eigsh_s": "scipy.sparse.linalg.eigsh(sigma=-1e-3) on the same A_i, S_i (sparse LU)",
+            "cholesky_floor_s": "factorizations of A_i + 1e-3 S_i alone (CHOLMOD), no eigen-iterations",
+            "paper_offline_s": "GMsFEM-NO paper, classical offline stage"},
+        "not_run": {"100^3/10^3": "1.03M fine DOFs, 729 neighbourhoods of up to 68,921 DOFs: the gathered "
+                                 "element matrices alone take ~1 GB per rank and the local 3D factorizations "
+                                 "do not fit the hour on 2 cores"},
+        "cases": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
