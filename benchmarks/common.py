@@ -75,3 +75,16 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
         print(" ".join(f"{format(row[k], fmt):>12}" if row.get(k) is not None else f"{'-':>12}"
                        for k, _, fmt in columns))
     sys.stdout.flush()
+
+
+def run_case_in_subprocess(module: str, args: list[str], ranks: int = 1) -> dict:
+    """Run ``python -m module *args`` (under ``mpiexec -n ranks`` if ranks > 1) in a fresh
+    process, so that its peak memory and Firedrake/PETSc state are its own; return the JSON
+    object its last line of output holds."""
+    cmd = [sys.executable, "-m", module, *args]
+    if ranks > 1:
+        cmd = ["mpiexec", "-n", str(ranks), *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

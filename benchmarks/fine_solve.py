@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import RESULTS, peak_rss_mib, print_table, write_json
+from .common import RESULTS, peak_rss_mib, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100), (2, 250), (2, 500), (3, 50)]
 QUICK = [(2, 100), (2, 200), (3, 20)]
@@ -71,12 +70,8 @@ def main(argv=None) -> None:
     cases = QUICK if args.quick else FULL
     rows = []
     for dim, n in tqdm(cases, desc="fine_solve cases", unit="case"):
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.fine_solve", "--case", f"{dim},{n}",
-                               "--solver", args.solver], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
-        if proc.returncode:
-            raise SystemExit(f"case {n}^{dim} failed:\n{proc.stderr[-3000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(run_case_in_subprocess("benchmarks.fine_solve",
+                                           ["--case", f"{dim},{n}", "--solver", args.solver]))
     print_table(rows, [("case", "case", ""), ("dofs", "DOFs", "d"), ("kle_modes", "KLE modes", "d"),
                        ("kle_setup_s", "KLE setup s", ".3f"), ("kle_sample_s", "KLE sample s", ".3f"),
                        ("assembly_s", "assembly s", ".3f"), ("solve_s", "solve s", ".3f"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .common import RESULTS, peak_rss_mib, print_table, write_json
+from .common import RESULTS, peak_rss_mib, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
 QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
@@ -78,7 +77,7 @@ def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
         t0 = time.perf_counter()
         g = GMsFEM(problem, pair, n_basis=N_BASIS, provider_options={"progress": False}).offline()
         offline_total = time.perf_counter() - t0
-        result = g.solve()
+        g.solve()
     timings = {k: comm.allreduce(v, op=_max()) for k, v in g.timings.items()}
     out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
            "ranks": comm.size, "dofs": V.dim(), "N_v": len(g.neighbourhoods), "n_basis": N_BASIS,
@@ -141,16 +140,10 @@ def main(argv=None) -> None:
             print(json.dumps(row))
         return
     rows = []
-    root = Path(__file__).resolve().parent.parent
     jobs = [(c, r) for c in (QUICK if args.quick else FULL) for r in (1, 2)]
     for (dim, fine, coarse), ranks in tqdm(jobs, desc="gmsfem_offline cases", unit="case"):
-        cmd = [sys.executable, "-m", "benchmarks.gmsfem_offline", "--case", f"{dim},{fine},{coarse}"]
-        if ranks > 1:
-            cmd = ["mpiexec", "-n", str(ranks)] + cmd
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-        if proc.returncode:
-            raise SystemExit(f"case {dim},{fine},{coarse} on {ranks} ranks failed:\n{proc.stderr[-4000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(run_case_in_subprocess("benchmarks.gmsfem_offline",
+                                           ["--case", f"{dim},{fine},{coarse}"], ranks))
     print_table(rows, [("case", "case", ""), ("ranks", "ranks", "d"), ("local_assembly_s", "assembly", ".3f"),
                        ("factorization_s", "factor", ".3f"), ("eigensolve_s", "eigensolve", ".3f"),
                        ("restriction_s", "R", ".3f"), ("offline_total_s", "offline", ".3f"),

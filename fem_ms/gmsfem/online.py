@@ -184,22 +184,22 @@ class GMsFEM:
         f0 = self._restrict(fd.assemble(self.problem.load(v)))
         scale = f0.norm()
         residuals = []
+        u0 = None
         for iteration in range(max_iterations + 1):
             A0 = self._coarse_matrix(self._fine_matrix(self.problem.stiffness(w, v, state=u)))
-            u0 = A0.createVecRight()
-            # coarse residual of the current iterate: R (A(u) u − b) = A_0(u) u_0 − f_0
-            if iteration:
+            if u0 is not None:
+                # coarse residual of the current iterate: R (A(u) u − b) = A_0(u) u_0 − f_0
                 r0 = f0.duplicate()
-                A0.mult(u0_prev, r0)
+                A0.mult(u0, r0)
                 r0.axpy(-1.0, f0)
                 residuals.append(r0.norm())
                 if residuals[-1] <= rtol * scale:
                     return SolveResult(u, iterations=iteration, residuals=residuals)
             if iteration == max_iterations:
                 break
+            u0 = A0.createVecRight()
             self._coarse_solver(A0).solve(f0, u0)
             self._prolong(u0, u)
-            u0_prev = u0
         raise ConvergenceError("GMsFEM Picard iterations did not converge for "
                                f"{self.problem.name}", max_iterations, residuals[-1])
 

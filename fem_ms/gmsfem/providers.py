@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .neighbourhoods import FineGeometry, Neighbourhood
+from .neighbourhoods import FineGeometry
 from .spectral import ElementMatrices, SpectralSolver, local_matrices
 
 __all__ = ["BasisProvider", "PatchSet", "LocalBases", "SpectralBasisProvider", "get_provider",
