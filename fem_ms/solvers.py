@@ -27,6 +27,7 @@ __all__ = [
     "ConvergenceError",
     "SolveResult",
     "assemble_system",
+    "linear_solver",
     "solve",
     "solve_linear",
     "solve_nonlinear",
@@ -124,12 +125,13 @@ def solve_linear(problem: Problem, solver: str | dict = "mumps", options_prefix=
     A, b = assemble_system(problem)
     t1 = time.perf_counter()
     u = fd.Function(problem.V, name="u")
-    _linear_solver(A, params, options_prefix).solve(u, b)
+    linear_solver(A, params, options_prefix).solve(u, b)
     t2 = time.perf_counter()
     return SolveResult(u, timings={"assembly": t1 - t0, "solve": t2 - t1})
 
 
-def _linear_solver(A, params, options_prefix=None) -> fd.LinearSolver:
+def linear_solver(A, params: dict, options_prefix: str | None = None) -> fd.LinearSolver:
+    """A Firedrake LinearSolver for an assembled matrix that raises if the KSP does not converge."""
     params = dict(params)
     params.setdefault("ksp_error_if_not_converged", True)
     return fd.LinearSolver(A, solver_parameters=params, options_prefix=options_prefix)
@@ -250,7 +252,7 @@ def solve_heat(
     t0 = time.perf_counter()
     dt = fd.Constant(problem.dt)
     A = fd.assemble(problem.mass(w, v) + dt * problem.stiffness(w, v), bcs=problem.bcs, mat_type="aij")
-    lin = _linear_solver(A, params)
+    lin = linear_solver(A, params)
     rhs = problem.mass(u_old, v) + dt * problem.load(v)
     t_assembly = time.perf_counter() - t0
     u = fd.Function(V, name="u")
