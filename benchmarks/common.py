@@ -62,6 +62,7 @@ def write_json(path: Path, payload: dict) -> Path:
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=2)
         fh.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
