@@ -168,9 +168,9 @@ def main(argv=None) -> None:
             "scipy_eigsh_s": "scipy.sparse.linalg.eigsh(sigma=-1e-3) on the same A_i, S_i (sparse LU)",
             "cholesky_floor_s": "factorizations of A_i + 1e-3 S_i alone (CHOLMOD), no eigen-iterations",
             "paper_offline_s": "GMsFEM-NO paper, classical offline stage"},
-        "not_run": {"100^3/10^3": "1.03M fine DOFs, 729 neighbourhoods of up to 68,921 DOFs: the gathered "
-                                 "element matrices alone take ~1 GB per rank and the local 3D factorizations "
-                                 "do not fit the hour on 2 cores"},
+        "not_run": {"100^3/10^3": "not attempted: 1.03M fine DOFs, 729 neighbourhoods of up to 68,921 DOFs; "
+                                 "scaling the measured 50^3 Cholesky floor by N^2 per local problem "
+                                 "estimates ~1.5 h of factorizations on one core (docs/benchmarks.md)"},
         "cases": rows})
     print(f"wrote {path}")
 
