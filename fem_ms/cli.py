@@ -65,6 +65,18 @@ def _solve(args) -> int:
     return 0
 
 
+def _generate(args) -> int:
+    from .data import generate, load_config
+
+    config = load_config(args.config)
+    path = generate(config, args.out_dir, overwrite=args.overwrite)
+    from pyop2.mpi import COMM_WORLD
+
+    if COMM_WORLD.rank == 0:
+        print(f"wrote {path} ({config.samples} samples of {config.kind!r})")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +95,13 @@ def main(argv=None) -> int:
     s.add_argument("--basis", default="slepc", help="GMsFEM basis provider (entry-point name)")
     s.add_argument("--out", help="write u and kappa to this .vtu/.xdmf file")
     s.set_defaults(run=_solve)
+    g = sub.add_parser("generate", help="generate a training dataset from a .toml/.json config "
+                                        "(resumable; run under mpiexec to spread samples over ranks)")
+    g.add_argument("config", help="config file (see demos/configs and docs/datasets.md)")
+    g.add_argument("--out-dir", default=".", help="directory of the NAME.h5 file")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace a dataset or unfinished samples made with a different config")
+    g.set_defaults(run=_generate)
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     return args.run(args)

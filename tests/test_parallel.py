@@ -52,3 +52,32 @@ def test_gmsfem_two_ranks_match_serial(problem_cls):
     A0_ser, norms_ser = _gmsfem(COMM_SELF, problem_cls)
     np.testing.assert_allclose(A0_par, A0_ser, rtol=1e-9, atol=1e-9 * abs(A0_ser).max())
     np.testing.assert_allclose(norms_par, norms_ser, rtol=1e-9)
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_dataset_two_ranks_equal_one_rank():
+    import shutil
+    import tempfile
+
+    import h5py
+
+    from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig, generate
+
+    root = COMM_WORLD.bcast(tempfile.mkdtemp(prefix="fem-ms-par-") if COMM_WORLD.rank == 0 else None)
+    try:
+        for config in (MultilevelConfig(name="levels", samples=3, levels=(4, 8), forcing="random"),
+                       GMsFEMBasisConfig(name="basis", samples=3, fine=8, coarse=2, n_basis=2)):
+            two = generate(config, f"{root}/two", progress=False)
+            if COMM_WORLD.rank == 0:
+                one = generate(config, f"{root}/one", comm=COMM_SELF, progress=False)
+                with h5py.File(one) as a, h5py.File(two) as b:
+                    names = []
+                    a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+                    assert names
+                    for n in names:
+                        assert np.array_equal(a[n][()], b[n][()]), n
+            COMM_WORLD.barrier()
+    finally:
+        COMM_WORLD.barrier()
+        if COMM_WORLD.rank == 0:
+            shutil.rmtree(root)

@@ -1,0 +1,82 @@
+"""Benchmark of dataset generation: samples per second and bytes per sample, 1 and 2 ranks.
+
+Each case runs in its own process (under mpiexec for 2 ranks); a one-sample dataset is
+generated first to compile the kernels, then the timed dataset (generation + merge into HDF5).
+
+    scripts/env python -m benchmarks.datagen [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .common import RESULTS, print_table, run_case_in_subprocess, write_json
+
+CASES = {
+    "gmsfem_basis_100": {"kind": "gmsfem_basis", "fine": 100, "coarse": 5, "n_basis": 8},
+    "gmsfem_basis_250": {"kind": "gmsfem_basis", "fine": 250, "coarse": 10, "n_basis": 8},
+    "multilevel_16_256": {"kind": "multilevel", "levels": [16, 32, 64, 128, 256]},
+}
+
+
+def run_case(name: str, samples: int) -> dict:
+    from pyop2.mpi import COMM_WORLD
+
+    from fem_ms.data import generate, load_config
+
+    comm = COMM_WORLD
+    root = comm.bcast(tempfile.mkdtemp(prefix="fem-ms-datagen-") if comm.rank == 0 else None)
+    warm = load_config({**CASES[name], "name": "warm", "samples": comm.size})
+    generate(warm, root, progress=False)
+    config = load_config({**CASES[name], "name": name, "samples": samples})
+    comm.barrier()
+    t0 = time.perf_counter()
+    path = generate(config, root, progress=False)
+    wall = time.perf_counter() - t0
+    size = path.stat().st_size
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(root)
+    return {"dataset": name, "ranks": comm.size, "samples": samples, "wall_s": wall,
+            "samples_per_s": samples / wall, "bytes_per_sample": size / samples, "config": CASES[name]}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4 samples per case (< 3 minutes)")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "name,samples"
+    args = parser.parse_args(argv)
+    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    if args.case:
+        name, samples = args.case.split(",")
+        row = run_case(name, int(samples))
+        from pyop2.mpi import COMM_WORLD
+
+        if COMM_WORLD.rank == 0:
+            print(json.dumps(row))
+        return
+    samples = 4 if args.quick else 16
+    jobs = [(name, ranks) for name in CASES for ranks in (1, 2)]
+    rows = [run_case_in_subprocess("benchmarks.datagen", ["--case", f"{name},{samples}"], ranks)
+            for name, ranks in tqdm(jobs, desc="datagen cases", unit="case")]
+    print_table(rows, [("dataset", "dataset", ""), ("ranks", "ranks", "d"), ("samples", "samples", "d"),
+                       ("samples_per_s", "samples/s", ".2f"), ("bytes_per_sample", "bytes/sample", ".0f")])
+    out = args.out or RESULTS / ("datagen_quick.json" if args.quick else "datagen.json")
+    path = write_json(out, {"benchmark": "datagen", "quick": args.quick,
+                            "timing": "generate() of a fresh dataset incl. the HDF5 merge, kernels compiled "
+                                      "by a one-sample warm-up; wall seconds",
+                            "cases": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

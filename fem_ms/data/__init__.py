@@ -1,0 +1,6 @@
+"""Training datasets generated from the mesh hierarchy (HDF5; schema in docs/datasets.md)."""
+
+from .config import GMsFEMBasisConfig, MultilevelConfig, load_config
+from .generate import generate
+
+__all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "generate", "load_config"]

@@ -1,0 +1,212 @@
+"""Dataset generation: sample by sample from integer seeds, spread over MPI ranks, resumable.
+
+Each sample is computed on ``COMM_SELF`` by one rank (rank r takes samples s ≡ r mod P), so a
+dataset is the same whatever the number of ranks; see :mod:`fem_ms.data.store` for how samples
+are stored and merged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .config import GMsFEMBasisConfig, MultilevelConfig, load_config
+from .store import ShardStore
+
+__all__ = ["generate"]
+
+logger = logging.getLogger(__name__)
+
+
+def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: bool = True,
+             max_new_samples: int | None = None) -> Path | None:
+    """Generate the dataset ``config`` describes into ``out_dir/NAME.h5``.
+
+    Parameters
+    ----------
+    config : config object, dict or path to a .toml/.json file
+    out_dir : path
+    overwrite : bool
+        Replace a dataset (or unfinished shards) made with a different config.
+    comm : mpi4py communicator, optional
+        Ranks to spread the samples over (default: COMM_WORLD).
+    progress : bool
+        Progress bar (rank 0) with samples/s and ETA.
+    max_new_samples : int, optional
+        Stop after this many new samples on each rank without merging (an interruption, for
+        tests and for splitting long runs); rerun to continue.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The dataset file, or None if stopped early.
+    """
+    from pyop2.mpi import COMM_WORLD
+
+    comm = COMM_WORLD if comm is None else comm
+    if not hasattr(config, "kind"):
+        config = load_config(config)
+    out_dir = Path(out_dir)
+    if comm.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    comm.barrier()
+    store = ShardStore(out_dir / f"{config.name}.h5", config.to_json(), overwrite, comm)
+    if store.finished:
+        return store.path
+    sampler = _SAMPLERS[config.kind](config)
+    todo = [s for s in range(comm.rank, config.samples, comm.size) if not store.done(s)]
+    if max_new_samples is not None:
+        todo = todo[:max_new_samples]
+    bar = tqdm(todo, desc=f"{config.kind} {config.name} (rank 0 of {comm.size})", unit="sample",
+               disable=not progress or comm.rank != 0)
+    for s in bar:
+        store.write(s, sampler.sample(s))
+    comm.barrier()
+    if max_new_samples is not None and not all(store.done(s) for s in range(config.samples)):
+        return None
+    path = None
+    if comm.rank == 0:
+        n_train = int(round(config.train_fraction * config.samples))
+        path = store.merge(config.samples, sampler.shared(), _attrs(config, sampler),
+                           {"train": np.arange(n_train), "test": np.arange(n_train, config.samples)})
+    return Path(comm.bcast(str(path) if path else None))
+
+
+def _attrs(config, sampler) -> dict:
+    from firedrake.petsc import PETSc
+    from slepc4py import SLEPc
+
+    import fem_ms
+
+    return {"kind": config.kind, "fem_ms_version": fem_ms.__version__,
+            "petsc_version": ".".join(map(str, PETSc.Sys.getVersion())),
+            "slepc_version": ".".join(map(str, SLEPc.Sys.getVersion())),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "mesh": sampler.mesh_description, "units": "dimensionless (unit square/cube)",
+            "seeds": "sample s: kappa from seed + 2s, forcing from seed + 2s + 1"}
+
+
+def _key(path: str) -> str:
+    """HDF5 paths are stored in .npz shards with '.' for '/'."""
+    return path.replace("/", ".")
+
+
+class _GMsFEMBasisSampler:
+    """κ patches and SLEPc bases per neighbourhood kind, on canonical patch grids."""
+
+    def __init__(self, config: GMsFEMBasisConfig):
+        import firedrake as fd
+        from pyop2.mpi import COMM_SELF
+
+        from ..coefficients import paper_kle
+        from ..meshes import structured_hierarchy
+
+        self.config = config
+        self.pair = structured_hierarchy(config.coarse, config.fine, dim=config.dim, quadrilateral=True,
+                                         comm=COMM_SELF)
+        self.V = fd.FunctionSpace(self.pair.fine, "CG", 1)
+        self.kle = paper_kle((config.fine,) * config.dim, energy=config.energy)
+        self.mesh_description = (f"unit {'square' if config.dim == 2 else 'cube'}, Q1, {config.fine}^{config.dim} "
+                                 f"fine cells nested in {config.coarse}^{config.dim} coarse cells")
+        self._shared = None
+
+    def _offline(self, s: int):
+        from ..coefficients import cell_field
+        from ..gmsfem import GMsFEM
+        from ..problems import Diffusion
+
+        kappa = cell_field(self.pair.fine, self.kle.sample_kappa(self.config.kappa_seed(s),
+                                                                  contrast=self.config.contrast))
+        return GMsFEM(Diffusion(self.V, kappa, 1.0), self.pair, n_basis=self.config.n_basis,
+                      provider_options={"progress": False}).offline()
+
+    def sample(self, s: int) -> dict:
+        g = self._offline(s)
+        by_kind: dict[str, dict[str, list]] = {}
+        for nbh in g.neighbourhoods:
+            kp = g.patches.kappa_patch(nbh.index)
+            grid = np.zeros((self.config.n_basis,) + tuple(n + 1 for n in kp.shape))
+            grid[(slice(None),) + g.patches.grid_positions(nbh.index)] = g.bases.vectors[nbh.index].T
+            d = by_kind.setdefault(nbh.kind, {"kappa": [], "basis": [], "eigenvalues": []})
+            d["kappa"].append(kp)
+            d["basis"].append(grid)
+            d["eigenvalues"].append(g.bases.eigenvalues[nbh.index])
+        if self._shared is None:
+            self._shared = self._geometry(g)
+        out = {"kappa_seed": np.int64(self.config.kappa_seed(s))}
+        for kind, d in by_kind.items():
+            for name, values in d.items():
+                out[_key(f"{kind}/{name}")] = np.stack(values)
+        return out
+
+    def _geometry(self, g) -> dict:
+        out: dict[str, list] = {}
+        for nbh in g.neighbourhoods:
+            perm, flips = g.patches.canonical_transform(nbh.index)
+            chi = np.zeros(tuple(n + 1 for n in g.patches.kappa_patch(nbh.index).shape))
+            chi[g.patches.grid_positions(nbh.index)] = nbh.chi
+            for name, value in (("vertex_index", nbh.index), ("vertex", nbh.vertex), ("perm", perm),
+                                ("flips", flips), ("chi", chi)):
+                out.setdefault(f"{nbh.kind}/{name}", []).append(np.asarray(value))
+        return {k: np.stack(v) for k, v in out.items()}
+
+    def shared(self) -> dict:
+        if self._shared is None:  # rank 0 computed no sample this run (all were resumed)
+            self._shared = self._geometry(self._offline(0))
+        return self._shared
+
+
+class _MultilevelSampler:
+    """The same κ (finest grid) and forcing, solved on every level of a nested hierarchy."""
+
+    def __init__(self, config: MultilevelConfig):
+        import firedrake as fd
+        from pyop2.mpi import COMM_SELF
+
+        from ..coefficients import paper_forcing, paper_kle
+
+        self.config = config
+        finest = config.levels[-1]
+        self.kle = paper_kle((finest, finest), energy=config.energy)
+        self.forcing = paper_forcing((finest, finest))
+        self.spaces = {}
+        for n in config.levels:
+            mesh = fd.UnitSquareMesh(n, n, quadrilateral=True, comm=COMM_SELF)
+            self.spaces[n] = fd.FunctionSpace(mesh, "CG", 1)
+        self.mesh_description = (f"unit square, Q1, nested levels {list(config.levels)} cells per side; "
+                                 "coarse kappa = geometric mean over the finest cells inside; coarse f = "
+                                 "finest f at the coarse vertices")
+
+    def sample(self, s: int) -> dict:
+        from ..coefficients import cell_field, vertex_field, vertex_grid_indices
+        from ..problems import make_problem
+        from ..solvers import solve
+
+        cfg = self.config
+        finest = cfg.levels[-1]
+        kappa = self.kle.sample_kappa(cfg.kappa_seed(s), contrast=cfg.contrast)
+        f = self.forcing.sample(cfg.forcing_seed(s)) if cfg.forcing == "random" else None
+        out = {"kappa_seed": np.int64(cfg.kappa_seed(s))}
+        for n in cfg.levels:
+            r = finest // n
+            k_n = np.exp(np.log(kappa).reshape(n, r, n, r).mean(axis=(1, 3)))
+            V = self.spaces[n]
+            f_n = 1.0 if f is None else vertex_field(V, f[::r, ::r])
+            u = solve(make_problem(cfg.problem, V, cell_field(V.mesh(), k_n), f_n)).u
+            grid = np.zeros((n + 1, n + 1))
+            grid[vertex_grid_indices(V, (n, n))] = u.dat.data_ro_with_halos
+            out[_key(f"level_{n}/kappa")] = k_n
+            out[_key(f"level_{n}/u")] = grid
+            if f is not None:
+                out[_key(f"level_{n}/f")] = f[::r, ::r]
+        return out
+
+    def shared(self) -> dict:
+        return {f"level_{n}/x": np.linspace(0.0, 1.0, n + 1) for n in self.config.levels}
+
+
+_SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler}

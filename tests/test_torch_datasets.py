@@ -1,0 +1,36 @@
+"""The fem_ms_torch Datasets read what fem_ms.data writes."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig, generate
+from fem_ms_torch.data import GMsFEMBasisDataset, MultilevelDataset
+
+
+def test_basis_dataset(tmp_path):
+    path = generate(GMsFEMBasisConfig(name="b", samples=3, fine=12, coarse=3, n_basis=3), tmp_path, progress=False)
+    train = GMsFEMBasisDataset(path, "half", "train")
+    assert len(train) == 2 * 8 and len(GMsFEMBasisDataset(path, "half", "test")) == 8
+    item = train[9]
+    assert item["kappa"].shape == (1, 8, 4) and item["basis"].shape == (3, 9, 5)
+    assert item["kappa"].dtype == torch.float32 and torch.all(item["kappa"] >= 1)
+    batch = next(iter(DataLoader(train, batch_size=4, num_workers=2)))
+    assert batch["basis"].shape == (4, 3, 9, 5)
+    with pytest.raises(ValueError, match="no 'quarter' patches"):
+        GMsFEMBasisDataset(path, "quarter")
+    with pytest.raises(ValueError, match="not 'multilevel'"):
+        MultilevelDataset(path, 8)
+
+
+def test_multilevel_dataset(tmp_path):
+    path = generate(MultilevelConfig(name="m", samples=2, levels=(4, 8), forcing="random",
+                                     train_fraction=1.0), tmp_path, progress=False)
+    ds = MultilevelDataset(path, 8)
+    item = ds[1]
+    assert item["kappa"].shape == (1, 8, 8) and item["u"].shape == (1, 9, 9) and item["f"].shape == (1, 9, 9)
+    coarse = MultilevelDataset(path, 4)[1]
+    np.testing.assert_array_equal(coarse["f"].numpy(), item["f"].numpy()[:, ::2, ::2])
+    with pytest.raises(ValueError, match="no level 16"):
+        MultilevelDataset(path, 16)
