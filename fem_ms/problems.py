@@ -36,9 +36,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DirichletBoundary:
-    """u = ``value`` on the whole boundary."""
+    """u = ``value`` on the whole boundary (a number, or a Function/UFL expression on the mesh)."""
 
-    value: float = 0.0
+    value: object = 0.0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -105,3 +106,72 @@ def test_cli_generate(tmp_path, repo):
     assert "wrote" in out and (tmp_path / "tiny.h5").is_file()
     for example in (repo / "demos" / "configs").glob("*.toml"):
         load_config(example)
+
+
+def test_darcy_notch_dataset(tmp_path):
+    from fem_ms.data import DarcyNotchConfig
+
+    cfg = DarcyNotchConfig(name="darcy", samples=2, mesh_size=0.08, grid=11)
+    data, attrs = read(generate(cfg, tmp_path, progress=False))
+    nodes = data["coordinates"].shape[0]
+    assert data["pressure"].shape == (2, nodes) and data["pressure_grid"].shape == (2, 11, 11)
+    b = data["boundary_nodes"]
+    np.testing.assert_allclose(data["pressure"][:, b], data["boundary_values"], atol=1e-12)  # u = g
+    # −0.1 Δu = −1 makes u subharmonic: its maximum is on the boundary
+    assert np.all(data["pressure"].max(axis=1) <= data["boundary_values"].max(axis=1) + 1e-10)
+    inside = data["grid_inside"]
+    assert np.all(np.isnan(data["pressure_grid"][:, ~inside])) and np.all(np.isfinite(data["pressure_grid"][:, inside]))
+    assert not inside[5, 1] and inside[5, 5]  # (0.5, 0.1) lies in the notch; (0.5, 0.5) inside
+    assert "notched triangle" in attrs["mesh"]
+
+
+def test_cylinder_flow_dataset(tmp_path):
+    from fem_ms.data import CylinderFlowConfig
+
+    cfg = CylinderFlowConfig(name="cyl", samples=1, meshes=(1,), dt=0.25, t_end=0.5, save_every=1)
+    data, _ = read(generate(cfg, tmp_path, progress=False))
+    xy, cells, edges = data["mesh_1/coordinates"], data["mesh_1/cells"], data["mesh_1/edges"]
+    u = data["mesh_1/velocity"]
+    assert u.shape == (1, 2, len(xy), 2) and data["mesh_1/pressure"].shape == (1, 2, len(xy))
+    np.testing.assert_allclose(data["times"], [0.25, 0.5])
+    assert len(edges) == len(xy) + len(cells)  # Euler: V − E + F = 0 for a domain with one hole
+    on_cylinder = np.abs(np.linalg.norm(xy, axis=1) - 0.5) < 1e-6
+    on_walls = np.abs(np.abs(xy[:, 1]) - 4) < 1e-9
+    inlet = (np.abs(xy[:, 0] + 4) < 1e-9) & ~on_walls
+    assert on_cylinder.sum() > 10 and np.abs(u[0, :, on_cylinder]).max() < 1e-10  # no slip
+    np.testing.assert_allclose(u[0, :, on_walls], np.broadcast_to([1.0, 0.0], u[0, :, on_walls].shape), atol=1e-10)
+    c = data["inflow_coefficients"][0]
+    y = xy[inlet, 1]
+    profile = 1 + sum(ck * np.sin((k + 1) * np.pi * (y + 4) / 8) for k, ck in enumerate(c))
+    np.testing.assert_allclose(u[0, -1, inlet, 0], profile, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_cylinder_sheds_vortices_at_the_right_frequency():
+    """Re = 200 past the Hopf bifurcation: the wake oscillates with Strouhal number ≈ 0.2."""
+    from pyop2.mpi import COMM_SELF
+
+    from fem_ms.meshes import mesh_from_geo
+    from fem_ms.navier_stokes import CylinderFlow
+
+    flow = CylinderFlow(mesh_from_geo(Path(__file__).parent.parent / "meshes" / "cylinder_M2.geo", comm=COMM_SELF),
+                        t_end=60.0, save_every=1)
+    times, u, _ = flow.run([0.1, -0.05, 0.02])
+    probe = np.argmin(np.linalg.norm(flow.coordinates - [3.0, 0.0], axis=1))
+    v = u[times > 30, probe, 1]
+    t = times[times > 30]
+    crossings = t[1:][(v[:-1] < 0) & (v[1:] >= 0)]
+    strouhal = 1.0 / np.mean(np.diff(crossings))  # diameter 1, free stream 1
+    assert 0.17 < strouhal < 0.26, strouhal
+    assert np.ptp(v) > 0.5  # a developed street, not a steady wake
+
+
+def test_basis_dataset_3d(tmp_path):
+    cfg = GMsFEMBasisConfig(name="basis3d", samples=1, dim=3, fine=4, coarse=2, n_basis=2)
+    data, _ = read(generate(cfg, tmp_path, progress=False))
+    assert data["full/kappa"].shape == (1, 1, 4, 4, 4)
+    assert data["half/kappa"].shape == (1, 6, 4, 4, 2)
+    assert data["quarter/kappa"].shape == (1, 12, 4, 2, 2)
+    assert data["corner/kappa"].shape == (1, 8, 2, 2, 2)
+    assert data["quarter/basis"].shape == (1, 12, 2, 5, 3, 3)
+    assert np.all(data["corner/chi"][:, 0, 0, 0] == 1.0)

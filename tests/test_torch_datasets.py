@@ -34,3 +34,33 @@ def test_multilevel_dataset(tmp_path):
     np.testing.assert_array_equal(coarse["f"].numpy(), item["f"].numpy()[:, ::2, ::2])
     with pytest.raises(ValueError, match="no level 16"):
         MultilevelDataset(path, 16)
+
+
+def test_cylinder_graph_dataset(tmp_path):
+    from fem_ms.data import CylinderFlowConfig
+    from fem_ms_torch.data import CylinderFlowGraphDataset
+
+    cfg = CylinderFlowConfig(name="c", samples=2, meshes=(1,), t_end=0.75, dt=0.25, save_every=1,
+                             train_fraction=0.5)
+    path = generate(cfg, tmp_path, progress=False)
+    ds = CylinderFlowGraphDataset(path, mesh=1)
+    assert len(ds) == 1 * 2  # one training trajectory, 3 snapshots → 2 pairs
+    item = ds[1]
+    n = item["pos"].shape[0]
+    assert item["velocity"].shape == item["target"].shape == (n, 2)
+    ei = item["edge_index"]
+    assert ei.shape[0] == 2 and ei.max() < n
+    assert set(map(tuple, ei.T.tolist())) == set(map(tuple, ei.flip(0).T.tolist()))  # undirected
+    with pytest.raises(ValueError, match="no mesh 4"):
+        CylinderFlowGraphDataset(path, mesh=4)
+
+
+def test_darcy_notch_dataset(tmp_path):
+    from fem_ms.data import DarcyNotchConfig
+    from fem_ms_torch.data import DarcyNotchDataset
+
+    path = generate(DarcyNotchConfig(name="d", samples=2, mesh_size=0.1, grid=9, train_fraction=1.0),
+                    tmp_path, progress=False)
+    item = DarcyNotchDataset(path)[0]
+    assert item["pressure_grid"].shape == item["mask"].shape == (1, 9, 9)
+    assert torch.all(item["pressure_grid"][item["mask"] == 0] == 0)

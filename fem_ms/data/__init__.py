@@ -1,6 +1,7 @@
 """Training datasets generated from the mesh hierarchy (HDF5; schema in docs/datasets.md)."""
 
-from .config import GMsFEMBasisConfig, MultilevelConfig, load_config
+from .config import CylinderFlowConfig, DarcyNotchConfig, GMsFEMBasisConfig, MultilevelConfig, load_config
 from .generate import generate
 
-__all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "generate", "load_config"]
+__all__ = ["CylinderFlowConfig", "DarcyNotchConfig", "GMsFEMBasisConfig", "MultilevelConfig", "generate",
+           "load_config"]

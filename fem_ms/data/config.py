@@ -7,7 +7,8 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-__all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "load_config", "CONFIG_KINDS"]
+__all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
+           "load_config", "CONFIG_KINDS"]
 
 
 def _positive_int(name, value):
@@ -21,8 +22,6 @@ class _Common:
     samples: int = 10
     seed: int = 0  # sample s draws κ from seed + 2 s and the forcing from seed + 2 s + 1
     train_fraction: float = 0.8
-    energy: float = 0.95
-    contrast: float = 9600.0
 
     def _validate_common(self):
         if not self.name or "/" in self.name:
@@ -32,6 +31,8 @@ class _Common:
             raise ValueError(f"config: seed must be a non-negative integer, got {self.seed!r}")
         if not 0 <= self.train_fraction <= 1:
             raise ValueError(f"config: train_fraction must be in [0, 1], got {self.train_fraction!r}")
+
+    def _validate_kle(self):
         if not 0 < self.energy <= 1:
             raise ValueError(f"config: energy must be in (0, 1], got {self.energy!r}")
         if not self.contrast > 1:
@@ -56,9 +57,12 @@ class GMsFEMBasisConfig(_Common):
     fine: int = 100
     coarse: int = 5
     n_basis: int = 8
+    energy: float = 0.95
+    contrast: float = 9600.0
 
     def __post_init__(self):
         self._validate_common()
+        self._validate_kle()
         if self.dim not in (2, 3):
             raise ValueError(f"config: dim must be 2 or 3, got {self.dim!r}")
         for name in ("fine", "coarse", "n_basis"):
@@ -80,9 +84,12 @@ class MultilevelConfig(_Common):
     levels: tuple = (16, 32, 64, 128, 256)
     problem: str = "diffusion"
     forcing: str = "constant"
+    energy: float = 0.95
+    contrast: float = 9600.0
 
     def __post_init__(self):
         self._validate_common()
+        self._validate_kle()
         levels = tuple(self.levels)
         object.__setattr__(self, "levels", levels)
         if not levels:
@@ -99,7 +106,67 @@ class MultilevelConfig(_Common):
             raise ValueError(f"config: forcing must be 'constant' or 'random', got {self.forcing!r}")
 
 
-CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig)}
+@dataclass(frozen=True)
+class CylinderFlowConfig(_Common):
+    """Flow past a cylinder (Re = 200) on the Gmsh meshes ``meshes/cylinder_M{k}.geo``.
+
+    Each sample is one random inlet profile u_x = 1 + Σ_k c_k sin(kπ(y+4)/8), c_k ~
+    N(0, (inflow_amplitude/k)²), k = 1..inflow_modes, simulated on every mesh in ``meshes``.
+    """
+
+    kind = "cylinder_flow"
+    samples: int = 200
+    train_fraction: float = 0.75
+    meshes: tuple = (1, 2, 3, 4)
+    reynolds: float = 200.0
+    dt: float = 0.25
+    t_end: float = 50.0
+    save_every: int = 4
+    inflow_amplitude: float = 0.25
+    inflow_modes: int = 3
+
+    def __post_init__(self):
+        self._validate_common()
+        meshes = tuple(self.meshes)
+        object.__setattr__(self, "meshes", meshes)
+        if not meshes or any(m not in (1, 2, 3, 4) for m in meshes) or len(set(meshes)) != len(meshes):
+            raise ValueError(f"config: meshes must be distinct values of 1..4, got {list(meshes)}")
+        for name in ("reynolds", "dt", "t_end"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"config: {name} must be positive, got {getattr(self, name)!r}")
+        _positive_int("save_every", self.save_every)
+        _positive_int("inflow_modes", self.inflow_modes)
+        steps = self.t_end / self.dt
+        if abs(steps - round(steps)) > 1e-9 * steps or round(steps) % self.save_every:
+            raise ValueError(f"config: t_end/dt = {steps:g} steps must be a whole multiple of save_every")
+        if self.inflow_amplitude < 0:
+            raise ValueError(f"config: inflow_amplitude must be non-negative, got {self.inflow_amplitude!r}")
+
+
+@dataclass(frozen=True)
+class DarcyNotchConfig(_Common):
+    """Darcy flow −∇·(a∇u) = f on a notched triangle (``meshes/notched_triangle.geo``) with
+    boundary data u = g ~ GP(0, exp(−|x−x'|²/(2 l²))), mapped to the pressure u.
+    """
+
+    kind = "darcy_notch"
+    samples: int = 1500
+    permeability: float = 0.1
+    source: float = -1.0
+    length_scale: float = 0.2
+    grid: int = 51
+    mesh_size: float = 0.02
+
+    def __post_init__(self):
+        self._validate_common()
+        for name in ("permeability", "length_scale", "mesh_size"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"config: {name} must be positive, got {getattr(self, name)!r}")
+        _positive_int("grid", self.grid)
+
+
+CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, CylinderFlowConfig,
+                                          DarcyNotchConfig)}
 
 
 def load_config(source) -> _Common:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import GMsFEMBasisConfig, MultilevelConfig, load_config
+from .config import CylinderFlowConfig, DarcyNotchConfig, GMsFEMBasisConfig, MultilevelConfig, load_config
 from .store import ShardStore
 
 __all__ = ["generate"]
@@ -45,6 +45,7 @@ def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: 
     pathlib.Path or None
         The dataset file, or None if stopped early.
     """
+    import firedrake  # noqa: F401  (initialises PETSc before PyOP2 does)
     from pyop2.mpi import COMM_WORLD
 
     comm = COMM_WORLD if comm is None else comm
@@ -209,4 +210,114 @@ class _MultilevelSampler:
         return {f"level_{n}/x": np.linspace(0.0, 1.0, n + 1) for n in self.config.levels}
 
 
-_SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler}
+_MESHES = Path(__file__).resolve().parent.parent.parent / "meshes"
+
+
+def _mesh_file(name: str) -> Path:
+    path = _MESHES / name
+    if not path.is_file():
+        raise FileNotFoundError(f"mesh source {path} not found (the meshes/ folder of the fem-ms checkout)")
+    return path
+
+
+class _CylinderFlowSampler:
+    """One random inlet profile per sample, simulated on each requested cylinder mesh."""
+
+    def __init__(self, config: CylinderFlowConfig):
+        from pyop2.mpi import COMM_SELF
+
+        from ..meshes import mesh_from_geo
+        from ..navier_stokes import CylinderFlow
+
+        self.config = config
+        self.flows = {}
+        for k in config.meshes:
+            mesh = mesh_from_geo(_mesh_file(f"cylinder_M{k}.geo"), comm=COMM_SELF)
+            self.flows[k] = CylinderFlow(mesh, config.reynolds, config.dt, config.t_end, config.save_every)
+        sizes = ", ".join(f"M{k}: {len(f.coordinates)} nodes" for k, f in self.flows.items())
+        self.mesh_description = (f"channel [-4, 12] x [-4, 4], cylinder of diameter 1 at the origin, Gmsh "
+                                 f"meshes/cylinder_M*.geo ({sizes}); Taylor-Hood P2/P1, Crank-Nicolson; "
+                                 "velocity and pressure stored at the P1 nodes")
+
+    def inflow(self, s: int) -> np.ndarray:
+        rng = np.random.default_rng(self.config.forcing_seed(s))
+        k = np.arange(1, self.config.inflow_modes + 1)
+        return self.config.inflow_amplitude / k * rng.standard_normal(len(k))
+
+    def sample(self, s: int) -> dict:
+        c = self.inflow(s)
+        out = {"inflow_coefficients": c}
+        for k, flow in self.flows.items():
+            times, u, p = flow.run(c)
+            out[_key(f"mesh_{k}/velocity")] = u
+            out[_key(f"mesh_{k}/pressure")] = p
+        return out
+
+    def shared(self) -> dict:
+        from ..navier_stokes import mesh_edges
+
+        out = {}
+        for k, flow in self.flows.items():
+            cells = flow.cells
+            out[f"mesh_{k}/coordinates"] = flow.coordinates
+            out[f"mesh_{k}/cells"] = cells
+            out[f"mesh_{k}/edges"] = mesh_edges(cells)
+        first = next(iter(self.flows.values()))
+        out["times"] = first.dt * first.save_every * np.arange(1, first.n_steps // first.save_every + 1)
+        return out
+
+
+class _DarcyNotchSampler:
+    """Boundary data g ~ GP on the notched triangle → pressure u at the nodes and on a grid."""
+
+    def __init__(self, config: DarcyNotchConfig):
+        import firedrake as fd
+        from pyop2.mpi import COMM_SELF
+
+        from ..meshes import mesh_from_geo
+
+        self.config = config
+        self.mesh = mesh_from_geo(_mesh_file("notched_triangle.geo"), mesh_size=config.mesh_size, comm=COMM_SELF)
+        self.V = fd.FunctionSpace(self.mesh, "CG", 1)
+        self.kappa = fd.Function(fd.FunctionSpace(self.mesh, "DG", 0)).assign(config.permeability)
+        self.xy = fd.Function(fd.VectorFunctionSpace(self.mesh, "CG", 1)).interpolate(
+            fd.SpatialCoordinate(self.mesh)).dat.data_ro.copy()
+        self.boundary = np.sort(fd.DirichletBC(self.V, 0.0, "on_boundary").nodes)
+        xb = self.xy[self.boundary]
+        d2 = ((xb[:, None, :] - xb[None, :, :]) ** 2).sum(-1)
+        K = np.exp(-d2 / (2 * config.length_scale**2))
+        # jitter: the squared-exponential kernel matrix is numerically singular at this spacing
+        self.chol = np.linalg.cholesky(K + 1e-8 * np.eye(len(K)))
+        g = np.linspace(0.0, 1.0, config.grid)
+        self.grid_points = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+        cells, _, _ = self.mesh.locate_cells_ref_coords_and_dists(self.grid_points, tolerance=1e-10)
+        self.inside = cells >= 0
+        self.evaluator = fd.PointEvaluator(self.mesh, self.grid_points[self.inside], tolerance=1e-10)
+        self.mesh_description = (f"notched triangle (0,0), (1,0), (0.5,1) with the notch [0.45, 0.55] x [0, 0.4] "
+                                 f"(meshes/notched_triangle.geo), P1, {len(self.xy)} nodes; grid "
+                                 f"{config.grid}x{config.grid} on [0,1]^2, NaN outside the domain")
+
+    def sample(self, s: int) -> dict:
+        import firedrake as fd
+
+        from ..problems import Diffusion, DirichletBoundary
+        from ..solvers import solve
+
+        rng = np.random.default_rng(self.config.forcing_seed(s))
+        gb = self.chol @ rng.standard_normal(len(self.boundary))
+        g = fd.Function(self.V)
+        g.dat.data[self.boundary] = gb
+        u = solve(Diffusion(self.V, self.kappa, self.config.source, DirichletBoundary(g))).u
+        grid = np.full(len(self.grid_points), np.nan)
+        grid[self.inside] = np.asarray(self.evaluator.evaluate(u))
+        return {"boundary_values": gb, "pressure": u.dat.data_ro.copy(),
+                "pressure_grid": grid.reshape(self.config.grid, self.config.grid)}
+
+    def shared(self) -> dict:
+        return {"coordinates": self.xy, "cells": self.V.cell_node_map().values.copy(),
+                "boundary_nodes": self.boundary, "grid_inside": self.inside.reshape(self.config.grid, -1),
+                "grid_x": np.linspace(0.0, 1.0, self.config.grid)}
+
+
+_SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler,
+             CylinderFlowConfig.kind: _CylinderFlowSampler, DarcyNotchConfig.kind: _DarcyNotchSampler}

@@ -63,7 +63,8 @@ class GMsFEM:
             raise ValueError("the problem's function space is not on the fine mesh of this pair")
         if problem.V.ufl_element().degree() != 1:
             raise ValueError("GMsFEM is implemented for P1/Q1 fine spaces")
-        if isinstance(problem.boundary, DirichletBoundary) and problem.boundary.value != 0:
+        value = getattr(problem.boundary, "value", 0.0)
+        if isinstance(problem.boundary, DirichletBoundary) and not (isinstance(value, (int, float)) and value == 0):
             raise ValueError("GMsFEM supports homogeneous Dirichlet conditions (value 0)")
         if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
             raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")

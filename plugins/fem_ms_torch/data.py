@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["GMsFEMBasisDataset", "MultilevelDataset"]
+__all__ = ["CylinderFlowGraphDataset", "DarcyNotchDataset", "GMsFEMBasisDataset", "MultilevelDataset"]
 
 
 class _H5Dataset(Dataset):
@@ -106,3 +106,64 @@ class MultilevelDataset(_H5Dataset):
         if self.has_forcing:
             item["f"] = self._tensor(g["f"][sample])[None]
         return item
+
+
+class CylinderFlowGraphDataset(_H5Dataset):
+    """Time-forward pairs on one cylinder mesh, as graphs.
+
+    Item ``(trajectory, t)``: ``pos`` (N, 2) node coordinates, ``edge_index`` (2, 2E) both
+    directions of every mesh edge, ``velocity`` (N, 2) at snapshot t, ``target`` (N, 2) at t + 1,
+    ``pressure`` (N,) at t.
+    """
+
+    kind = "cylinder_flow"
+
+    def __init__(self, path, mesh: int = 4, split: str = "train", dtype=torch.float32):
+        self.mesh = mesh
+        super().__init__(path, split, dtype)
+
+    def _init(self, fh) -> None:
+        group = f"mesh_{self.mesh}"
+        if group not in fh:
+            meshes = sorted(int(k.split("_")[1]) for k in fh if k.startswith("mesh_"))
+            raise ValueError(f"{self.path} has no mesh {self.mesh}; meshes: {meshes}")
+        self.pos = torch.as_tensor(fh[f"{group}/coordinates"][()], dtype=self.dtype)
+        edges = torch.as_tensor(fh[f"{group}/edges"][()].T, dtype=torch.long)
+        self.edge_index = torch.cat([edges, edges.flip(0)], dim=1)
+        self.steps = fh[f"{group}/velocity"].shape[1] - 1
+        if self.steps < 1:
+            raise ValueError(f"{self.path} stores fewer than two snapshots per trajectory")
+
+    def __len__(self) -> int:
+        return len(self.samples) * self.steps
+
+    def __getitem__(self, index: int) -> dict:
+        s, t = divmod(int(index), self.steps)
+        g = self.fh[f"mesh_{self.mesh}"]
+        sample = int(self.samples[s])
+        velocity = g["velocity"][sample, t:t + 2]
+        return {"pos": self.pos, "edge_index": self.edge_index, "velocity": self._tensor(velocity[0]),
+                "target": self._tensor(velocity[1]), "pressure": self._tensor(g["pressure"][sample, t])}
+
+
+class DarcyNotchDataset(_H5Dataset):
+    """Boundary data → pressure on the notched triangle.
+
+    Items: ``boundary_values`` (B,), ``pressure`` (N,) at the mesh nodes, ``pressure_grid``
+    (1, G, G) with zeros outside the domain, and ``mask`` (1, G, G), 1 inside.
+    """
+
+    kind = "darcy_notch"
+
+    def _init(self, fh) -> None:
+        self.mask = torch.as_tensor(fh["grid_inside"][()], dtype=self.dtype)[None]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = int(self.samples[int(index)])
+        grid = np.nan_to_num(self.fh["pressure_grid"][sample], nan=0.0)
+        return {"boundary_values": self._tensor(self.fh["boundary_values"][sample]),
+                "pressure": self._tensor(self.fh["pressure"][sample]),
+                "pressure_grid": self._tensor(grid)[None], "mask": self.mask}
