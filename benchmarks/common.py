@@ -89,3 +89,11 @@ def run_case_in_subprocess(module: str, args: list[str], ranks: int = 1) -> dict
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def emit_case(row: dict) -> None:
+    """Print a case's figures as the one JSON line :func:`run_case_in_subprocess` reads (rank 0)."""
+    from pyop2.mpi import COMM_WORLD
+
+    if COMM_WORLD.rank == 0:
+        print(json.dumps(row))

@@ -9,7 +9,6 @@ generated first to compile the kernels, then the timed dataset (generation + mer
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import RESULTS, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, emit_case, print_table, run_case_in_subprocess, write_json
 
 CASES = {
     "gmsfem_basis_100": {"kind": "gmsfem_basis", "fine": 100, "coarse": 5, "n_basis": 8},
@@ -64,11 +63,7 @@ def main(argv=None) -> None:
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     if args.case:
         name, samples = args.case.split(",")
-        row = run_case(name, int(samples))
-        from pyop2.mpi import COMM_WORLD
-
-        if COMM_WORLD.rank == 0:
-            print(json.dumps(row))
+        emit_case(run_case(name, int(samples)))
         return
     jobs = [(name, ranks) for name in CASES for ranks in (1, 2)]
     rows = []

@@ -9,14 +9,13 @@ pipeline runs once to compile Firedrake's kernels, then again for the reported f
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import RESULTS, peak_rss_mib, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100), (2, 250), (2, 500), (3, 50)]
 QUICK = [(2, 100), (2, 200), (3, 20)]
@@ -66,7 +65,7 @@ def main(argv=None) -> None:
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     if args.case:
         dim, n = map(int, args.case.split(","))
-        print(json.dumps(run_case(dim, n, args.solver)))
+        emit_case(run_case(dim, n, args.solver))
         return
     cases = QUICK if args.quick else FULL
     rows = []

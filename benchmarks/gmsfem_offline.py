@@ -13,7 +13,6 @@ for the figures. 1 and 2 MPI ranks (rank-maximum times).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .common import RESULTS, peak_rss_mib, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
 QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
@@ -136,11 +135,7 @@ def main(argv=None) -> None:
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     if args.case:
         dim, fine, coarse = map(int, args.case.split(","))
-        row = run_case(dim, fine, coarse, compare=True)
-        from pyop2.mpi import COMM_WORLD
-
-        if COMM_WORLD.rank == 0:
-            print(json.dumps(row))
+        emit_case(run_case(dim, fine, coarse, compare=True))
         return
     rows = []
     jobs = [(c, r) for c in (QUICK if args.quick else FULL) for r in (1, 2)]
