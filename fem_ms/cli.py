@@ -77,6 +77,26 @@ def _generate(args) -> int:
     return 0
 
 
+def _train_basis(args) -> int:
+    import tomllib
+    from pathlib import Path
+
+    try:  # the torch side lives in the fem_ms_torch plugin; fem_ms itself never imports torch
+        from fem_ms_torch.basis.train import train_basis
+    except ImportError as exc:
+        raise SystemExit(f"fem-ms train-basis needs the fem_ms_torch plugin and torch: {exc}") from None
+    path = Path(args.config)
+    if not path.is_file():
+        raise SystemExit(f"config file not found: {path}")
+    settings = tomllib.loads(path.read_text())
+    for key in ("dataset", "out"):
+        if key not in settings:
+            raise SystemExit(f"config {path}: missing key {key!r}")
+    out = train_basis(**settings)
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +122,11 @@ def main(argv=None) -> int:
     g.add_argument("--overwrite", action="store_true",
                    help="replace a dataset or unfinished samples made with a different config")
     g.set_defaults(run=_generate)
+    t = sub.add_parser("train-basis", help="train GMsFEM-NO models (one per neighbourhood kind) on a "
+                                           "gmsfem_basis dataset; resumable")
+    t.add_argument("config", help="TOML with dataset, out and the keyword arguments of "
+                                  "fem_ms_torch.basis.train.train_basis (epochs, loss, width, ...)")
+    t.set_defaults(run=_train_basis)
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     return args.run(args)

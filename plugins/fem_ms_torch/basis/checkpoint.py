@@ -1,0 +1,42 @@
+"""GMsFEM-NO checkpoints: one model per neighbourhood kind, saved atomically, loaded with
+``weights_only=True`` (plain tensors and Python containers only)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..operators import FFNO
+
+__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
+
+FORMAT = "fem-ms/gmsfem-no/1"
+
+
+def save_checkpoint(path, payload: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    torch.save({"format": FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a GMsFEM-NO checkpoint (format {FORMAT!r})")
+    return data
+
+
+def build_model(entry: dict) -> FFNO:
+    """The model of one kind from its checkpoint entry (constructor arguments + weights)."""
+    model = FFNO(**entry["model"])
+    model.load_state_dict(entry["state_dict"])
+    return model.eval()

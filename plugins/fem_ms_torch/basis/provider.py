@@ -1,0 +1,66 @@
+"""``LearnedBasisProvider``: GMsFEM-NO bases from a checkpoint, in place of the SLEPc eigensolves.
+
+Registered as ``"learned"`` in the ``fem_ms.basis_providers`` entry-point group:
+``GMsFEM(problem, pair, n_basis=8, basis="learned", provider_options={"checkpoint": "no.pt"})``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from fem_ms.gmsfem import LocalBases
+
+from .checkpoint import build_model, load_checkpoint
+from .features import patch_features
+
+__all__ = ["LearnedBasisProvider"]
+
+
+class LearnedBasisProvider:
+    """Predicts each neighbourhood's basis from κ on its canonical patch, one model per kind.
+
+    Parameters
+    ----------
+    checkpoint : path
+        Written by :func:`fem_ms_torch.basis.train.train_basis`.
+    device : str, optional
+        ``"cuda"`` when available, else ``"cpu"``.
+    """
+
+    name = "learned"
+
+    def __init__(self, checkpoint, device: str | None = None):
+        self.checkpoint = load_checkpoint(checkpoint)
+        self.path = checkpoint
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.models = {kind: build_model(entry).to(self.device) for kind, entry in self.checkpoint["kinds"].items()}
+
+    def local_bases(self, patches, n_basis: int) -> LocalBases:
+        ck = self.checkpoint
+        if n_basis != ck["n_basis"]:
+            raise ValueError(f"checkpoint {self.path} predicts {ck['n_basis']} basis functions, "
+                             f"GMsFEM asked for n_basis={n_basis}")
+        dim = len(patches.neighbourhoods[0].vertex)
+        if dim != ck["dim"]:
+            raise ValueError(f"checkpoint {self.path} is for {ck['dim']}D patches, the mesh is {dim}D")
+        t0 = time.perf_counter()
+        by_kind: dict[str, list[int]] = {}
+        for i in patches.mine:
+            by_kind.setdefault(patches.neighbourhoods[i].kind, []).append(i)
+        vectors = {}
+        for kind, indices in by_kind.items():
+            if kind not in self.models:
+                raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
+                                 f"(it has {sorted(self.models)})")
+            entry = ck["kinds"][kind]
+            kappa = torch.as_tensor(np.stack([patches.kappa_patch(i) for i in indices]), dtype=torch.float32)
+            with torch.inference_mode():
+                x = patch_features(kappa.to(self.device), entry["log_kappa_mean"], entry["log_kappa_std"])
+                pred = self.models[kind](x).double().cpu().numpy()
+            for i, grid in zip(indices, pred):
+                positions = patches.grid_positions(i)
+                vectors[i] = grid[(slice(None),) + positions].T.copy()
+        return LocalBases(vectors, timings={"inference": time.perf_counter() - t0})

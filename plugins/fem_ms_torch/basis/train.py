@@ -1,0 +1,94 @@
+"""Training of GMsFEM-NO models, one per neighbourhood kind, with resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..data import GMsFEMBasisDataset
+from ..operators import FFNO
+from .checkpoint import load_checkpoint, save_checkpoint
+from .features import n_features, patch_features
+from .losses import rbfl2_loss, sal_loss, sal_pr_loss
+
+__all__ = ["train_basis", "LOSSES"]
+
+LOSSES = {"sal": sal_loss, "sal-pr": sal_pr_loss, "rbfl2": rbfl2_loss}
+
+
+def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16, lr: float = 1e-3,
+                loss: str = "sal", width: int = 32, depth: int = 4, modes: int = 12, seed: int = 0,
+                device: str | None = None, progress: bool = True) -> Path:
+    """Train one F-FNO per kind on a ``gmsfem_basis`` dataset; checkpoint after every epoch.
+
+    Rerunning with the same arguments after an interruption continues from the last checkpoint;
+    a checkpoint written with other arguments is refused. AdamW with a cosine schedule.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; known: {sorted(LOSSES)}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dataset, out = Path(dataset), Path(out)
+    import h5py
+
+    with h5py.File(dataset, "r") as fh:
+        meta = json.loads(fh.attrs["config"])
+        available = [k for k in ("full", "half", "quarter", "corner") if k in fh]
+    kinds = list(kinds or available)
+    missing = sorted(set(kinds) - set(available))
+    if missing:
+        raise ValueError(f"{dataset} has no patches of kind {missing}; it has {available}")
+    settings = dict(dataset=str(dataset.resolve()), kinds=kinds, epochs=epochs, batch_size=batch_size,
+                    lr=lr, loss=loss, width=width, depth=depth, modes=modes, seed=seed)
+    state = {"settings": settings, "n_basis": meta["n_basis"], "dim": meta["dim"], "kinds": {}, "done": {}}
+    if out.exists():
+        previous = load_checkpoint(out)
+        if previous.get("settings") != settings:
+            raise FileExistsError(f"{out} was trained with other settings; remove it or choose another path")
+        state = previous
+    for kind in kinds:
+        done = state["done"].get(kind, 0)
+        if done >= epochs:
+            continue
+        data = GMsFEMBasisDataset(dataset, kind, "train")
+        kappas = torch.stack([data[i]["kappa"][0] for i in range(len(data))]).double()
+        mean, std = float(torch.log(kappas).mean()), float(torch.log(kappas).std().clamp_min(1e-6))
+        torch.manual_seed(seed)
+        model = FFNO(n_features(meta["dim"]), meta["n_basis"], dim=meta["dim"], width=width, depth=depth,
+                     modes=modes).to(device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        if kind in state["kinds"]:
+            entry = state["kinds"][kind]
+            model.load_state_dict(entry["state_dict"])
+            optimizer.load_state_dict(entry["optimizer"])
+            scheduler.load_state_dict(entry["scheduler"])
+        generator = torch.Generator()
+        loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
+        bar = tqdm(range(done, epochs), desc=f"GMsFEM-NO {kind} ({loss})", unit="epoch", disable=not progress)
+        for epoch in bar:
+            generator.manual_seed(seed + epoch)  # the same shuffles whether or not the run was resumed
+            model.train()
+            total, count = 0.0, 0
+            for batch in loader:
+                x = patch_features(batch["kappa"][:, 0].to(device), mean, std)
+                pred = model(x).flatten(2)
+                true = batch["basis"].to(device).flatten(2)
+                value = LOSSES[loss](pred, true)
+                optimizer.zero_grad()
+                value.backward()
+                optimizer.step()
+                total += float(value.detach()) * len(x)
+                count += len(x)
+            scheduler.step()
+            bar.set_postfix(loss=f"{total / count:.4g}")
+            state["kinds"][kind] = {"model": model.config, "state_dict": model.state_dict(),
+                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                    "log_kappa_mean": mean, "log_kappa_std": std,
+                                    "train_loss": total / count}
+            state["done"][kind] = epoch + 1
+            save_checkpoint(out, state)
+    return out

@@ -1,0 +1,89 @@
+"""Factorized Fourier neural operator (F-FNO; Tran et al., 2023) in 2D and 3D.
+
+Each layer mixes channels in Fourier space *one axis at a time* and sums over the axes
+(K(z) = Σ_d IFFT_d(W_d · FFT_d(z)) on the lowest ``modes[d]`` frequencies), then applies a
+residual feed-forward block z + σ(W₂ σ(W₁ K(z) + b₁) + b₂). Parameters grow linearly in the
+number of axes instead of with the product of the modes, and the operator applies to grids of
+any resolution (resolution transfer): the weights act on frequencies, not grid points.
+
+Written here rather than taken from neuraloperator to keep the plugin's dependencies to torch
+alone; the layer layout follows neuraloperator's (layers apart from models, constructor
+arguments stored so that a checkpoint rebuilds the model).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["FactorizedSpectralConv", "FFNO"]
+
+
+class FactorizedSpectralConv(nn.Module):
+    """Σ over axes of a spectral convolution along that axis (complex weights per axis)."""
+
+    def __init__(self, width: int, modes: tuple[int, ...]):
+        super().__init__()
+        self.width, self.modes = width, tuple(int(m) for m in modes)
+        scale = 1.0 / (width * width)
+        self.weights = nn.ParameterList(
+            [nn.Parameter(scale * torch.randn(width, width, m, dtype=torch.cfloat)) for m in self.modes])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = len(self.modes)
+        if x.dim() != dim + 2 or x.shape[1] != self.width:
+            raise ValueError(f"expected (batch, {self.width}, {dim} spatial axes), got {tuple(x.shape)}")
+        out = torch.zeros_like(x)
+        for d, (m, w) in enumerate(zip(self.modes, self.weights)):
+            axis = 2 + d
+            n = x.shape[axis]
+            xf = torch.fft.rfft(x, dim=axis, norm="ortho").movedim(axis, -1)  # (B, C, ..., n//2+1)
+            k = min(m, xf.shape[-1])
+            yf = torch.zeros(xf.shape[:1] + (self.width,) + xf.shape[2:], dtype=xf.dtype, device=x.device)
+            yf[..., :k] = torch.einsum("bi...k,iok->bo...k", xf[..., :k], w[..., :k])
+            out = out + torch.fft.irfft(yf.movedim(-1, axis), n=n, dim=axis, norm="ortho")
+        return out
+
+
+class FFNO(nn.Module):
+    """F-FNO: pointwise lifting, ``depth`` factorized Fourier layers, pointwise projection.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    dim : {2, 3}
+    width : int
+        Channels inside the operator.
+    depth : int
+        Fourier layers.
+    modes : int or tuple
+        Fourier modes kept per axis.
+    share_weights : bool
+        One spectral convolution shared by all layers (the F-FNO paper's weight sharing).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
+                 modes=12, share_weights: bool = False):
+        super().__init__()
+        if dim not in (2, 3):
+            raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+        modes = (modes,) * dim if isinstance(modes, int) else tuple(modes)
+        if len(modes) != dim:
+            raise ValueError(f"{len(modes)} mode counts for {dim} axes")
+        self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
+                           depth=depth, modes=list(modes), share_weights=share_weights)
+        self.dim = dim
+        self.lift = nn.Linear(in_channels, width)
+        convs = [FactorizedSpectralConv(width, modes)] * depth if share_weights else \
+            [FactorizedSpectralConv(width, modes) for _ in range(depth)]
+        self.convs = nn.ModuleList(convs)
+        self.ff = nn.ModuleList([nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, width))
+                                 for _ in range(depth)])
+        self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
+        z = self.lift(x.movedim(1, -1)).movedim(-1, 1)
+        for conv, ff in zip(self.convs, self.ff):
+            z = z + nn.functional.gelu(ff(conv(z).movedim(1, -1))).movedim(-1, 1)
+        return self.project(z.movedim(1, -1)).movedim(-1, 1)

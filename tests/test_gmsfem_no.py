@@ -1,0 +1,117 @@
+"""GMsFEM-NO building blocks: subspace losses, the F-FNO, training checkpoints, the provider."""
+
+import numpy as np
+import pytest
+import torch
+
+from fem_ms_torch.basis.losses import rbfl2_loss, sal_loss, sal_pr_loss
+from fem_ms_torch.operators import FFNO
+
+
+@pytest.fixture
+def bases():
+    g = torch.Generator().manual_seed(0)
+    true = torch.randn(4, 3, 50, generator=g, dtype=torch.float64)
+    mix = torch.randn(4, 3, 3, generator=g, dtype=torch.float64) + 3 * torch.eye(3, dtype=torch.float64)
+    other = torch.randn(4, 3, 50, generator=g, dtype=torch.float64)
+    return true, mix @ true, other
+
+
+def test_subspace_losses_vanish_on_the_true_subspace_and_only_there(bases):
+    true, mixed, other = bases
+    assert sal_loss(true, true) < 1e-12
+    assert sal_loss(mixed, true) < 1e-12  # invariant to any invertible mixing
+    assert sal_pr_loss(mixed, true, generator=torch.Generator().manual_seed(1)) < 1e-12
+    signs = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)[None, :, None]
+    assert rbfl2_loss(signs * true, true) < 1e-14  # invariant to sign flips
+    for loss in (sal_loss, sal_pr_loss, rbfl2_loss):
+        assert loss(other, true) > 0.1
+    assert rbfl2_loss(mixed, true) > 0.1  # RBFL2 compares functions, not spans
+    with pytest.raises(ValueError, match="batch, n_basis, points"):
+        sal_loss(true, true[:, :2])
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_ffno_shapes_resolution_transfer_and_gradients(dim):
+    torch.manual_seed(0)
+    model = FFNO(3, 5, dim=dim, width=8, depth=2, modes=4)
+    for n in (9, 17):  # any grid size: the weights act on frequencies
+        x = torch.randn(2, 3, *(n,) * dim, requires_grad=True)
+        y = model(x)
+        assert y.shape == (2, 5) + (n,) * dim
+    y.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="3 mode counts for 2 axes"):
+        FFNO(3, 5, dim=2, modes=(4, 4, 4))
+
+
+def test_train_checkpoint_resume_and_provider(tmp_path):
+    import firedrake as fd
+
+    from fem_ms import Diffusion, cell_field, solve, structured_hierarchy
+    from fem_ms.coefficients import paper_kle
+    from fem_ms.data import GMsFEMBasisConfig, generate
+    from fem_ms.gmsfem import GMsFEM, get_provider
+    from fem_ms.metrics import relative_l2_error
+    from fem_ms_torch.basis.checkpoint import load_checkpoint
+    from fem_ms_torch.basis.train import train_basis
+
+    data = generate(GMsFEMBasisConfig(name="b", samples=4, fine=12, coarse=3, n_basis=3), tmp_path, progress=False)
+    ckpt = tmp_path / "no.pt"
+    kwargs = dict(epochs=3, width=8, depth=2, modes=3, batch_size=4, progress=False)
+    reference = train_basis(data, tmp_path / "reference.pt", **kwargs)
+
+    import fem_ms_torch.basis.train as train_module
+
+    calls = {"n": 0}
+    real_save = train_module.save_checkpoint
+
+    def interrupted_save(path, payload):
+        calls["n"] += 1
+        if calls["n"] == 5:  # killed in the middle of the second kind
+            raise KeyboardInterrupt
+        real_save(path, payload)
+
+    train_module.save_checkpoint = interrupted_save
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_basis(data, ckpt, **kwargs)
+    finally:
+        train_module.save_checkpoint = real_save
+    assert load_checkpoint(ckpt)["done"] == {"full": 3, "half": 1}
+    train_basis(data, ckpt, **kwargs)  # the same command again: continues, and ends where an
+    resumed, uninterrupted = load_checkpoint(ckpt), load_checkpoint(reference)  # uninterrupted run ends
+    for kind in ("full", "half", "corner"):
+        for name, tensor in uninterrupted["kinds"][kind]["state_dict"].items():
+            assert torch.equal(resumed["kinds"][kind]["state_dict"][name], tensor), (kind, name)
+    with pytest.raises(FileExistsError, match="other settings"):
+        train_basis(data, ckpt, **{**kwargs, "epochs": 5})
+
+    pair = structured_hierarchy(3, 12)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    problem = Diffusion(V, cell_field(pair.fine, paper_kle((12, 12)).sample_kappa(99)), 1.0)
+    learned = GMsFEM(problem, pair, n_basis=3, basis="learned", provider_options={"checkpoint": str(ckpt)})
+    u = learned.solve().u
+    assert np.isfinite(relative_l2_error(u, solve(problem).u))
+    assert "inference" in learned.bases.timings
+    with pytest.raises(ValueError, match="predicts 3 basis functions, GMsFEM asked for n_basis=2"):
+        GMsFEM(problem, pair, n_basis=2, basis="learned", provider_options={"checkpoint": str(ckpt)}).offline()
+    # the checkpoint reloads exactly: the same predictions twice
+    p1 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    p2 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    assert all(np.array_equal(p1[i], p2[i]) for i in p1)
+
+
+def test_cli_train_basis(tmp_path):
+    import subprocess
+    import sys
+
+    from fem_ms.data import GMsFEMBasisConfig, generate
+
+    data = generate(GMsFEMBasisConfig(name="b", samples=2, fine=8, coarse=2, n_basis=2), tmp_path, progress=False)
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'dataset = "{data}"\nout = "{tmp_path / "m.pt"}"\nepochs = 1\nwidth = 4\ndepth = 1\n'
+                   f'modes = 2\nprogress = false\n')
+    out = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], check=True,
+                         capture_output=True, text=True).stdout
+    assert "wrote" in out and (tmp_path / "m.pt").is_file()
