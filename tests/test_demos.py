@@ -23,3 +23,14 @@ def test_gmsfem_basics_demo(repo, tmp_path):
     assert [int(l[0]) for l in lines] == [1, 2, 4, 8, 12]
     assert all(a > b for a, b in zip(l2, l2[1:])), out  # errors fall as N_bf grows
     assert (tmp_path / "gmsfem_basics.png").stat().st_size > 10_000
+
+
+def test_learned_basis_demo(repo, tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(repo / "demos" / "learned_basis.py"), "--fine", "12", "--coarse", "3", "--n-basis", "3",
+         "--samples", "3", "--epochs", "2", "--width", "4", "--out-dir", str(tmp_path)],
+        check=True, capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines() if " slepc " in line or " learned " in line]
+    assert len(rows) == 4
+    assert all(float(r[-3]) >= 0 for r in rows)  # finite errors for both providers
+    assert (tmp_path / "learned_basis.png").stat().st_size > 10_000
