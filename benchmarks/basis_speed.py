@@ -1,0 +1,107 @@
+"""Time to produce all GMsFEM bases and R: SLEPc eigensolves vs F-FNO inference (GMsFEM-NO).
+
+Both paths run through ``GMsFEM(...).offline()`` on the same κ, so each figure includes what
+the method needs after the mesh geometry (cached per mesh pair): for SLEPc the element matrices,
+local A_i/S_i and eigensolves, for the F-FNO the canonical patches, inference and the mapping
+back; R is assembled the same way for both. The F-FNO has the paper's size (width 32, 4 layers,
+16 modes per axis in 2D, 8 in 3D), one per neighbourhood kind, float32, CPU, 2 torch threads;
+its weights are untrained (inference time does not depend on their values). Warm: each path
+runs once before it is timed.
+
+    scripts/env python -m benchmarks.basis_speed [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .common import RESULTS, emit_case, print_table, run_case_in_subprocess, write_json
+
+FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
+QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
+TARGET_RATIO = {(2, 250): 10.0, (3, 50): 30.0}
+PAPER = {(2, 100): (16.87, 0.28), (3, 50): (935.0, 0.84)}
+N_BASIS = 8
+
+
+def _untrained_checkpoint(path: Path, dim: int) -> None:
+    import torch
+
+    from fem_ms_torch.basis.checkpoint import save_checkpoint
+    from fem_ms_torch.basis.features import n_features
+    from fem_ms_torch.operators import FFNO
+
+    kinds = ("full", "half", "corner") if dim == 2 else ("full", "half", "quarter", "corner")
+    torch.manual_seed(0)
+    entries = {}
+    for kind in kinds:
+        model = FFNO(n_features(dim), N_BASIS, dim=dim, width=32, depth=4, modes=16 if dim == 2 else 8)
+        entries[kind] = {"model": model.config, "state_dict": model.state_dict(),
+                         "log_kappa_mean": 4.0, "log_kappa_std": 2.0}
+    save_checkpoint(path, {"settings": {"untrained": True}, "n_basis": N_BASIS, "dim": dim,
+                           "kinds": entries, "done": {}})
+
+
+def run_case(dim: int, fine: int, coarse: int) -> dict:
+    import firedrake as fd
+    import torch
+
+    from fem_ms import Diffusion, cell_field, structured_hierarchy
+    from fem_ms.coefficients import paper_kle
+    from fem_ms.gmsfem import GMsFEM
+
+    pair = structured_hierarchy(coarse, fine, dim=dim, quadrilateral=True)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kle = paper_kle((fine,) * dim)
+    ckpt = Path(tempfile.mkdtemp(prefix="fem-ms-speed-")) / "ffno.pt"
+    _untrained_checkpoint(ckpt, dim)
+    out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
+           "n_basis": N_BASIS, "torch_threads": torch.get_num_threads()}
+    for basis, opts in (("slepc", {"progress": False}), ("learned", {"checkpoint": str(ckpt)})):
+        for seed in (0, 1):  # seed 0 warms up (kernels, torch), seed 1 is timed
+            problem = Diffusion(V, cell_field(pair.fine, kle.sample_kappa(seed)), 1.0)
+            t0 = time.perf_counter()
+            g = GMsFEM(problem, pair, n_basis=N_BASIS, basis=basis, provider_options=opts).offline()
+            total = time.perf_counter() - t0
+        out[f"{basis}_s"] = total
+        out[f"{basis}_restriction_s"] = g.timings["restriction"]
+        if basis == "learned":
+            out["learned_inference_s"] = g.bases.timings["inference"]
+    out["speedup"] = out["slepc_s"] / out["learned_s"]
+    out["target_speedup"] = TARGET_RATIO.get((dim, fine))
+    paper = PAPER.get((dim, fine))
+    out["paper_classical_s"], out["paper_no_s"] = paper if paper else (None, None)
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller 3D case (< 3 minutes)")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "dim,fine,coarse"
+    args = parser.parse_args(argv)
+    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    if args.case:
+        emit_case(run_case(*map(int, args.case.split(","))))
+        return
+    cases = QUICK if args.quick else FULL
+    rows = [run_case_in_subprocess("benchmarks.basis_speed", ["--case", ",".join(map(str, c))])
+            for c in tqdm(cases, desc="basis_speed cases", unit="case")]
+    print_table(rows, [("case", "case", ""), ("slepc_s", "SLEPc s", ".3f"), ("learned_s", "F-FNO s", ".3f"),
+                       ("learned_inference_s", "inference s", ".3f"), ("speedup", "speedup", ".2f"),
+                       ("target_speedup", "target", "g")])
+    out = args.out or RESULTS / ("basis_speed_quick.json" if args.quick else "basis_speed.json")
+    path = write_json(out, {"benchmark": "basis_speed", "quick": args.quick,
+                            "timing": "warm, wall seconds, 1 MPI rank, CPU (no GPU was lent to this task)",
+                            "cases": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
