@@ -115,3 +115,14 @@ def test_cli_train_basis(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], check=True,
                          capture_output=True, text=True).stdout
     assert "wrote" in out and (tmp_path / "m.pt").is_file()
+
+
+def test_standalone_baseline_trains_and_predicts(tmp_path):
+    from fem_ms.data import MultilevelConfig, generate
+    from fem_ms_torch.standalone import StandaloneSolver, train_standalone
+
+    data = generate(MultilevelConfig(name="m", samples=3, levels=(8,), train_fraction=1.0), tmp_path, progress=False)
+    solver = StandaloneSolver(train_standalone(data, 8, tmp_path / "s.pt", epochs=2, width=4, depth=1, modes=2,
+                                               progress=False))
+    u = solver(np.ones((8, 8)), np.ones((9, 9)))
+    assert u.shape == (9, 9) and torch.isfinite(u).all()
