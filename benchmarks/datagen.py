@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     order = list(CASES)
     rows = sorted(kept + rows, key=lambda r: (order.index(r["dataset"]), r["ranks"]))
     print_table(rows, [("dataset", "dataset", ""), ("ranks", "ranks", "d"), ("samples", "samples", "d"),
-                       ("samples_per_s", "samples/s", ".2f"), ("bytes_per_sample", "bytes/sample", ".0f")])
+                       ("samples_per_s", "samples/s", ".3g"), ("bytes_per_sample", "bytes/sample", ".0f")])
     path = write_json(out, {"benchmark": "datagen", "quick": args.quick,
                             "timing": "generate() of a fresh dataset incl. the HDF5 merge, kernels compiled "
                                       "by a one-sample warm-up; wall seconds",
