@@ -13,15 +13,13 @@ runs once before it is timed.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import RESULTS, emit_case, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
 QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
@@ -81,12 +79,8 @@ def run_case(dim: int, fine: int, coarse: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller 3D case (< 3 minutes)")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "dim,fine,coarse"
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    parser = benchmark_arguments(__doc__, "smaller 3D case (< 3 minutes)")
+    args = parse_benchmark_arguments(parser, argv)
     if args.case:
         emit_case(run_case(*map(int, args.case.split(","))))
         return

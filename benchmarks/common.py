@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -97,3 +98,18 @@ def emit_case(row: dict) -> None:
 
     if COMM_WORLD.rank == 0:
         print(json.dumps(row))
+
+
+def benchmark_arguments(doc: str, quick_help: str) -> argparse.ArgumentParser:
+    """The arguments every benchmark takes: --quick, --out, and the internal --case."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in a child process
+    return parser
+
+
+def parse_benchmark_arguments(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported: these are ours
+    return args

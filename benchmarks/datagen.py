@@ -8,17 +8,14 @@ generated first to compile the kernels, then the timed dataset (generation + mer
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import RESULTS, emit_case, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, print_table, run_case_in_subprocess, write_json
 
 CASES = {
     "gmsfem_basis_100": {"kind": "gmsfem_basis", "fine": 100, "coarse": 5, "n_basis": 8},
@@ -56,14 +53,10 @@ def run_case(name: str, samples: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 samples per case (< 3 minutes)")
-    parser.add_argument("--out", type=Path, default=None)
+    parser = benchmark_arguments(__doc__, "4 samples per case (< 3 minutes)")
     parser.add_argument("--only", help="comma-separated case names; the others are kept from an existing "
                                        "JSON at the output path")
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "name,samples"
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    args = parse_benchmark_arguments(parser, argv)
     if args.case:
         name, samples = args.case.split(",")
         emit_case(run_case(name, int(samples)))

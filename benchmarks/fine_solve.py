@@ -8,14 +8,11 @@ pipeline runs once to compile Firedrake's kernels, then again for the reported f
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import RESULTS, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100), (2, 250), (2, 500), (3, 50)]
 QUICK = [(2, 100), (2, 200), (3, 20)]
@@ -55,14 +52,10 @@ def run_case(dim: int, n: int, solver: str) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="reduced sizes (< 3 minutes)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
+    parser = benchmark_arguments(__doc__, "reduced sizes (< 3 minutes)")
     parser.add_argument("--solver", default="mumps,cg-gamg",
                         help="comma-separated fem_ms.solvers presets (default: mumps,cg-gamg)")
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "dim,n" in a child process
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    args = parse_benchmark_arguments(parser, argv)
     if args.case:
         dim, n = map(int, args.case.split(","))
         emit_case(run_case(dim, n, args.solver))

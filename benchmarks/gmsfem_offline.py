@@ -12,15 +12,12 @@ for the figures. 1 and 2 MPI ranks (rank-maximum times).
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .common import RESULTS, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
+from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
 QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
@@ -127,12 +124,8 @@ def _max():
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller 3D case (< 3 minutes)")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "dim,fine,coarse"
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    parser = benchmark_arguments(__doc__, "smaller 3D case (< 3 minutes)")
+    args = parse_benchmark_arguments(parser, argv)
     if args.case:
         dim, fine, coarse = map(int, args.case.split(","))
         emit_case(run_case(dim, fine, coarse, compare=True))
