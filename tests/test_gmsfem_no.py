@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fem_ms_torch.basis.losses import rbfl2_loss, sal_loss, sal_pr_loss
-from fem_ms_torch.operators import FFNO
+from fem_ms_torch.operators import FFNO, FNO, FactorizedSpectralConv, SpectralConv
 
 
 @pytest.fixture
@@ -43,6 +43,33 @@ def test_ffno_shapes_resolution_transfer_and_gradients(dim):
     assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ValueError, match="3 mode counts for 2 axes"):
         FFNO(3, 5, dim=2, modes=(4, 4, 4))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_spectral_convolutions_with_identity_weights_reproduce_the_input(dim):
+    """All modes kept and W = identity: K(z) = z for the FNO layer, Σ_axes z = dim·z for the F-FNO."""
+    n, width = 6, 3
+    x = torch.randn(2, width, *(n,) * dim)
+    fno = SpectralConv(width, (n,) * dim)
+    ffno = FactorizedSpectralConv(width, (n,) * dim)
+    with torch.no_grad():
+        eye = torch.eye(width, dtype=torch.cfloat)
+        for w in fno.weights:
+            w.copy_(eye.reshape(width, width, *(1,) * dim).expand_as(w))
+        for w in ffno.weights:
+            w.copy_(eye[..., None].expand_as(w))
+    torch.testing.assert_close(fno(x), x, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ffno(x), dim * x, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_fno_shapes_and_gradients(dim):
+    model = FNO(3, 2, dim=dim, width=6, depth=2, modes=3)
+    for n in (8, 13):
+        x = torch.randn(2, 3, *(n,) * dim, requires_grad=True)
+        assert model(x).shape == (2, 2) + (n,) * dim
+    model(x).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_train_checkpoint_resume_and_provider(tmp_path):
@@ -86,6 +113,8 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
             assert torch.equal(resumed["kinds"][kind]["state_dict"][name], tensor), (kind, name)
     with pytest.raises(FileExistsError, match="other settings"):
         train_basis(data, ckpt, **{**kwargs, "epochs": 5})
+    fno = train_basis(data, tmp_path / "fno.pt", architecture="fno", **kwargs)
+    assert load_checkpoint(fno)["kinds"]["full"]["architecture"] == "fno"
 
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..operators import FFNO
+from ..operators import ARCHITECTURES
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
 
@@ -35,8 +35,11 @@ def load_checkpoint(path) -> dict:
     return data
 
 
-def build_model(entry: dict) -> FFNO:
-    """The model of one kind from its checkpoint entry (constructor arguments + weights)."""
-    model = FFNO(**entry["model"])
+def build_model(entry: dict) -> torch.nn.Module:
+    """The model of one kind from its checkpoint entry (architecture, constructor arguments, weights)."""
+    name = entry.get("architecture", "ffno")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r} in checkpoint; known: {sorted(ARCHITECTURES)}")
+    model = ARCHITECTURES[name](**entry["model"])
     model.load_state_dict(entry["state_dict"])
     return model.eval()

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import GMsFEMBasisDataset
-from ..operators import FFNO
+from ..operators import ARCHITECTURES
 from .checkpoint import load_checkpoint, save_checkpoint
 from .features import n_features, patch_features
 from .losses import rbfl2_loss, sal_loss, sal_pr_loss
@@ -22,14 +22,18 @@ LOSSES = {"sal": sal_loss, "sal-pr": sal_pr_loss, "rbfl2": rbfl2_loss}
 
 def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16, lr: float = 1e-3,
                 loss: str = "sal", width: int = 32, depth: int = 4, modes: int = 12, seed: int = 0,
+                architecture: str = "ffno",
                 device: str | None = None, progress: bool = True) -> Path:
-    """Train one F-FNO per kind on a ``gmsfem_basis`` dataset; checkpoint after every epoch.
+    """Train one neural operator per kind (``architecture`` "ffno" or "fno") on a ``gmsfem_basis``
+    dataset; checkpoint after every epoch.
 
     Rerunning with the same arguments after an interruption continues from the last checkpoint;
     a checkpoint written with other arguments is refused. AdamW with a cosine schedule.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; known: {sorted(LOSSES)}")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dataset, out = Path(dataset), Path(out)
     import h5py
@@ -42,7 +46,7 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
     if missing:
         raise ValueError(f"{dataset} has no patches of kind {missing}; it has {available}")
     settings = dict(dataset=str(dataset.resolve()), kinds=kinds, epochs=epochs, batch_size=batch_size,
-                    lr=lr, loss=loss, width=width, depth=depth, modes=modes, seed=seed)
+                    lr=lr, loss=loss, width=width, depth=depth, modes=modes, seed=seed, architecture=architecture)
     state = {"settings": settings, "n_basis": meta["n_basis"], "dim": meta["dim"], "kinds": {}, "done": {}}
     if out.exists():
         previous = load_checkpoint(out)
@@ -57,8 +61,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         kappas = torch.stack([data[i]["kappa"][0] for i in range(len(data))]).double()
         mean, std = float(torch.log(kappas).mean()), float(torch.log(kappas).std().clamp_min(1e-6))
         torch.manual_seed(seed)
-        model = FFNO(n_features(meta["dim"]), meta["n_basis"], dim=meta["dim"], width=width, depth=depth,
-                     modes=modes).to(device)
+        model = ARCHITECTURES[architecture](n_features(meta["dim"]), meta["n_basis"], dim=meta["dim"],
+                                            width=width, depth=depth, modes=modes).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         if kind in state["kinds"]:
@@ -85,7 +89,7 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
                 count += len(x)
             scheduler.step()
             bar.set_postfix(loss=f"{total / count:.4g}")
-            state["kinds"][kind] = {"model": model.config, "state_dict": model.state_dict(),
+            state["kinds"][kind] = {"architecture": architecture, "model": model.config, "state_dict": model.state_dict(),
                                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                     "log_kappa_mean": mean, "log_kappa_std": std,
                                     "train_loss": total / count}

@@ -1,5 +1,8 @@
-"""Neural operator layers and models (torch)."""
+"""Neural operator layers and models (torch), chosen by name for checkpoints."""
 
 from .ffno import FFNO, FactorizedSpectralConv
+from .fno import FNO, SpectralConv
 
-__all__ = ["FFNO", "FactorizedSpectralConv"]
+ARCHITECTURES = {"ffno": FFNO, "fno": FNO}
+
+__all__ = ["ARCHITECTURES", "FFNO", "FNO", "FactorizedSpectralConv", "SpectralConv"]

@@ -1,0 +1,72 @@
+"""The plain Fourier neural operator (Li et al., 2021), 2D and 3D, for comparison with the F-FNO.
+
+Each layer applies one spectral convolution over all axes at once, keeping the lowest
+``modes[d]`` frequencies per axis (both signs on all but the last axis, whose transform is
+real), then z ← σ(W z + K z). Parameters grow with the product of the modes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+__all__ = ["SpectralConv", "FNO"]
+
+
+class SpectralConv(nn.Module):
+    """K(z) = IFFT(W · FFT(z)) on the low-frequency corners of the spectrum."""
+
+    def __init__(self, width: int, modes: tuple[int, ...]):
+        super().__init__()
+        self.width, self.modes = width, tuple(int(m) for m in modes)
+        dim = len(self.modes)
+        scale = 1.0 / (width * width)
+        # one weight block per sign pattern of the first dim-1 axes
+        self.weights = nn.ParameterList(
+            [nn.Parameter(scale * torch.randn(width, width, *self.modes, dtype=torch.cfloat))
+             for _ in range(2 ** (dim - 1))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = len(self.modes)
+        if x.dim() != dim + 2 or x.shape[1] != self.width:
+            raise ValueError(f"expected (batch, {self.width}, {dim} spatial axes), got {tuple(x.shape)}")
+        axes = tuple(range(2, 2 + dim))
+        xf = torch.fft.rfftn(x, dim=axes, norm="ortho")
+        out = torch.zeros_like(xf)
+        k = [min(m, n // 2) for m, n in zip(self.modes[:-1], x.shape[2:-1])] + [min(self.modes[-1], xf.shape[-1])]
+        letters = "xyz"[:dim]
+        for w, signs in zip(self.weights, itertools.product((0, 1), repeat=dim - 1)):
+            index = [slice(None), slice(None)]
+            index += [slice(0, kd) if s == 0 else slice(-kd, None) for kd, s in zip(k[:-1], signs)]
+            index.append(slice(0, k[-1]))
+            block = w[(slice(None), slice(None)) + tuple(slice(0, kd) for kd in k)]
+            out[tuple(index)] = torch.einsum(f"bi{letters},io{letters}->bo{letters}", xf[tuple(index)], block)
+        return torch.fft.irfftn(out, s=x.shape[2:], dim=axes, norm="ortho")
+
+
+class FNO(nn.Module):
+    """FNO: pointwise lifting, ``depth`` Fourier layers z ← GELU(W z + K z), pointwise projection."""
+
+    def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
+                 modes=12):
+        super().__init__()
+        if dim not in (2, 3):
+            raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+        modes = (modes,) * dim if isinstance(modes, int) else tuple(modes)
+        if len(modes) != dim:
+            raise ValueError(f"{len(modes)} mode counts for {dim} axes")
+        self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
+                           depth=depth, modes=list(modes))
+        self.lift = nn.Linear(in_channels, width)
+        self.convs = nn.ModuleList([SpectralConv(width, modes) for _ in range(depth)])
+        self.pointwise = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+        self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
+        z = self.lift(x.movedim(1, -1)).movedim(-1, 1)
+        for conv, w in zip(self.convs, self.pointwise):
+            z = nn.functional.gelu(conv(z) + w(z.movedim(1, -1)).movedim(-1, 1))
+        return self.project(z.movedim(1, -1)).movedim(-1, 1)
