@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .axes import check_input, modes_per_axis
+
 __all__ = ["FactorizedSpectralConv", "FFNO"]
 
 
@@ -31,8 +33,7 @@ class FactorizedSpectralConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = len(self.modes)
-        if x.dim() != dim + 2 or x.shape[1] != self.width:
-            raise ValueError(f"expected (batch, {self.width}, {dim} spatial axes), got {tuple(x.shape)}")
+        check_input(x, self.width, dim)
         out = torch.zeros_like(x)
         for d, (m, w) in enumerate(zip(self.modes, self.weights)):
             axis = 2 + d
@@ -65,14 +66,9 @@ class FFNO(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
                  modes=12, share_weights: bool = False):
         super().__init__()
-        if dim not in (2, 3):
-            raise ValueError(f"dim must be 2 or 3, got {dim!r}")
-        modes = (modes,) * dim if isinstance(modes, int) else tuple(modes)
-        if len(modes) != dim:
-            raise ValueError(f"{len(modes)} mode counts for {dim} axes")
+        modes = modes_per_axis(modes, dim)
         self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
                            depth=depth, modes=list(modes), share_weights=share_weights)
-        self.dim = dim
         self.lift = nn.Linear(in_channels, width)
         convs = [FactorizedSpectralConv(width, modes)] * depth if share_weights else \
             [FactorizedSpectralConv(width, modes) for _ in range(depth)]

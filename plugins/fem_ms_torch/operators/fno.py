@@ -12,6 +12,8 @@ import itertools
 import torch
 from torch import nn
 
+from .axes import check_input, modes_per_axis
+
 __all__ = ["SpectralConv", "FNO"]
 
 
@@ -30,8 +32,7 @@ class SpectralConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = len(self.modes)
-        if x.dim() != dim + 2 or x.shape[1] != self.width:
-            raise ValueError(f"expected (batch, {self.width}, {dim} spatial axes), got {tuple(x.shape)}")
+        check_input(x, self.width, dim)
         axes = tuple(range(2, 2 + dim))
         xf = torch.fft.rfftn(x, dim=axes, norm="ortho")
         out = torch.zeros_like(xf)
@@ -52,11 +53,7 @@ class FNO(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
                  modes=12):
         super().__init__()
-        if dim not in (2, 3):
-            raise ValueError(f"dim must be 2 or 3, got {dim!r}")
-        modes = (modes,) * dim if isinstance(modes, int) else tuple(modes)
-        if len(modes) != dim:
-            raise ValueError(f"{len(modes)} mode counts for {dim} axes")
+        modes = modes_per_axis(modes, dim)
         self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
                            depth=depth, modes=list(modes))
         self.lift = nn.Linear(in_channels, width)
