@@ -31,6 +31,7 @@ __all__ = [
     "vertex_field",
     "paper_kle",
     "paper_forcing",
+    "block_geometric_mean",
 ]
 
 # Parameters of the GMsFEM-NO paper (appendix E).
@@ -350,6 +351,18 @@ def vertex_field(V, values: np.ndarray, name: str = "f"):
     f = fd.Function(V, name=name)
     f.dat.data_wo_with_halos[:] = values[idx]
     return f
+
+
+def block_geometric_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """Geometric mean of a 2D/3D cell-grid field over blocks of ``factor`` cells per axis.
+
+    The coarse-grid κ of a nested hierarchy (the classical upscaling of a log-normal field).
+    """
+    values = np.asarray(values, dtype=float)
+    if any(n % factor for n in values.shape):
+        raise ValueError(f"grid {values.shape} is not divisible into blocks of {factor}")
+    shape = [v for n in values.shape for v in (n // factor, factor)]
+    return np.exp(np.log(values).reshape(shape).mean(axis=tuple(range(1, 2 * values.ndim, 2))))
 
 
 def paper_kle(cells_per_side: Sequence[int], energy: float = 0.95) -> KLExpansion:

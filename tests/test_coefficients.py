@@ -126,3 +126,16 @@ def test_fields_on_meshes_match_grid_values():
             cell_field(mesh, values[:4, :4])
         with pytest.raises(ValueError, match="do not match"):
             vertex_field(V, vx[:5, :5])
+
+
+def test_block_geometric_mean():
+    from fem_ms.coefficients import block_geometric_mean
+
+    values = np.random.default_rng(0).uniform(1, 100, size=(4, 6, 2))
+    coarse = block_geometric_mean(values, 2)
+    assert coarse.shape == (2, 3, 1)
+    for i, j in np.ndindex(2, 3):
+        block = values[2 * i:2 * i + 2, 2 * j:2 * j + 2, :]
+        assert coarse[i, j, 0] == pytest.approx(np.prod(block) ** (1 / block.size))
+    with pytest.raises(ValueError, match="not divisible"):
+        block_geometric_mean(values, 4)

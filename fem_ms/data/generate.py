@@ -183,7 +183,7 @@ class _MultilevelSampler:
                                  "finest f at the coarse vertices")
 
     def sample(self, s: int) -> dict:
-        from ..coefficients import cell_field, vertex_field, vertex_grid_indices
+        from ..coefficients import block_geometric_mean, cell_field, vertex_field, vertex_grid_indices
         from ..problems import make_problem
         from ..solvers import solve
 
@@ -194,7 +194,7 @@ class _MultilevelSampler:
         out = {"kappa_seed": np.int64(cfg.kappa_seed(s))}
         for n in cfg.levels:
             r = finest // n
-            k_n = np.exp(np.log(kappa).reshape(n, r, n, r).mean(axis=(1, 3)))
+            k_n = block_geometric_mean(kappa, r)
             V = self.spaces[n]
             f_n = 1.0 if f is None else vertex_field(V, f[::r, ::r])
             u = solve(make_problem(cfg.problem, V, cell_field(V.mesh(), k_n), f_n)).u

@@ -11,6 +11,7 @@ Providers are found by name in the ``fem_ms.basis_providers`` entry-point group.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
@@ -76,8 +77,6 @@ class PatchSet:
     def elements(self) -> ElementMatrices:
         """κ-weighted element matrices of all fine cells (assembled on first use)."""
         if self._elements is None:
-            import time
-
             t0 = time.perf_counter()
             self._elements = ElementMatrices.assemble(self.V, self.kappa, self.geometry)
             self.assembly_time += time.perf_counter() - t0
@@ -85,8 +84,6 @@ class PatchSet:
 
     def local_matrices(self, i: int):
         """(A_i, S_i) of neighbourhood i as scipy CSR matrices."""
-        import time
-
         elements = self.elements
         t0 = time.perf_counter()
         out = local_matrices(self.neighbourhoods[i], self.geometry, elements)
