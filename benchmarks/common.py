@@ -29,7 +29,9 @@ def machine() -> dict:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
             "platform": platform.platform(), "python": platform.python_version(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            # other work on the machine slows timings down: say how busy it was
+            "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]}
 
 
 def versions() -> dict:

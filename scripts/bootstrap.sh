@@ -238,6 +238,32 @@ print("PETSc", PETSc.Sys.getVersion(), "SLEPc", SLEPc.Sys.getVersion(), "torch",
 EOF
 }
 
+# The plugin layer: pure-Python packages of plugins/, keyed by the hash of their requirements
+# file rather than the environment's key, so adding one reinstalls this layer only.
+PLUGIN_REQS=$SCRIPT_DIR/plugin-requirements.txt
+do_plugins() {
+  echo "torch==$TORCH_VERSION" > "$PREFIX/torch-constraint.txt"
+  # torch-harmonics compiles a torch extension: build it against the venv's torch.
+  "${PIP[@]}" --no-build-isolation --no-binary torch-harmonics -c "$PREFIX/torch-constraint.txt" -r "$PLUGIN_REQS"
+  "$VENV/bin/python" -c "import gpytorch, ptwt, torch_geometric, torch_harmonics, neuralop"
+  "$VENV/bin/python" -c "import torch; assert torch.__version__.startswith('$TORCH_VERSION'), torch.__version__"
+}
+plugin_layer() {
+  local sha t0=$SECONDS
+  sha=$(sha256sum "$PLUGIN_REQS" | cut -c1-12)
+  [[ -f $STAMPS/plugins-$sha ]] && return 0
+  log "plugin layer: installing $PLUGIN_REQS (log: $LOGS/plugins.log)"
+  if bash "$SELF" __run do_plugins > "$LOGS/plugins.log" 2>&1; then
+    rm -f "$STAMPS"/plugins-*
+    echo "$((SECONDS - t0)) s" > "$STAMPS/plugins-$sha"
+    log "plugin layer: done in $((SECONDS - t0)) s"
+  else
+    log "FAILED: plugin layer after $((SECONDS - t0)) s. Full log: $LOGS/plugins.log. Last lines:" >&2
+    tail -30 "$LOGS/plugins.log" >&2
+    return 1
+  fi
+}
+
 # internal: `bootstrap.sh __run do_STEP` runs one step function in a fresh process
 if [[ ${1:-} == __run ]]; then shift; "$@"; exit 0; fi
 
@@ -250,6 +276,7 @@ if [[ -f $STAMPS/complete ]]; then
   if dpkg-query -W -f='${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -qv "install ok installed"; then
     rm -f "$STAMPS/apt" "$STAMPS/complete"
   else
+    plugin_layer
     log "environment ready: $PREFIX"; exit 0
   fi
 fi
@@ -274,5 +301,6 @@ step slepc4py & PC=$!
 bg_wait $PC
 step envfile
 step smoke
+plugin_layer
 echo "$((SECONDS - T0)) s" > "$STAMPS/complete"
 log "environment ready in $((SECONDS - T0)) s: $PREFIX"
