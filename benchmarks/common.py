@@ -115,3 +115,19 @@ def parse_benchmark_arguments(parser: argparse.ArgumentParser, argv=None) -> arg
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported: these are ours
     return args
+
+
+def cached_dataset(config) -> Path:
+    """Generate (or reuse) the dataset ``config`` describes in a cache outside the clone.
+
+    The directory is ``$FEM_MS_DATA`` (default ``~/.cache/fem-ms/data``)/``<hash of the config>``:
+    a config generated once is reused by every benchmark and every later run, and an
+    interrupted generation resumes where it stopped (the store refuses a different config).
+    """
+    import hashlib
+
+    from fem_ms.data import generate
+
+    root = Path(os.environ.get("FEM_MS_DATA", Path.home() / ".cache" / "fem-ms" / "data"))
+    key = hashlib.sha256(config.to_json().encode()).hexdigest()[:12]
+    return generate(config, root / key)
