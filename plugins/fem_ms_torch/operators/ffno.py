@@ -17,12 +17,17 @@ import torch
 from torch import nn
 
 from .axes import check_input, modes_per_axis
+from .truncated_dft import spectral_mix_along
 
 __all__ = ["FactorizedSpectralConv", "FFNO"]
 
 
 class FactorizedSpectralConv(nn.Module):
-    """Σ over axes of a spectral convolution along that axis (complex weights per axis)."""
+    """Σ over axes of a spectral convolution along that axis (complex weights per axis).
+
+    Each axis's transform is computed by truncated DFT matrices (:mod:`.truncated_dft`), which
+    equals ``torch.fft`` to rounding and is about twice as fast on the short axes of patches.
+    """
 
     def __init__(self, width: int, modes: tuple[int, ...]):
         super().__init__()
@@ -34,15 +39,9 @@ class FactorizedSpectralConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = len(self.modes)
         check_input(x, self.width, dim)
-        out = torch.zeros_like(x)
-        for d, (m, w) in enumerate(zip(self.modes, self.weights)):
-            axis = 2 + d
-            n = x.shape[axis]
-            xf = torch.fft.rfft(x, dim=axis, norm="ortho").movedim(axis, -1)  # (B, C, ..., n//2+1)
-            k = min(m, xf.shape[-1])
-            yf = torch.zeros(xf.shape[:1] + (self.width,) + xf.shape[2:], dtype=xf.dtype, device=x.device)
-            yf[..., :k] = torch.einsum("bi...k,iok->bo...k", xf[..., :k], w[..., :k])
-            out = out + torch.fft.irfft(yf.movedim(-1, axis), n=n, dim=axis, norm="ortho")
+        out = spectral_mix_along(x, 2, self.weights[0])
+        for d in range(1, dim):
+            out = out + spectral_mix_along(x, 2 + d, self.weights[d])
         return out
 
 
