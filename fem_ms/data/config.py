@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "load_config", "CONFIG_KINDS"]
+           "BurgersConfig", "load_config", "CONFIG_KINDS"]
 
 
 def _positive_int(name, value):
@@ -165,8 +165,39 @@ class DarcyNotchConfig(_Common):
         _positive_int("grid", self.grid)
 
 
+@dataclass(frozen=True)
+class BurgersConfig(_Common):
+    """1D viscous Burgers u_t + (u²/2)_x = ν u_xx on the periodic unit interval (:mod:`fem_ms.burgers`):
+    u_0 ~ N(0, σ²(−Δ + τ² I)^{−γ}) (drawn from seed + 2 s) → u(·, t_end), both on ``points``
+    equispaced points. Defaults: the LoGoS-GPO paper's 625(−Δ + 25 I)^{−2}, ν = 0.1, t = 1.
+    """
+
+    kind = "burgers"
+    samples: int = 2100
+    train_fraction: float = 2000 / 2100
+    points: int = 1024
+    viscosity: float = 0.1
+    t_end: float = 1.0
+    dt: float = 1e-3
+    sigma: float = 25.0
+    tau: float = 5.0
+    gamma: float = 2.0
+
+    def __post_init__(self):
+        self._validate_common()
+        _positive_int("points", self.points)
+        if self.points < 8 or self.points % 2:
+            raise ValueError(f"config: points must be an even integer >= 8, got {self.points!r}")
+        for name in ("viscosity", "t_end", "dt", "sigma", "tau", "gamma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"config: {name} must be positive, got {getattr(self, name)!r}")
+        steps = self.t_end / self.dt
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            raise ValueError(f"config: t_end/dt = {steps:g} must be a whole number of steps")
+
+
 CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, CylinderFlowConfig,
-                                          DarcyNotchConfig)}
+                                          DarcyNotchConfig, BurgersConfig)}
 
 
 def load_config(source) -> _Common:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import CylinderFlowConfig, DarcyNotchConfig, GMsFEMBasisConfig, MultilevelConfig, load_config
+from .config import (BurgersConfig, CylinderFlowConfig, DarcyNotchConfig, GMsFEMBasisConfig, MultilevelConfig,
+                     load_config)
 from .store import ShardStore
 
 __all__ = ["generate"]
@@ -319,5 +320,29 @@ class _DarcyNotchSampler:
                 "grid_x": np.linspace(0.0, 1.0, self.config.grid)}
 
 
+class _BurgersSampler:
+    """GRF initial condition → Burgers solution at t_end, pseudo-spectral ETDRK4 (numpy)."""
+
+    def __init__(self, config: BurgersConfig):
+        from ..burgers import BurgersSolver
+
+        self.config = config
+        self.solver = BurgersSolver(config.points, config.viscosity, config.dt)
+        self.mesh_description = (f"periodic unit interval, {config.points} points x_j = j/{config.points}; "
+                                 f"Fourier pseudo-spectral (2/3 dealiasing), ETDRK4, dt = {config.dt}")
+
+    def sample(self, s: int) -> dict:
+        from ..burgers import grf_initial_condition
+
+        cfg = self.config
+        u0 = grf_initial_condition(cfg.points, np.random.default_rng(cfg.kappa_seed(s)), cfg.sigma, cfg.tau,
+                                   cfg.gamma)
+        return {"u0": u0, "u": self.solver.solve(u0, cfg.t_end)}
+
+    def shared(self) -> dict:
+        return {"x": self.solver.x}
+
+
 _SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler,
-             CylinderFlowConfig.kind: _CylinderFlowSampler, DarcyNotchConfig.kind: _DarcyNotchSampler}
+             CylinderFlowConfig.kind: _CylinderFlowSampler, DarcyNotchConfig.kind: _DarcyNotchSampler,
+             BurgersConfig.kind: _BurgersSampler}
