@@ -1,8 +1,12 @@
 """Neural operator layers and models (torch), chosen by name for checkpoints."""
 
+from .differential import DifferentialConv
+from .disco import DiscoConv, LocalBasis, SparseDiscoConv
 from .ffno import FFNO, FactorizedSpectralConv
 from .fno import FNO, SpectralConv
+from .local_no import LocalFFNO, LocalNO
 
-ARCHITECTURES = {"ffno": FFNO, "fno": FNO}
+ARCHITECTURES = {"ffno": FFNO, "fno": FNO, "localno": LocalNO, "localffno": LocalFFNO}
 
-__all__ = ["ARCHITECTURES", "FFNO", "FNO", "FactorizedSpectralConv", "SpectralConv"]
+__all__ = ["ARCHITECTURES", "DifferentialConv", "DiscoConv", "FFNO", "FNO", "FactorizedSpectralConv",
+           "LocalBasis", "LocalFFNO", "LocalNO", "SparseDiscoConv", "SpectralConv"]

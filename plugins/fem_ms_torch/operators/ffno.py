@@ -9,6 +9,10 @@ any resolution (resolution transfer): the weights act on frequencies, not grid p
 Written here rather than taken from neuraloperator to keep the plugin's dependencies to torch
 alone; the layer layout follows neuraloperator's (layers apart from models, constructor
 arguments stored so that a checkpoint rebuilds the model).
+
+With ``differential`` / ``disco`` the layer gains the local branches of a LocalNO
+(Liu-Schiaffini et al., 2024): K(z) + D(z) + I(z) inside the feed-forward block, D a
+differential and I a local integral (DISCO) operator; see ``local.LocalBranches``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from torch import nn
 
 from .axes import check_input, modes_per_axis
+from .local import LocalBranches
 from .truncated_dft import spectral_mix_along
 
 __all__ = ["FactorizedSpectralConv", "FFNO"]
@@ -60,25 +65,39 @@ class FFNO(nn.Module):
         Fourier modes kept per axis.
     share_weights : bool
         One spectral convolution shared by all layers (the F-FNO paper's weight sharing).
+    differential, disco : bool
+        Local branches beside each Fourier convolution (default off: the plain F-FNO).
+    disco_radius, disco_basis, disco_kernel_shape
+        The DISCO kernel (``local.LocalBranches``); lengths on the domain [0, 1]^dim.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
-                 modes=12, share_weights: bool = False):
+                 modes=12, share_weights: bool = False, differential: bool = False, disco: bool = False,
+                 disco_radius: float = 0.075, disco_basis: str | None = None, disco_kernel_shape=None):
         super().__init__()
         modes = modes_per_axis(modes, dim)
         self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
-                           depth=depth, modes=list(modes), share_weights=share_weights)
+                           depth=depth, modes=list(modes), share_weights=share_weights, differential=differential,
+                           disco=disco, disco_radius=disco_radius, disco_basis=disco_basis,
+                           disco_kernel_shape=disco_kernel_shape)
         self.lift = nn.Linear(in_channels, width)
         convs = [FactorizedSpectralConv(width, modes)] * depth if share_weights else \
             [FactorizedSpectralConv(width, modes) for _ in range(depth)]
         self.convs = nn.ModuleList(convs)
         self.ff = nn.ModuleList([nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, width))
                                  for _ in range(depth)])
+        self.local = nn.ModuleList([LocalBranches(width, dim, differential, disco, disco_radius, disco_basis,
+                                                  disco_kernel_shape) for _ in range(depth)]) \
+            if differential or disco else None
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
         z = self.lift(x.movedim(1, -1)).movedim(-1, 1)
-        for conv, ff in zip(self.convs, self.ff):
-            z = z + nn.functional.gelu(ff(conv(z).movedim(1, -1))).movedim(-1, 1)
+        local = self.local if self.local is not None else [None] * len(self.convs)
+        for conv, ff, branches in zip(self.convs, self.ff, local):
+            y = conv(z)
+            if branches is not None:
+                y = y + branches(z)
+            z = z + nn.functional.gelu(ff(y.movedim(1, -1))).movedim(-1, 1)
         return self.project(z.movedim(1, -1)).movedim(-1, 1)

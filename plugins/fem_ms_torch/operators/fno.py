@@ -3,6 +3,10 @@
 Each layer applies one spectral convolution over all axes at once, keeping the lowest
 ``modes[d]`` frequencies per axis (both signs on all but the last axis, whose transform is
 real), then z ← σ(W z + K z). Parameters grow with the product of the modes.
+
+With ``differential`` / ``disco`` the layer gains the local branches of a LocalNO
+(Liu-Schiaffini et al., 2024): z ← σ(W z + K z + D z + I z), D a differential and I a local
+integral (DISCO) operator; see ``local.LocalBranches``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch
 from torch import nn
 
 from .axes import check_input, modes_per_axis
+from .local import LocalBranches
 
 __all__ = ["SpectralConv", "FNO"]
 
@@ -48,22 +53,44 @@ class SpectralConv(nn.Module):
 
 
 class FNO(nn.Module):
-    """FNO: pointwise lifting, ``depth`` Fourier layers z ← GELU(W z + K z), pointwise projection."""
+    """FNO: pointwise lifting, ``depth`` Fourier layers z ← GELU(W z + K z), pointwise projection.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    dim : {2, 3}
+    width, depth : int
+    modes : int or tuple
+        Fourier modes kept per axis.
+    differential, disco : bool
+        Local branches beside each Fourier convolution (default off: the plain FNO).
+    disco_radius, disco_basis, disco_kernel_shape
+        The DISCO kernel (``local.LocalBranches``); lengths on the domain [0, 1]^dim.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
-                 modes=12):
+                 modes=12, differential: bool = False, disco: bool = False, disco_radius: float = 0.075,
+                 disco_basis: str | None = None, disco_kernel_shape=None):
         super().__init__()
         modes = modes_per_axis(modes, dim)
         self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
-                           depth=depth, modes=list(modes))
+                           depth=depth, modes=list(modes), differential=differential, disco=disco,
+                           disco_radius=disco_radius, disco_basis=disco_basis, disco_kernel_shape=disco_kernel_shape)
         self.lift = nn.Linear(in_channels, width)
         self.convs = nn.ModuleList([SpectralConv(width, modes) for _ in range(depth)])
         self.pointwise = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+        self.local = nn.ModuleList([LocalBranches(width, dim, differential, disco, disco_radius, disco_basis,
+                                                  disco_kernel_shape) for _ in range(depth)]) \
+            if differential or disco else None
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
         z = self.lift(x.movedim(1, -1)).movedim(-1, 1)
-        for conv, w in zip(self.convs, self.pointwise):
-            z = nn.functional.gelu(conv(z) + w(z.movedim(1, -1)).movedim(-1, 1))
+        local = self.local if self.local is not None else [None] * len(self.convs)
+        for conv, w, branches in zip(self.convs, self.pointwise, local):
+            y = conv(z) + w(z.movedim(1, -1)).movedim(-1, 1)
+            if branches is not None:
+                y = y + branches(z)
+            z = nn.functional.gelu(y)
         return self.project(z.movedim(1, -1)).movedim(-1, 1)

@@ -1,0 +1,41 @@
+"""The local branches of a LocalNO layer: a differential and a local-integral (DISCO) operator
+applied beside the Fourier convolution, their outputs summed with it (Liu-Schiaffini et al., 2024)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .differential import DifferentialConv
+from .disco import DiscoConv
+
+__all__ = ["LocalBranches"]
+
+
+class LocalBranches(nn.Module):
+    """Σ of the enabled local operators on (batch, width, *grid), or None when none is enabled.
+
+    Parameters
+    ----------
+    width, dim : int
+    differential : bool
+        Add a ``DifferentialConv`` (3-point stencil per axis, scaled by 1/h).
+    disco : bool
+        Add a ``DiscoConv`` of support ``disco_radius`` (physical units, domain [0, 1]^dim).
+    disco_radius : float
+    disco_basis, disco_kernel_shape
+        See ``disco.LocalBasis``.
+    """
+
+    def __init__(self, width: int, dim: int, differential: bool = False, disco: bool = False,
+                 disco_radius: float = 0.075, disco_basis: str | None = None, disco_kernel_shape=None):
+        super().__init__()
+        self.differential = DifferentialConv(width, width, dim) if differential else None
+        self.disco = DiscoConv(width, width, dim, disco_radius, disco_basis, disco_kernel_shape) if disco else None
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor | None:
+        out = None
+        for branch in (self.differential, self.disco):
+            if branch is not None:
+                out = branch(z) if out is None else out + branch(z)
+        return out
