@@ -1,0 +1,182 @@
+"""Training data per level, held in memory, served as model arguments for a set of samples.
+
+A level is one resolution of the same samples: sample j of level l and sample j of level l−1
+are the same random input at two resolutions, which is what an MLMC correction term pairs.
+``batch(indices, device)`` returns ``(args, target)``; the trainer calls ``model(*args)``.
+
+* :class:`GridLevel` — fields on a regular grid (FNO/F-FNO): args ``(x,)``.
+* :class:`GraphLevel` — fields at mesh nodes (MP-PDE): the batch is the disjoint union of the
+  samples' graphs, args ``(x, pos, edge_index, graph)``.
+
+:func:`darcy_levels` and :func:`cylinder_levels` build them from the ``multilevel`` and
+``cylinder_flow`` datasets (docs/datasets.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from ..basis.features import patch_features
+
+__all__ = ["GridLevel", "GraphLevel", "darcy_levels", "cylinder_levels", "CYLINDER_SOURCES"]
+
+CYLINDER_SOURCES = ("solved", "transferred")
+
+
+class GridLevel:
+    """Inputs (S, C_in, *grid) and targets (S, C_out, *grid) of one resolution."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, name: str = ""):
+        if len(inputs) != len(targets) or inputs.shape[2:] != targets.shape[2:]:
+            raise ValueError(f"inputs {tuple(inputs.shape)} and targets {tuple(targets.shape)} do not match")
+        self.inputs, self.targets, self.name = inputs, targets, name
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def size(self) -> int:
+        """Grid points per sample (the cost measure of the level)."""
+        return int(np.prod(self.inputs.shape[2:]))
+
+    def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
+        return (self.inputs[indices].to(device),), self.targets[indices].to(device)
+
+
+class GraphLevel:
+    """Node inputs (S, N, C_in) and targets (S, N, C_out) on one mesh (positions, edges)."""
+
+    def __init__(self, pos: torch.Tensor, edge_index: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor,
+                 name: str = ""):
+        n = pos.shape[0]
+        if inputs.shape[1] != n or targets.shape[1] != n or len(inputs) != len(targets):
+            raise ValueError(f"inputs {tuple(inputs.shape)} and targets {tuple(targets.shape)} do not match "
+                             f"{n} nodes")
+        if edge_index.shape[0] != 2 or int(edge_index.max()) >= n:
+            raise ValueError(f"edge_index must be (2, E) indices into the {n} nodes")
+        self.pos, self.edge_index, self.inputs, self.targets, self.name = pos, edge_index, inputs, targets, name
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def size(self) -> int:
+        return int(self.pos.shape[0])
+
+    def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
+        b, n = len(indices), self.pos.shape[0]
+        offsets = (torch.arange(b) * n).repeat_interleave(self.edge_index.shape[1])
+        edge_index = self.edge_index.repeat(1, b) + offsets
+        graph = torch.arange(b).repeat_interleave(n)
+        x = self.inputs[indices].reshape(b * n, -1)
+        args = (x.to(device), self.pos.repeat(b, 1).to(device), edge_index.to(device), graph.to(device))
+        return args, self.targets[indices].reshape(b * n, -1).to(device)
+
+
+def darcy_levels(path, resolutions: Sequence[int], split: str = "train", stats: dict | None = None,
+                 dtype=torch.float32) -> tuple[list[GridLevel], dict]:
+    """Levels κ → u of a ``multilevel`` dataset, coarsest first.
+
+    Inputs are :func:`~fem_ms_torch.basis.features.patch_features` (standardised log κ at the
+    vertices and the coordinates); targets u / scale. ``stats`` (log-κ mean and std, the scale
+    of u) come from the coarsest level of this split unless given (pass the training split's
+    to a test split). Returns the levels and the stats.
+    """
+    path = Path(path)
+    resolutions = [int(n) for n in resolutions]
+    if resolutions != sorted(set(resolutions)):
+        raise ValueError(f"resolutions must increase strictly, got {resolutions}")
+    with h5py.File(path, "r") as fh:
+        if fh.attrs.get("kind") != "multilevel":
+            raise ValueError(f"{path} holds a {fh.attrs.get('kind')!r} dataset, not 'multilevel'")
+        have = json.loads(fh.attrs["config"])["levels"]
+        missing = [n for n in resolutions if n not in have]
+        if missing:
+            raise ValueError(f"{path} has no level {missing}; levels: {have}")
+        if f"splits/{split}" not in fh:
+            raise ValueError(f"{path} has no split {split!r}")
+        samples = np.sort(fh[f"splits/{split}"][()])
+        raw = [(torch.as_tensor(fh[f"level_{n}/kappa"][samples], dtype=torch.float64),
+                torch.as_tensor(fh[f"level_{n}/u"][samples], dtype=torch.float64)) for n in resolutions]
+    if stats is None:
+        log_k = torch.log(raw[0][0])
+        stats = {"log_kappa_mean": float(log_k.mean()), "log_kappa_std": float(log_k.std().clamp_min(1e-6)),
+                 "u_scale": float(raw[0][1].abs().max().clamp_min(1e-30))}
+    levels = [GridLevel(patch_features(k, stats["log_kappa_mean"], stats["log_kappa_std"]).to(dtype),
+                        (u / stats["u_scale"])[:, None].to(dtype), name=f"{n}x{n}")
+              for n, (k, u) in zip(resolutions, raw)]
+    return levels, stats
+
+
+def _windows(velocity: np.ndarray, history: int, bundle: int) -> tuple[np.ndarray, np.ndarray]:
+    """(trajectories, T, N, 2) → inputs (W, N, 2·history), targets (W, N, 2·bundle) increments."""
+    s, t, n, c = velocity.shape
+    starts = range(history - 1, t - bundle)
+    x = np.stack([velocity[:, i - history + 1:i + 1].transpose(0, 2, 1, 3).reshape(s, n, history * c)
+                  for i in starts], axis=1)
+    y = np.stack([(velocity[:, i + 1:i + 1 + bundle] - velocity[:, i:i + 1]).transpose(0, 2, 1, 3)
+                  .reshape(s, n, bundle * c) for i in starts], axis=1)
+    return x.reshape(-1, n, history * c), y.reshape(-1, n, bundle * c)
+
+
+def cylinder_levels(path, meshes: Sequence[int], split: str = "train", history: int = 1, bundle: int = 1,
+                    source: str = "solved", dtype=torch.float32) -> list[GraphLevel]:
+    """Time-window levels on the cylinder meshes of a ``cylinder_flow`` dataset, coarsest first.
+
+    A sample is (trajectory, start time): input the ``history`` velocity snapshots up to t,
+    target the increments u(t+k) − u(t), k = 1 … ``bundle``. Sample j is the same trajectory and
+    time on every mesh.
+
+    ``source``: ``"solved"`` — every mesh's own simulation of the trajectory (coarse data
+    are coarse solves, as in the MLMC paper's cylinder experiment); ``"transferred"`` — every
+    mesh's fields are the finest listed mesh's fields interpolated (P1) onto its vertices
+    (:func:`~fem_ms_torch.graph.transfer.p1_interpolation`), a hierarchy built from fine data
+    alone. Node positions are scaled by 1/8 (the channel is 16 × 8).
+    """
+    from ..graph.transfer import p1_interpolation
+
+    path = Path(path)
+    meshes = [int(m) for m in meshes]
+    if source not in CYLINDER_SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose one of {CYLINDER_SOURCES}")
+    if not meshes or meshes != sorted(set(meshes)):
+        raise ValueError(f"meshes must increase strictly (coarsest first), got {meshes}")
+    for name, value in (("history", history), ("bundle", bundle)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    with h5py.File(path, "r") as fh:
+        if fh.attrs.get("kind") != "cylinder_flow":
+            raise ValueError(f"{path} holds a {fh.attrs.get('kind')!r} dataset, not 'cylinder_flow'")
+        missing = [m for m in meshes if f"mesh_{m}" not in fh]
+        if missing:
+            raise ValueError(f"{path} has no mesh {missing}")
+        if f"splits/{split}" not in fh:
+            raise ValueError(f"{path} has no split {split!r}")
+        samples = np.sort(fh[f"splits/{split}"][()])
+        if fh["times"].shape[0] < history + bundle:
+            raise ValueError(f"{path} stores {fh['times'].shape[0]} snapshots, fewer than history + bundle")
+        geometry = {m: (fh[f"mesh_{m}/coordinates"][()], fh[f"mesh_{m}/cells"][()], fh[f"mesh_{m}/edges"][()])
+                    for m in meshes}
+        finest = meshes[-1]
+        velocity = {m: fh[f"mesh_{m}/velocity"][samples] for m in (meshes if source == "solved" else [finest])}
+    if source == "transferred":
+        points, cells, _ = geometry[finest]
+        for m in meshes[:-1]:
+            matrix = p1_interpolation(points, cells, geometry[m][0])
+            fine = velocity[finest]                                    # (S, T, N, 2)
+            moved = matrix @ np.moveaxis(fine, 2, 0).reshape(fine.shape[2], -1)
+            velocity[m] = np.moveaxis(moved.reshape(matrix.shape[0], *fine.shape[:2], fine.shape[3]), 0, 2)
+    levels = []
+    for m in meshes:
+        points, _, edges = geometry[m]
+        x, y = _windows(velocity[m], history, bundle)
+        edges = torch.as_tensor(edges.T, dtype=torch.long)
+        levels.append(GraphLevel(torch.as_tensor(points / 8.0, dtype=dtype), torch.cat([edges, edges.flip(0)], dim=1),
+                                 torch.as_tensor(x, dtype=dtype), torch.as_tensor(y, dtype=dtype), name=f"M{m}"))
+    return levels

@@ -1,0 +1,247 @@
+"""The MLMC trainer: one optimiser step per multilevel batch (Rowbottom et al., Algorithm 1).
+
+For a batch (B_0^k, …, B_L^k) the gradient is that of the telescoping sum
+
+    loss_0(B_0^k) + Σ_{l=1}^{L} [loss_l(B_l^k) − loss_{l−1}(B_l^k)],
+
+where loss_l(B) is the mean per-sample loss of the model on level l's version of the samples
+B. Each correction evaluates the *same* samples at two consecutive resolutions, so its
+gradient is small when the resolutions agree and the few fine samples only correct the coarse
+estimate. Each term is back-propagated on its own (the gradients add up to the gradient of the
+sum) so that the wall time of every level, backward pass included, can be reported.
+
+Single-level training is this trainer with a one-level batcher (:func:`train_single_level`):
+everything except the batcher is shared. CPU by default, CUDA when available, and
+DistributedDataParallel when ``torch.distributed`` is initialised: every rank takes its share
+of each level's batch and the gradients are averaged once per step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .batcher import MultilevelBatcher
+
+__all__ = ["LOSSES", "MLMCTrainer", "train_single_level", "CHECKPOINT_FORMAT"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "fem-ms/mlmc/1"
+
+
+def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over all entries (the per-sample mean, averaged: samples are equal in size)."""
+    return torch.mean((pred - target) ** 2)
+
+
+def relative_l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over samples of ‖pred − target‖₂ / ‖target‖₂ (the FNO papers' training loss)."""
+    diff = (pred - target).flatten(1).norm(dim=1)
+    return torch.mean(diff / target.flatten(1).norm(dim=1).clamp_min(1e-30))
+
+
+LOSSES: dict[str, Callable] = {"mse": mse_loss, "relative_l2": relative_l2_loss}
+
+
+def _save(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load_mlmc_checkpoint(path) -> dict:
+    """A checkpoint written by :class:`MLMCTrainer` (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an MLMC checkpoint (format {CHECKPOINT_FORMAT!r})")
+    return data
+
+
+class MLMCTrainer:
+    """Train ``model`` on ``levels`` with the batches of ``batcher``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Called as ``model(*args)`` with the args of any level's ``batch`` (it must accept every
+        resolution).
+    levels : sequence
+        Coarsest first; each has ``batch(indices, device) -> (args, target)`` and the same
+        samples in the same order (see :mod:`.levels`).
+    batcher : MultilevelBatcher
+        As many levels as ``levels``.
+    epochs : int
+        Length of the run (sets the cosine learning-rate schedule).
+    loss : {"mse", "relative_l2"} or callable
+    lr : float
+        Adam learning rate.
+    checkpoint : path, optional
+        Written atomically after every epoch; an existing one with the same settings is resumed,
+        one with other settings is refused.
+    settings : dict, optional
+        Extra JSON-able facts that identify the run (the data, the model); stored in the
+        checkpoint and compared on resume.
+    device : str, optional
+        Default "cuda" when available, else "cpu".
+    progress : bool
+        Show a progress bar.
+    """
+
+    def __init__(self, model: torch.nn.Module, levels: Sequence, batcher: MultilevelBatcher, epochs: int,
+                 loss="mse", lr: float = 1e-3, checkpoint=None, settings: dict | None = None, device=None,
+                 progress: bool = True, desc: str = "MLMC"):
+        if len(levels) != batcher.levels:
+            raise ValueError(f"{len(levels)} levels of data but the batcher has {batcher.levels} levels")
+        sizes = {len(level) for level in levels}
+        if sizes != {batcher.n_samples}:
+            raise ValueError(f"every level must hold the batcher's {batcher.n_samples} samples, got {sorted(sizes)}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if isinstance(loss, str):
+            if loss not in LOSSES:
+                raise ValueError(f"unknown loss {loss!r}; known: {sorted(LOSSES)}")
+            self.loss_name, self.loss = loss, LOSSES[loss]
+        else:
+            self.loss_name, self.loss = getattr(loss, "__name__", "custom"), loss
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.levels, self.batcher, self.epochs = list(levels), batcher, epochs
+        self.model = model.to(self.device)
+        self.distributed = torch.distributed.is_available() and torch.distributed.is_initialized() \
+            and torch.distributed.get_world_size() > 1
+        if self.distributed:
+            world = torch.distributed.get_world_size()
+            if any(b % world for b in batcher.batch_sizes):
+                raise ValueError(f"batch sizes {batcher.batch_sizes} must divide among {world} ranks")
+            self.rank, self.world = torch.distributed.get_rank(), world
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        else:
+            self.rank, self.world, self.net = 0, 1, self.model
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)
+        self.settings = {"levels": [getattr(level, "name", str(i)) for i, level in enumerate(levels)],
+                         "counts": batcher.counts, "batch_sizes": batcher.batch_sizes, "sampling": batcher.sampling,
+                         "seed": batcher.seed, "epochs": epochs, "loss": self.loss_name, "lr": lr,
+                         "model": getattr(model, "config", type(model).__name__), **(settings or {})}
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.progress, self.desc = progress and self.rank == 0, desc
+        self.history: list[dict] = []
+        if self.checkpoint is not None and self.checkpoint.exists():
+            self._resume(load_mlmc_checkpoint(self.checkpoint))
+
+    def _resume(self, state: dict) -> None:
+        if state["settings"] != self.settings:
+            raise FileExistsError(f"{self.checkpoint} was written by a run with other settings; remove it "
+                                  f"or choose another path")
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history = list(state["history"])
+        log.info("resumed %s after epoch %d", self.checkpoint, len(self.history))
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _level_loss(self, level: int, indices: torch.Tensor) -> torch.Tensor:
+        args, target = self.levels[level].batch(indices[self.rank::self.world], self.device)
+        return self.loss(self.net(*args), target)
+
+    def accumulate_gradients(self, batch: Sequence[torch.Tensor]) -> dict:
+        """Zero the gradients and accumulate those of the telescoping sum for one multilevel batch.
+
+        Returns per level: ``loss`` (level 0: loss_0; level l ≥ 1: the correction
+        loss_l − loss_{l−1}), ``fine_loss`` (loss_l on its samples) and ``time_s`` (forward and
+        backward of the level's term).
+        """
+        self.optimizer.zero_grad(set_to_none=False)
+        record = {"loss": [], "fine_loss": [], "time_s": []}
+        last = len(batch) - 1
+        for level, indices in enumerate(batch):
+            self._sync()
+            start = time.perf_counter()
+            fine = self._level_loss(level, indices)
+            term = fine - self._level_loss(level - 1, indices) if level else fine
+            sync_now = not self.distributed or level == last
+            if sync_now:
+                term.backward()
+            else:
+                with self.net.no_sync():
+                    term.backward()
+            self._sync()
+            record["time_s"].append(time.perf_counter() - start)
+            record["loss"].append(float(term.detach()))
+            record["fine_loss"].append(float(fine.detach()))
+        return record
+
+    def train(self) -> list[dict]:
+        """Run the remaining epochs; returns the history (one record per epoch)."""
+        bar = tqdm(range(len(self.history), self.epochs), desc=self.desc, unit="epoch", disable=not self.progress)
+        for epoch in bar:
+            self.model.train()
+            batches = self.batcher.epoch(epoch)
+            sums = {"loss": [0.0] * self.batcher.levels, "fine_loss": [0.0] * self.batcher.levels,
+                    "time_s": [0.0] * self.batcher.levels}
+            start = time.perf_counter()
+            for batch in batches:
+                step = self.accumulate_gradients(batch)
+                self.optimizer.step()
+                for key in sums:
+                    sums[key] = [a + b for a, b in zip(sums[key], step[key])]
+            wall = time.perf_counter() - start
+            self.scheduler.step()
+            steps = len(batches)
+            record = {"epoch": epoch + 1, "time_s": wall, "steps": steps,
+                      "level_time_s": sums["time_s"],
+                      "level_loss": [v / steps for v in sums["loss"]],
+                      "level_fine_loss": [v / steps for v in sums["fine_loss"]]}
+            self.history.append(record)
+            bar.set_postfix(loss=f"{sum(record['level_loss']):.4g}", s=f"{wall:.2f}")
+            if self.checkpoint is not None and self.rank == 0:
+                _save(self.checkpoint, {"settings": self.settings, "state_dict": self.model.state_dict(),
+                                        "optimizer": self.optimizer.state_dict(),
+                                        "scheduler": self.scheduler.state_dict(), "history": self.history})
+        return self.history
+
+    @torch.no_grad()
+    def evaluate(self, level, batch_size: int = 16, loss=None) -> float:
+        """Mean per-sample loss of the model on every sample of ``level`` (a level object)."""
+        fn = LOSSES[loss] if isinstance(loss, str) else (loss or self.loss)
+        self.model.eval()
+        total, count = 0.0, 0
+        for start in range(0, len(level), batch_size):
+            indices = torch.arange(start, min(start + batch_size, len(level)))
+            args, target = level.batch(indices, self.device)
+            total += float(fn(self.model(*args), target)) * len(indices)
+            count += len(indices)
+        return total / count
+
+    @property
+    def train_time_s(self) -> float:
+        """Wall time of all training epochs so far (evaluation excluded)."""
+        return sum(r["time_s"] for r in self.history)
+
+
+def train_single_level(model: torch.nn.Module, level, epochs: int, batch_size: int, seed: int = 0,
+                       **kwargs) -> MLMCTrainer:
+    """The single-level baseline: the MLMC trainer with a one-level batcher over all samples.
+
+    Returns the trained :class:`MLMCTrainer` (``kwargs`` go to its constructor).
+    """
+    batcher = MultilevelBatcher(len(level), [len(level)], [batch_size], "random", seed)
+    trainer = MLMCTrainer(model, [level], batcher, epochs, **kwargs)
+    trainer.train()
+    return trainer
