@@ -97,6 +97,23 @@ def _train_basis(args) -> int:
     return 0
 
 
+def _train_mlmc(args) -> int:
+    from pathlib import Path
+
+    try:  # the torch side lives in the fem_ms_torch plugin; fem_ms itself never imports torch
+        from fem_ms_torch.mlmc.run import train_from_config
+    except ImportError as exc:
+        raise SystemExit(f"fem-ms train-mlmc needs the fem_ms_torch plugin and torch: {exc}") from None
+    path = Path(args.config)
+    if not path.is_file():
+        raise SystemExit(f"config file not found: {path}")
+    summary = train_from_config(path)
+    print(f"trained on levels {summary['levels']} (samples {summary['counts']}, batches {summary['batch_sizes']}) "
+          f"in {summary['train_time_s']:.1f} s; test {summary['loss']} on the finest level: "
+          f"{summary['test_loss_finest']:.4g}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +144,10 @@ def main(argv=None) -> int:
     t.add_argument("config", help="TOML with dataset, out and the keyword arguments of "
                                   "fem_ms_torch.basis.train.train_basis (epochs, loss, width, ...)")
     t.set_defaults(run=_train_basis)
+    m = sub.add_parser("train-mlmc", help="multilevel Monte Carlo training of a neural operator or graph "
+                                          "network over a multilevel/cylinder_flow dataset; resumable")
+    m.add_argument("config", help="TOML with [data], [model], [mlmc], [train] (see fem_ms_torch.mlmc.run)")
+    m.set_defaults(run=_train_mlmc)
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     return args.run(args)

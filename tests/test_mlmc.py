@@ -217,3 +217,44 @@ def test_trainer_refuses_mismatched_levels():
         MLMCTrainer(torch.nn.Identity(), [level, level], MultilevelBatcher(10, [10], [2]), epochs=1)
     with pytest.raises(ValueError, match="unknown loss"):
         MLMCTrainer(torch.nn.Identity(), [level], MultilevelBatcher(10, [10], [2]), epochs=1, loss="l3")
+
+
+@pytest.mark.slow  # generates a dataset through Firedrake
+def test_train_mlmc_cli_runs_a_config_and_resumes(tmp_path):
+    from fem_ms.cli import main
+    from fem_ms.data import MultilevelConfig, generate
+
+    data = generate(MultilevelConfig(name="m", samples=10, levels=(4, 8, 16), train_fraction=0.8), tmp_path,
+                    progress=False)
+    config = tmp_path / "mlmc.toml"
+    config.write_text(f"""
+[data]
+kind = "multilevel"
+path = "{data}"
+levels = [4, 8, 16]
+[model]
+architecture = "ffno"
+width = 8
+depth = 2
+modes = 4
+[mlmc]
+progression = "geometric"
+delta = 2
+batch_size = 4
+sampling = "nested"
+[train]
+epochs = 2
+checkpoint = "{tmp_path / 'run.pt'}"
+device = "cpu"
+""")
+    assert main(["train-mlmc", str(config)]) == 0
+    import json
+
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["counts"] == [8, 4, 2] and summary["batch_sizes"] == [4, 2, 1]
+    assert len(summary["history"]) == 2 and np.isfinite(summary["test_loss_finest"])
+    assert main(["train-mlmc", str(config)]) == 0                    # resumed: nothing left to train
+    assert json.loads((tmp_path / "run.json").read_text())["history"] == summary["history"]
+    config.write_text(config.read_text().replace("[train]", "[train]\nbatch = 3"))
+    with pytest.raises(ValueError, match=r"unknown keys \['batch'\] in \[train\]"):
+        main(["train-mlmc", str(config)])
