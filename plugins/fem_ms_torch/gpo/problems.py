@@ -1,0 +1,144 @@
+"""Operator-learning problems on grids, read from the HDF5 datasets of :mod:`fem_ms.data`.
+
+A :class:`GridProblem` holds standardised inputs a (N, C, *grid) and outputs y (N, d) at the d
+output points (the whole grid, or the grid points inside the domain), their coordinates, and
+the constants that undo the standardisation.
+
+- ``burgers``: u_0 → u(·, T) on the periodic grid (C = 1).
+- ``darcy_notch``: boundary data → pressure on the 51 × 51 grid, outputs at the points inside
+  the notched triangle. The input function on the grid is the boundary value at the nearest
+  boundary node (a function of g alone), with the domain mask as a second channel (C = 2).
+- ``multilevel``: log κ (n × n cells, extended by its edge values to the (n+1)² vertices) → u
+  at the vertices (C = 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+__all__ = ["GridProblem", "load_problem"]
+
+
+@dataclass
+class GridProblem:
+    a: torch.Tensor  # (N, C, *grid), standardised
+    y: torch.Tensor  # (N, d), standardised
+    grid: tuple
+    output_index: torch.Tensor  # (d,) flat grid indices of the outputs
+    points: np.ndarray  # (d, dim) output coordinates
+    axes: list  # per-axis grid coordinates
+    structured: bool  # outputs = the whole tensor grid (Kronecker K_x possible)
+    normalisation: dict  # {"a_mean", "a_std", "y_mean", "y_std"} of the training split
+    kind: str
+
+    @property
+    def y_mean(self) -> float:
+        return self.normalisation["y_mean"]
+
+    @property
+    def y_std(self) -> float:
+        return self.normalisation["y_std"]
+
+    def raw_outputs(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.y_std + self.y_mean
+
+    def to_grid(self, values: torch.Tensor) -> torch.Tensor:
+        """Output-point values (…, d) on the grid (…, *grid), NaN where there is no output point."""
+        out = torch.full((*values.shape[:-1], int(np.prod(self.grid))), float("nan"), dtype=values.dtype)
+        out[..., self.output_index] = values
+        return out.reshape(*values.shape[:-1], *self.grid)
+
+    def subset(self, index) -> "GridProblem":
+        return GridProblem(self.a[index], self.y[index], self.grid, self.output_index, self.points, self.axes,
+                           self.structured, self.normalisation, self.kind)
+
+
+def _read(path: Path, split: str, level: int | None, stride: int):
+    with h5py.File(path, "r") as fh:
+        kind = fh.attrs.get("kind")
+        if f"splits/{split}" not in fh:
+            raise ValueError(f"{path} has no split {split!r}")
+        idx = fh[f"splits/{split}"][()]
+        if kind == "burgers":
+            a = fh["u0"][()][idx][:, None, ::stride]
+            y = fh["u"][()][idx][:, ::stride]
+            x = fh["x"][()][::stride]
+            return kind, a, y.reshape(len(idx), -1), np.ones(y.shape[1:], bool), [x]
+        if kind == "darcy_notch":
+            inside = fh["grid_inside"][()]
+            gx = fh["grid_x"][()]
+            xy, bnodes = fh["coordinates"][()], fh["boundary_nodes"][()]
+            bvals = fh["boundary_values"][()][idx]
+            pressure = fh["pressure_grid"][()][idx]
+            G = len(gx)
+            pts = np.stack(np.meshgrid(gx, gx, indexing="ij"), -1).reshape(-1, 2)
+            nearest = cKDTree(xy[bnodes]).query(pts)[1]
+            a = np.stack([np.where(inside, bvals[:, nearest].reshape(-1, G, G), 0.0),
+                          np.broadcast_to(inside, (len(idx), G, G)).astype(float)], 1)
+            a, pressure, inside, gx = a[..., ::stride, ::stride], pressure[:, ::stride, ::stride], \
+                inside[::stride, ::stride], gx[::stride]
+            return kind, a, pressure.reshape(len(idx), -1), inside, [gx, gx]
+        if kind == "multilevel":
+            levels = sorted(int(k.split("_")[1]) for k in fh if k.startswith("level_"))
+            if level not in levels:
+                raise ValueError(f"{path}: give level= one of {levels}, got {level!r}")
+            g = fh[f"level_{level}"]
+            k = np.log(g["kappa"][()][idx])
+            k = np.pad(k, ((0, 0), (0, 1), (0, 1)), mode="edge")[:, None, ::stride, ::stride]
+            u = g["u"][()][idx][:, ::stride, ::stride]
+            x = g["x"][()][::stride]
+            return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x]
+        raise ValueError(f"{path}: GPO problems exist for burgers, darcy_notch and multilevel datasets, not {kind!r}")
+
+
+def load_problem(path, split: str = "train", level: int | None = None, stride: int = 1,
+                 limit: int | None = None, normalisation: dict | None = None) -> GridProblem:
+    """The ``split`` of a dataset as a :class:`GridProblem`.
+
+    Parameters
+    ----------
+    path : HDF5 file from ``fem-ms generate``
+    level : int
+        Grid level of a ``multilevel`` dataset.
+    stride : int
+        Keep every ``stride``-th grid point per axis.
+    limit : int, optional
+        The first ``limit`` samples only.
+    normalisation : dict, optional
+        {"a_mean", "a_std", "y_mean", "y_std"} from the training split; computed here if absent.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset not found: {path}")
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"load_problem: stride must be a positive integer, got {stride!r}")
+    kind, a, y, inside, axes = _read(path, split, level, stride)
+    if limit is not None:
+        a, y = a[:limit], y[:limit]
+    flat_inside = inside.reshape(-1)
+    y = y[:, flat_inside]
+    if not (np.isfinite(a).all() and np.isfinite(y).all()):
+        raise ValueError(f"{path}: non-finite values in the {split} inputs or outputs")
+    if normalisation is None:
+        normalisation = normalisation_of(a, y)
+    a_mean = np.asarray(normalisation["a_mean"])[None, :, *([None] * (a.ndim - 2))]
+    a_std = np.asarray(normalisation["a_std"])[None, :, *([None] * (a.ndim - 2))]
+    dtype = torch.get_default_dtype()
+    a = torch.as_tensor((a - a_mean) / a_std, dtype=dtype)
+    y = torch.as_tensor((y - normalisation["y_mean"]) / normalisation["y_std"], dtype=dtype)
+    grid = tuple(inside.shape)
+    mesh = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+    return GridProblem(a, y, grid, torch.as_tensor(np.flatnonzero(flat_inside)), mesh[flat_inside], axes,
+                       bool(flat_inside.all()), normalisation, kind)
+
+
+def normalisation_of(a: np.ndarray, y: np.ndarray) -> dict:
+    axes = (0, *range(2, a.ndim))
+    return {"a_mean": a.mean(axis=axes).tolist(), "a_std": np.maximum(a.std(axis=axes), 1e-12).tolist(),
+            "y_mean": float(y.mean()), "y_std": float(max(y.std(), 1e-12))}

@@ -1,0 +1,175 @@
+"""Training of GP operators (LoGoS-GPO, plain GPO, SVGP) with resumable checkpoints, and their
+evaluation: relative L2 error, 95 % interval coverage and negative log predictive density."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .baselines import ExactGPO, SVGPOperator
+from .logos import LoGoSGPO
+from .problems import GridProblem, load_problem
+from .spatial import KNNKernel, KroneckerKNNKernel
+
+__all__ = ["MODELS", "build_model", "train_gpo", "load_gpo", "evaluate", "FORMAT"]
+
+FORMAT = "fem-ms/gpo/1"
+MODELS = ("logos", "gpo", "svgp")
+_WNO_KEYS = ("width", "depth", "level", "wavelet", "modes", "boundary")
+
+
+def build_model(name: str, problem: GridProblem, options: dict | None = None) -> torch.nn.Module:
+    """A model for ``problem``'s grid. ``options``: WNO settings (width, depth, level, wavelet,
+    modes, boundary), latent_channels, latent_size; LoGoS: inducing, neighbours, base, taper,
+    lengthscale, kronecker; GPO: neural_mean, base, lengthscale; SVGP: inducing, input_size."""
+    if name not in MODELS:
+        raise ValueError(f"unknown GPO model {name!r}; known: {list(MODELS)}")
+    opts = dict(options or {})
+    known = {"logos": {*_WNO_KEYS, "latent_channels", "latent_size", "inducing", "neighbours", "base", "taper",
+                       "lengthscale", "kronecker"},
+             "gpo": {*_WNO_KEYS, "latent_channels", "latent_size", "neural_mean", "base", "lengthscale"},
+             "svgp": {"inducing", "input_size"}}[name]
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise ValueError(f"unknown options {unknown} for model {name!r}; known: {sorted(known)}")
+    C = problem.a.shape[1]
+    if name == "svgp":
+        return SVGPOperator(C, problem.grid, problem.output_index, problem.points, **opts)
+    if name == "gpo":
+        return ExactGPO(C, problem.grid, problem.output_index, problem.points, **opts)
+    spatial_keys = {"neighbours": 16, "base": "rbf", "taper": True, "lengthscale": 0.05}
+    spatial = {k: opts.pop(k, v) for k, v in spatial_keys.items()}
+    kronecker = opts.pop("kronecker", problem.structured and len(problem.grid) > 1)
+    if kronecker:
+        if not problem.structured:
+            raise ValueError("a Kronecker spatial kernel needs outputs on the whole tensor grid")
+        per_axis = max(1, round(spatial["neighbours"] ** (1 / len(problem.grid))))
+        kx = KroneckerKNNKernel(problem.axes, per_axis, spatial["base"], spatial["taper"], spatial["lengthscale"])
+    else:
+        kx = KNNKernel(problem.points, spatial["neighbours"], spatial["base"], spatial["taper"],
+                       spatial["lengthscale"])
+    return LoGoSGPO(C, problem.grid, problem.output_index, kx, **opts)
+
+
+def _save(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    torch.save({"format": FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a GPO checkpoint (format {FORMAT!r})")
+    return data
+
+
+def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size: int = 16, lr: float = 4e-3,
+              seed: int = 0, level: int | None = None, stride: int = 1, n_train: int | None = None,
+              options: dict | None = None, max_seconds: float | None = None, progress: bool = True) -> Path:
+    """Train a GP operator on the ``train`` split of ``dataset``; checkpoint after every epoch.
+
+    AdamW with a cosine schedule on the negative ELBO (LoGoS, SVGP; mini-batches of whole
+    functions) or the negative exact log marginal likelihood (GPO; one full-batch step per
+    epoch). Rerunning with the same arguments continues from the last checkpoint and ends with
+    the same weights as an uninterrupted run; a checkpoint written with other arguments is
+    refused. ``max_seconds`` stops after the epoch that passes it (the run can be resumed).
+    """
+    dataset, out = Path(dataset), Path(out)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"train_gpo: epochs must be a positive integer, got {epochs!r}")
+    settings = dict(dataset=str(dataset.resolve()), model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                    seed=seed, level=level, stride=stride, n_train=n_train, options=dict(options or {}))
+    problem = load_problem(dataset, "train", level=level, stride=stride, limit=n_train)
+    torch.manual_seed(seed)
+    net = build_model(model, problem, options)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    state = {"settings": settings, "done": 0, "seconds": 0.0, "losses": [],
+             "normalisation": problem.normalisation}
+    if out.exists():
+        previous = _load(out)
+        if previous.get("settings") != settings:
+            raise FileExistsError(f"{out} was trained with other settings; remove it or choose another path")
+        state = previous
+        net.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        if model == "logos":
+            net.init_inducing(problem.a[torch.randperm(len(problem.a), generator=generator)[:256]])
+        elif model == "svgp":
+            net.init_inducing(problem.a[:64], generator)
+    if model == "gpo":
+        net.set_train_data(problem.a, problem.y)
+    N = len(problem.a)
+    bar = tqdm(range(state["done"], epochs), desc=f"{model} on {dataset.name}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        net.train()
+        batches = [None] if net.full_batch else \
+            torch.randperm(N, generator=torch.Generator().manual_seed(seed + epoch)).split(batch_size)
+        total = 0.0
+        for idx in batches:
+            value = net.loss() if idx is None else net.loss(problem.a[idx], problem.y[idx], N)
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+            total += float(value.detach())
+        scheduler.step()
+        state["losses"].append(total / len(batches))
+        state["seconds"] += time.perf_counter() - start
+        state["done"] = epoch + 1
+        state.update(state_dict=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
+        _save(out, state)
+        bar.set_postfix(loss=f"{state['losses'][-1]:.4g}")
+        if max_seconds is not None and state["seconds"] > max_seconds:
+            break
+    return out
+
+
+def load_gpo(path):
+    """(model, settings, state) from a checkpoint, the model in eval mode (a GPO with its
+    training data). Test data: ``load_problem(..., normalisation=state["normalisation"])``."""
+    state = _load(Path(path))
+    s = state["settings"]
+    problem = load_problem(s["dataset"], "train", level=s["level"], stride=s["stride"], limit=s["n_train"])
+    net = build_model(s["model"], problem, s["options"])
+    if s["model"] == "gpo":
+        net.set_train_data(problem.a, problem.y)
+    net.load_state_dict(state["state_dict"])
+    return net.eval(), s, state
+
+
+@torch.no_grad()
+def evaluate(net, problem: GridProblem, batch_size: int = 25) -> dict:
+    """Test figures in the data's own units: relative L2 error per function (mean, std), the
+    fraction of points inside the central 95 % predictive interval, and the negative log
+    predictive density per point."""
+    net.eval()
+    rel, inside, nlpd = [], 0, 0.0
+    for idx in torch.arange(len(problem.a)).split(batch_size):
+        pred = net.predict(problem.a[idx])
+        y = problem.raw_outputs(problem.y[idx])
+        mean = problem.raw_outputs(pred.mean)
+        std = pred.std * problem.y_std
+        rel.append(((mean - y).norm(dim=1) / y.norm(dim=1)).numpy())
+        z = (y - mean) / std
+        inside += int((z.abs() <= 1.959964).sum())
+        nlpd += float((0.5 * z**2 + torch.log(std) + 0.5 * math.log(2 * math.pi)).sum())
+    rel = np.concatenate(rel)
+    n = problem.y.numel()
+    return {"rel_l2_mean": float(rel.mean()), "rel_l2_std": float(rel.std()), "coverage_95": inside / n,
+            "nlpd": nlpd / n, "test_functions": len(rel)}

@@ -1,0 +1,265 @@
+"""GP operators (fem_ms_torch.gpo): sparse/Kronecker kernels against dense algebra, the wavelet
+layer, the variational model against an exact GP, the baselines' structured algebra against
+dense formulas, training/resume/checkpoints and input checks."""
+
+import math
+
+import gpytorch
+import numpy as np
+import pytest
+import torch
+
+from fem_ms_torch.gpo import (ExactGPO, KNNKernel, KroneckerKNNKernel, LoGoSGPO, WaveletConv, build_model, evaluate,
+                              load_gpo, load_problem, train_gpo)
+from fem_ms_torch.gpo.spatial import BASE_KERNELS
+
+
+@pytest.fixture(autouse=True)
+def double():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def knn_mask(points, k):
+    """Brute-force symmetrised k-nearest-neighbour pattern (independent of the KD-tree)."""
+    d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    mask = np.zeros_like(d, dtype=bool)
+    mask[np.arange(len(d))[:, None], nearest] = True
+    return mask | mask.T, d
+
+
+@pytest.mark.parametrize("base", ["rbf", "matern52"])
+def test_knn_matvec_equals_dense(base):
+    rng = np.random.default_rng(0)
+    pts = rng.random((40, 2))
+    kern = KNNKernel(pts, 6, base=base, taper=False, lengthscale=0.2)
+    mask, d = knn_mask(pts, 6)
+    dense = torch.as_tensor(np.where(mask, 1.0, 0.0)) * BASE_KERNELS[base](torch.as_tensor(d) / 0.2)
+    v = torch.randn(40, 3)
+    op = kern.operator()
+    torch.testing.assert_close(op @ v, dense @ v, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(op.diagonal(), dense.diagonal())
+    assert op.nnz == mask.sum()
+
+
+def test_tapered_knn_is_positive_definite_where_truncation_is_not():
+    x = np.arange(64) / 64
+    raw = KNNKernel(x, 5, taper=False, lengthscale=0.2).operator().to_dense()
+    tapered = KNNKernel(x, 5, taper=True, lengthscale=0.2)
+    T = tapered.operator().to_dense()
+    assert torch.linalg.eigvalsh(raw.detach()).min() < -0.1  # the plain truncation is indefinite
+    assert torch.linalg.eigvalsh(T.detach()).min() > 0
+    # interior rows keep exactly the K = 5 nearest points (x_i and two on each side)
+    assert ((T[10] != 0).sum()) == 5
+    r = torch.as_tensor(np.abs(x[:, None] - x[None]))
+    t = r / tapered.radius
+    ref = torch.exp(-0.5 * (r / 0.2) ** 2) * torch.clamp(1 - t, min=0) ** 4 * (4 * t + 1)
+    torch.testing.assert_close(T, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_kronecker_matvec_equals_dense():
+    ax, ay = np.linspace(0, 1, 6), np.linspace(0, 2, 5)
+    kern = KroneckerKNNKernel([ax, ay], 3, base="matern52", lengthscale=0.4)
+    op = kern.operator()
+    f1, f2 = (f.operator().to_dense() for f in kern.factors)
+    dense = torch.kron(f1, f2)
+    v = torch.randn(30, 4)
+    torch.testing.assert_close(op @ v, dense @ v, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(op.diagonal(), dense.diagonal())
+    root = op.root_decomposition().root.to_dense()
+    torch.testing.assert_close(root @ root.T, dense, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dim,shape,wavelet", [(1, (3, 4, 100), "db4"), (1, (2, 4, 64), "haar"),
+                                               (2, (2, 4, 51, 51), "db4"), (2, (2, 4, 32, 40), "sym3")])
+def test_wavelet_conv_round_trips(dim, shape, wavelet):
+    conv = WaveletConv(4, dim, level=2, wavelet=wavelet, modes=64)
+    with torch.no_grad():
+        eye = torch.eye(4, dtype=torch.cfloat).reshape(1, 1, 4, 4, *([1] * dim))
+        conv.weight.copy_(eye.expand_as(conv.weight))
+    x = torch.randn(shape)
+    torch.testing.assert_close(conv(x), x, rtol=1e-5, atol=1e-5)  # complex64 weights
+
+
+def test_wavelet_conv_is_a_circular_convolution_of_the_coefficients():
+    conv = WaveletConv(1, 1, level=1, modes=64)
+    c = torch.randn(1, 1, 20)
+    w = torch.zeros(1, 1, 1, 64, dtype=torch.cfloat)
+    h = torch.randn(20)
+    w[..., :11] = torch.fft.rfft(h)  # kernel h's spectrum: the layer must compute c ⊛ h
+    out = conv._spectral(c, w)
+    ref = torch.stack([sum(c[0, 0, (i - j) % 20] * h[j] for j in range(20)) for i in range(20)])
+    torch.testing.assert_close(out[0, 0], ref, rtol=1e-5, atol=1e-5)
+
+
+def tiny_logos(d=6, grid=16, inducing=8, neighbours=1):
+    index = torch.arange(0, grid, grid // d)[:d]
+    kx = KNNKernel(index.numpy() / grid, neighbours, lengthscale=0.1)
+    return LoGoSGPO(1, (grid,), index, kx, inducing=inducing, latent_channels=1, latent_size=4, width=8,
+                    depth=2, level=2, modes=4)
+
+
+def test_variational_model_with_m_equal_n_is_the_exact_gp():
+    """Z = Φ(A), K_x = I: the optimal q is the exact posterior, the ELBO is log p(y) and the
+    predictions are the exact GP's (gpytorch ExactGP, a batch of d independent outputs)."""
+    torch.manual_seed(0)
+    N, d = 8, 4
+    model = tiny_logos(d=d, inducing=N)
+    a, a_test = torch.randn(N, 1, 16), torch.randn(3, 1, 16)
+    y = torch.randn(N, d)
+    model.init_inducing(a)
+    model.jitter = 1e-10
+    model.likelihood.noise = 0.1
+    variational = [model.coefficients, model.chol_covar]
+    for p in model.parameters():
+        p.requires_grad_(any(p is q for q in variational))
+    opt = torch.optim.LBFGS(variational, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-14,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        value = model.loss(a, y, N)
+        value.backward()
+        return value
+
+    for _ in range(5):
+        opt.step(closure)
+    with torch.no_grad():
+        elbo = -model.loss(a, y, N) * N * d
+        phi, phi_test, m = model.features(a), model.features(a_test), model.mean_op(a)[:, 0, model.output_index]
+
+    class Exact(gpytorch.models.ExactGP):
+        def __init__(self):
+            lik = gpytorch.likelihoods.GaussianLikelihood(batch_shape=torch.Size([d]))
+            super().__init__(phi.expand(d, -1, -1), (y - m).T, lik)
+            self.covar = model.feature_kernel
+
+        def forward(self, x):
+            return gpytorch.distributions.MultivariateNormal(torch.zeros(x.shape[:-1]), self.covar(x))
+
+    exact = Exact()
+    exact.likelihood.noise = 0.1
+    exact.eval()
+    with torch.no_grad():
+        K = model.feature_kernel(phi).to_dense() + 0.1 * torch.eye(N)
+        log_p = gpytorch.distributions.MultivariateNormal(torch.zeros(N), K).log_prob((y - m).T).sum()
+        post = exact(phi_test.expand(d, -1, -1))
+        pred = model.predict(a_test)
+        m_test = model.mean_op(a_test)[:, 0, model.output_index]
+    assert abs(float(elbo - log_p)) < 1e-5 * abs(float(log_p))
+    torch.testing.assert_close(pred.mean, m_test + post.mean.T, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(pred.f_var, post.variance.T, rtol=1e-4, atol=1e-7)
+
+
+def test_elbo_decreases_and_samples_match_the_marginals():
+    torch.manual_seed(1)
+    model = tiny_logos(d=16, inducing=6, neighbours=5)
+    a = torch.randn(24, 1, 16)
+    y = torch.sin(a[:, 0].cumsum(-1) / 4)[:, model.output_index]
+    model.init_inducing(a)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        value = model.loss(a, y, len(a))
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+        losses.append(value.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    draws = model.sample(a[:2], 4000, torch.Generator().manual_seed(0))
+    assert draws.shape == (4000, 2, 16)
+    pred = model.predict(a[:2])
+    torch.testing.assert_close(draws.mean(0), pred.mean, atol=4 * float(pred.f_var.max().sqrt()) / math.sqrt(4000), rtol=0)
+    torch.testing.assert_close(draws.var(0), pred.f_var, rtol=0.1, atol=0)
+
+
+def test_exact_gpo_structured_algebra_equals_dense():
+    torch.manual_seed(2)
+    N, d = 6, 8
+    x = np.arange(d) / d
+    gpo = ExactGPO(1, (d,), torch.arange(d), x[:, None], latent_channels=1, latent_size=4, width=8, depth=2,
+                   level=1, modes=4, lengthscale=0.2)
+    a, y, a_test = torch.randn(N, 1, d), torch.randn(N, d), torch.randn(2, 1, d)
+    gpo.set_train_data(a, y)
+    gpo.likelihood.noise = 0.05
+    with torch.no_grad():
+        Ka = gpo.feature_kernel(gpo.features(a)).to_dense()
+        Kx = gpo.spatial_dense()
+        K = torch.kron(Ka, Kx) + 0.05 * torch.eye(N * d)
+        r = (y - gpo._mean(a)).reshape(-1)
+        ref = torch.distributions.MultivariateNormal(torch.zeros(N * d), K).log_prob(r) / (N * d)
+        torch.testing.assert_close(-gpo.loss(), ref, rtol=1e-9, atol=1e-9)
+        ks = torch.kron(gpo.feature_kernel(gpo.features(a_test), gpo.features(a)).to_dense(), Kx)  # (2d, Nd)
+        kss = torch.kron(gpo.feature_kernel(gpo.features(a_test)).to_dense(), Kx)
+        mean = gpo._mean(a_test).reshape(-1) + ks @ torch.linalg.solve(K, r)
+        var = (kss - ks @ torch.linalg.solve(K, ks.T)).diagonal()
+        pred = gpo.predict(a_test)
+    torch.testing.assert_close(pred.mean.reshape(-1), mean, rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(pred.f_var.reshape(-1), var, rtol=1e-6, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def burgers(tmp_path_factory):
+    from fem_ms.data import BurgersConfig, generate
+
+    config = BurgersConfig(name="b", samples=20, points=64, t_end=0.05, dt=0.01, train_fraction=0.8)
+    return generate(config, tmp_path_factory.mktemp("burgers"), progress=False)
+
+
+OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_channels=1, latent_size=4),
+           "gpo": dict(width=8, depth=2, level=2, modes=4, latent_channels=1, latent_size=4),
+           "svgp": dict(inducing=16, input_size=4)}
+
+
+@pytest.mark.parametrize("name", ["logos", "gpo", "svgp"])
+def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name):
+    kw = dict(model=name, epochs=3, batch_size=4, options=OPTIONS[name], progress=False)
+    straight = train_gpo(burgers, tmp_path / "a.pt", **kw)
+    train_gpo(burgers, tmp_path / "b.pt", max_seconds=0.0, **kw)  # stops after one epoch
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["done"] == 1
+    resumed = train_gpo(burgers, tmp_path / "b.pt", **kw)
+    A, B = (torch.load(p, weights_only=True) for p in (straight, resumed))
+    assert A["losses"] == B["losses"]
+    for key, value in A["state_dict"].items():
+        torch.testing.assert_close(value, B["state_dict"][key], rtol=0, atol=0)
+    net, settings, state = load_gpo(straight)
+    test = load_problem(burgers, "test", normalisation=state["normalisation"])
+    pred = net.predict(test.a)
+    assert pred.mean.shape == pred.std.shape == (4, 64) and torch.all(pred.std > 0)
+    figures = evaluate(net, test)
+    assert figures["test_functions"] == 4 and 0 <= figures["coverage_95"] <= 1
+    with pytest.raises(FileExistsError, match="other settings"):
+        train_gpo(burgers, tmp_path / "a.pt", **{**kw, "lr": 1e-2})
+
+
+def test_bad_shapes_and_values_raise(burgers):
+    problem = load_problem(burgers)
+    model = build_model("logos", problem, OPTIONS["logos"])
+    with pytest.raises(ValueError, match=r"inputs must have shape \(batch, 1, 64\)"):
+        model.predict(problem.a[:, :, :32])
+    bad = problem.a[:2].clone()
+    bad[0, 0, 3] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match=r"outputs must have shape \(2, 64\)"):
+        model.loss(problem.a[:2], problem.y[:2, :10], 16)
+    y = problem.y[:2].clone()
+    y[1, 0] = float("inf")
+    with pytest.raises(ValueError, match="outputs have non-finite"):
+        model.loss(problem.a[:2], y, 16)
+    with pytest.raises(ValueError, match="unknown GPO model"):
+        build_model("gpx", problem)
+    with pytest.raises(ValueError, match="unknown options"):
+        build_model("svgp", problem, {"width": 3})
+    with pytest.raises(ValueError, match="neighbours"):
+        KNNKernel(np.arange(5.0), 6)
+    with pytest.raises(ValueError, match="finite"):
+        KNNKernel(np.array([0.0, np.nan]), 1)
+    with pytest.raises(ValueError, match="wavelet"):
+        WaveletConv(2, 1, wavelet="nope")
+    with pytest.raises(ValueError, match="stride"):
+        load_problem(burgers, stride=0)
