@@ -114,6 +114,26 @@ def _train_mlmc(args) -> int:
     return 0
 
 
+def _train_gpo(args) -> int:
+    import tomllib
+    from pathlib import Path
+
+    try:  # the torch side lives in the fem_ms_torch plugin; fem_ms itself never imports torch
+        from fem_ms_torch.gpo import train_gpo
+    except ImportError as exc:
+        raise SystemExit(f"fem-ms train-gpo needs the fem_ms_torch plugin and torch: {exc}") from None
+    path = Path(args.config)
+    if not path.is_file():
+        raise SystemExit(f"config file not found: {path}")
+    settings = tomllib.loads(path.read_text())
+    for key in ("dataset", "out"):
+        if key not in settings:
+            raise SystemExit(f"config {path}: missing key {key!r}")
+    out = train_gpo(**settings)
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +168,11 @@ def main(argv=None) -> int:
                                           "network over a multilevel/cylinder_flow dataset; resumable")
     m.add_argument("config", help="TOML with [data], [model], [mlmc], [train] (see fem_ms_torch.mlmc.run)")
     m.set_defaults(run=_train_mlmc)
+    t = sub.add_parser("train-gpo", help="train a Gaussian-process operator (LoGoS-GPO, GPO or SVGP) on a "
+                                         "burgers, darcy_notch or multilevel dataset; resumable")
+    t.add_argument("config", help="TOML with dataset, out, model and the keyword arguments of "
+                                  "fem_ms_torch.gpo.train_gpo (epochs, lr, [options], ...); see docs/gpo.md")
+    t.set_defaults(run=_train_gpo)
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     return args.run(args)

@@ -83,3 +83,8 @@ def test_burgers_dataset(tmp_path):
     u0_2 = grf_initial_condition(64, np.random.default_rng(config.kappa_seed(2)))
     np.testing.assert_array_equal(u0[2], u0_2)
     np.testing.assert_allclose(u[2], solver.solve(u0_2, 0.1), rtol=1e-12, atol=1e-14)
+    from fem_ms_torch.data import BurgersDataset
+
+    item = BurgersDataset(path, split="test")[0]
+    np.testing.assert_allclose(item["u0"].numpy()[0], u0[2], rtol=1e-6)
+    assert item["u"].shape == (1, 64)

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["CylinderFlowGraphDataset", "DarcyNotchDataset", "GMsFEMBasisDataset", "MultilevelDataset"]
+__all__ = ["BurgersDataset", "CylinderFlowGraphDataset", "DarcyNotchDataset", "GMsFEMBasisDataset",
+           "MultilevelDataset"]
 
 
 class _H5Dataset(Dataset):
@@ -167,3 +168,16 @@ class DarcyNotchDataset(_H5Dataset):
         return {"boundary_values": self._tensor(self.fh["boundary_values"][sample]),
                 "pressure": self._tensor(self.fh["pressure"][sample]),
                 "pressure_grid": self._tensor(grid)[None], "mask": self.mask}
+
+
+class BurgersDataset(_H5Dataset):
+    """1D Burgers: ``u0`` (1, n) → ``u`` (1, n), the solution at the final time."""
+
+    kind = "burgers"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = int(self.samples[int(index)])
+        return {"u0": self._tensor(self.fh["u0"][sample])[None], "u": self._tensor(self.fh["u"][sample])[None]}
