@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import GMsFEMBasisDataset
+from ..distributed import data_parallel
 from ..operators import ARCHITECTURES
 from .checkpoint import load_checkpoint, save_checkpoint
 from .features import n_features, patch_features
@@ -24,17 +25,44 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
                 loss: str = "sal", width: int = 32, depth: int = 4, modes: int = 12, seed: int = 0,
                 architecture: str = "ffno",
                 device: str | None = None, progress: bool = True) -> Path:
-    """Train one neural operator per kind (``architecture`` "ffno" or "fno") on a ``gmsfem_basis``
-    dataset; checkpoint after every epoch.
+    """Train one neural operator per neighbourhood kind on a ``gmsfem_basis`` dataset.
 
-    Rerunning with the same arguments after an interruption continues from the last checkpoint;
-    a checkpoint written with other arguments is refused. AdamW with a cosine schedule.
+    AdamW with a cosine schedule; a checkpoint after every epoch. Rerunning with the same
+    arguments after an interruption continues from the last checkpoint (and ends where an
+    uninterrupted run ends); a checkpoint written with other arguments is refused. Launched by
+    ``torchrun --nproc_per_node=G``, the G processes train with DistributedDataParallel, each on
+    its share of every batch of ``batch_size`` (the global batch), on its own GPU when there are
+    GPUs; rank 0 writes the checkpoint.
+
+    Parameters
+    ----------
+    dataset : path
+        A ``gmsfem_basis`` HDF5 file (:func:`fem_ms.data.generate`).
+    out : path
+        The checkpoint to write (and to resume from).
+    kinds : list of str, optional
+        Neighbourhood kinds to train (default: all in the dataset).
+    epochs, batch_size, lr, seed : training settings.
+    loss : {"sal", "sal-pr", "rbfl2"}
+    width, depth, modes : size of the operator.
+    architecture : {"ffno", "fno", ...}
+        A name in :data:`fem_ms_torch.operators.ARCHITECTURES`.
+    device : str, optional
+        ``"cpu"`` or ``"cuda"`` (default: CUDA when available).
+    progress : bool
+        A progress bar with the loss (rank 0).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; known: {sorted(LOSSES)}")
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ranks = data_parallel(device)
+    device = ranks.device
     dataset, out = Path(dataset), Path(out)
     import h5py
 
@@ -70,29 +98,37 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
             model.load_state_dict(entry["state_dict"])
             optimizer.load_state_dict(entry["optimizer"])
             scheduler.load_state_dict(entry["scheduler"])
+        net = ranks.wrap(model)
         generator = torch.Generator()
-        loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
-        bar = tqdm(range(done, epochs), desc=f"GMsFEM-NO {kind} ({loss})", unit="epoch", disable=not progress)
+        bar = tqdm(range(done, epochs), desc=f"GMsFEM-NO {kind} ({loss})", unit="epoch",
+                   disable=not progress or not ranks.is_main)
         for epoch in bar:
             generator.manual_seed(seed + epoch)  # the same shuffles whether or not the run was resumed
+            steps = ranks.local_batches(torch.randperm(len(data), generator=generator), batch_size)
+            loader = DataLoader(data, batch_sampler=[indices for indices, _ in steps])
             model.train()
             total, count = 0.0, 0
-            for batch in loader:
+            for batch, (_, weight) in zip(loader, steps):
                 x = patch_features(batch["kappa"][:, 0].to(device), mean, std)
-                pred = model(x).flatten(2)
+                pred = net(x).flatten(2)
                 true = batch["basis"].to(device).flatten(2)
                 value = LOSSES[loss](pred, true)
                 optimizer.zero_grad()
-                value.backward()
+                (value * weight).backward()
                 optimizer.step()
-                total += float(value.detach()) * len(x)
-                count += len(x)
+                if weight:
+                    total += float(value.detach()) * len(x)
+                    count += len(x)
             scheduler.step()
+            total, count = ranks.sum(total, count)
             bar.set_postfix(loss=f"{total / count:.4g}")
-            state["kinds"][kind] = {"architecture": architecture, "model": model.config, "state_dict": model.state_dict(),
+            state["kinds"][kind] = {"architecture": architecture, "model": model.config,
+                                    "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                     "log_kappa_mean": mean, "log_kappa_std": std,
                                     "train_loss": total / count}
             state["done"][kind] = epoch + 1
-            save_checkpoint(out, state)
+            if ranks.is_main:
+                save_checkpoint(out, state)
+            ranks.barrier()
     return out
