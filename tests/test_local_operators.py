@@ -15,6 +15,7 @@ from scipy import integrate, special
 from fem_ms_torch.basis.checkpoint import build_model, load_checkpoint, save_checkpoint
 from fem_ms_torch.operators import (ARCHITECTURES, FFNO, FNO, DifferentialConv, DiscoConv, LocalBasis, LocalFFNO,
                                     LocalNO, SparseDiscoConv)
+from fem_ms_torch.operators.mesh_quadrature import lumped_vertex_weights, triangles_from_edges
 
 
 def periodic_grid(n: int, dim: int) -> torch.Tensor:
@@ -32,6 +33,8 @@ def test_differential_layer_converges_at_first_order(dim, sizes):
     """(w ⋆ u − Σw u)/h → (Σ_j w_j z_j)·∇u with error O(h), for a random (non-symmetric) stencil."""
     torch.manual_seed(dim)
     layer = DifferentialConv(1, 1, dim, periodic=True).double()
+    with torch.no_grad():
+        layer.weight.normal_()  # the layer starts at zero (a no-op branch)
     w = layer.weight.detach()[0, 0]
     offsets = torch.stack(torch.meshgrid(*[torch.arange(-1.0, 2.0, dtype=torch.float64)] * dim, indexing="ij"))
     a = (w[None] * offsets).flatten(1).sum(dim=1)  # the encoded direction Σ_j w_j z_j
@@ -54,6 +57,8 @@ def test_differential_layer_kills_constants_and_scales_with_resolution():
     """Constants map to zero; the same weights give the same derivative at h and h/2 (up to O(h))."""
     torch.manual_seed(0)
     layer = DifferentialConv(2, 3, 2)
+    with torch.no_grad():
+        layer.weight.normal_()
     assert layer(torch.ones(1, 2, 9, 9)).abs().max() < 1e-5
     coarse, fine = vertex_grid(33, 2), vertex_grid(65, 2)
     with torch.no_grad():
@@ -185,6 +190,8 @@ def test_local_layers_shapes_and_gradients(dim):
     x = torch.randn(2, 3, *(9,) * dim, requires_grad=True)
     for layer in (DifferentialConv(3, 4, dim), DiscoConv(3, 4, dim, radius=0.3),
                   DiscoConv(3, 4, dim, radius=0.3, periodic=True)):
+        with torch.no_grad():
+            layer.weight.normal_()
         out = layer(x)
         assert out.shape == (2, 4, *(9,) * dim)
         out.square().sum().backward()
@@ -245,3 +252,56 @@ def test_bad_arguments_are_named():
         DiscoConv(2, 1, 2, radius=0.1)(torch.randn(1, 2, 8))
     with pytest.raises(ValueError, match="quadrature_weights"):
         SparseDiscoConv(1, 1, np.zeros((5, 2)), np.ones(4), 0.1)
+
+
+def _holed_square_mesh(n: int):
+    """Triangulated [0, 1]² grid (n cells per side) without the cells of the central square."""
+    g = np.linspace(0, 1, n + 1)
+    X, Y = np.meshgrid(g, g, indexing="ij")
+    idx = np.arange((n + 1) ** 2).reshape(n + 1, n + 1)
+    hole = range(n // 4, 3 * n // 4)
+    tris = []
+    for i in range(n):
+        for j in range(n):
+            if i in hole and j in hole:
+                continue
+            a, b, c, d = idx[i, j], idx[i + 1, j], idx[i + 1, j + 1], idx[i, j + 1]
+            tris += [(a, b, c), (a, c, d)]
+    return np.stack([X.ravel(), Y.ravel()], 1), np.array(tris)
+
+
+def test_mesh_faces_and_lumped_weights_from_edges():
+    """Faces recovered from the edges of a mesh with a hole (no Delaunay fill-in), a non-face
+    3-cycle around a degree-3 vertex rejected, weights summing to the area."""
+    points, tris = _holed_square_mesh(8)
+    edges = np.unique(np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [0, 2]]]), axis=1), axis=0)
+    found = triangles_from_edges(points, edges)
+    assert {tuple(sorted(t)) for t in found} == {tuple(sorted(t)) for t in tris}
+    weights = lumped_vertex_weights(points, found)
+    assert weights.sum() == pytest.approx(1.0 - 0.5 ** 2)
+    split = triangles_from_edges([[0, 0], [1, 0], [0, 1], [0.3, 0.3]], [[0, 1], [1, 2], [0, 2], [0, 3], [1, 3], [2, 3]])
+    assert sorted(map(tuple, np.sort(split, axis=1))) == [(0, 1, 3), (0, 2, 3), (1, 2, 3)]
+    with pytest.raises(ValueError, match="edges"):
+        triangles_from_edges(points, np.array([[0, len(points)]]))
+
+
+def test_sparse_disco_on_a_mesh_with_a_hole():
+    """Mesh path end to end: faces from edges, lumped weights, the DISCO integral away from the
+    hole and the boundary equals the convolution's closed form."""
+    points, tris = _holed_square_mesh(64)
+    edges = np.unique(np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [0, 2]]]), axis=1), axis=0)
+    used = np.unique(edges)
+    weights = lumped_vertex_weights(points, triangles_from_edges(points, edges))[used]
+    points = points[used]
+    radius, k = 0.1, (2.0, 1.0)
+    layer = SparseDiscoConv(1, 1, points, weights, radius, kernel_shape=[3]).double()
+    with torch.no_grad():
+        layer.weight.fill_(0.0)
+        layer.weight[0, 0, 0] = layer.basis.integrals[0]
+    u = torch.from_numpy(np.cos(2 * math.pi * (k[0] * points[:, 0] + k[1] * points[:, 1])))
+    response = _hankel_response(lambda r: max(0.0, 1 - 2 * r / radius), radius, math.hypot(*k))
+    far = np.all((points > radius) & (points < 1 - radius), axis=1) \
+        & ~np.all((points > 0.25 - radius) & (points < 0.75 + radius), axis=1)
+    with torch.no_grad():
+        out = layer(u[None, None])[0, 0].numpy()
+    assert np.abs(out - response * u.numpy())[far].max() / response < 0.02

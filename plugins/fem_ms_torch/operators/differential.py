@@ -56,6 +56,10 @@ class DifferentialConv(nn.Module):
 
     Notes
     -----
+    The stencil starts at zero, so that the branch starts as a no-op: a random stencil scaled by
+    1/h gives O(1/h) outputs on rough inputs (log κ jumps from cell to cell) and destabilizes
+    the first steps of training; the gradient of the zero stencil is not zero, so it still learns.
+
     On grids with different spacings per axis (e.g. half-neighbourhood patches) h is the
     geometric mean of the spacings: it halves under uniform refinement, which is what the
     convergence needs, and the per-axis ratios are fixed by the patch shape and learned.
@@ -71,6 +75,7 @@ class DifferentialConv(nn.Module):
         self.dim, self.domain_length, self.periodic = dim, domain_length, periodic
         self.conv = FiniteDifferenceConvolution(in_channels, out_channels, dim, kernel_size,
                                                 padding="periodic" if periodic else "replicate")
+        nn.init.zeros_(self.conv.weight)
 
     @property
     def weight(self) -> torch.Tensor:
