@@ -129,6 +129,13 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     p1 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
     p2 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
     assert all(np.array_equal(p1[i], p2[i]) for i in p1)
+    # bfloat16 inference: the same subspaces up to bfloat16 rounding
+    p3 = get_provider("learned", checkpoint=str(ckpt), precision="bfloat16").local_bases(learned.patches, 3).vectors
+    for i in p1:
+        a, b = torch.as_tensor(p1[i].T[None]), torch.as_tensor(p3[i].T[None])
+        assert not torch.equal(a, b) and float(sal_loss(b, a)) < 1e-2
+    with pytest.raises(ValueError, match="precision must be one of"):
+        get_provider("learned", checkpoint=str(ckpt), precision="float16")
 
 
 def test_data_parallel_training_follows_one_process(tmp_path):

@@ -28,13 +28,22 @@ class LearnedBasisProvider:
         Written by :func:`fem_ms_torch.basis.train.train_basis`.
     device : str, optional
         ``"cuda"`` when available, else ``"cpu"``.
+    precision : {"float32", "bfloat16"}
+        Arithmetic of the inference. ``"bfloat16"`` runs the matrix products under
+        ``torch.autocast`` (faster on CPUs with AVX-512 BF16 and on GPUs); values carry
+        bfloat16's 8-bit mantissa, so the predicted subspaces differ from the float32 ones by
+        principal angles of a few 1e-2 rad at most (benchmarks/basis_speed.py measures it).
     """
 
     name = "learned"
+    PRECISIONS = ("float32", "bfloat16")
 
-    def __init__(self, checkpoint, device: str | None = None):
+    def __init__(self, checkpoint, device: str | None = None, precision: str = "float32"):
+        if precision not in self.PRECISIONS:
+            raise ValueError(f"precision must be one of {self.PRECISIONS}, got {precision!r}")
         self.checkpoint = load_checkpoint(checkpoint)
         self.path = checkpoint
+        self.precision = precision
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.models = {kind: build_model(entry).to(self.device) for kind, entry in self.checkpoint["kinds"].items()}
 
@@ -57,7 +66,8 @@ class LearnedBasisProvider:
                                  f"(it has {sorted(self.models)})")
             entry = ck["kinds"][kind]
             kappa = torch.as_tensor(np.stack([patches.kappa_patch(i) for i in indices]), dtype=torch.float32)
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                                                        enabled=self.precision == "bfloat16"):
                 x = patch_features(kappa.to(self.device), entry["log_kappa_mean"], entry["log_kappa_std"])
                 pred = self.models[kind](x).double().cpu().numpy()
             for i, grid in zip(indices, pred):

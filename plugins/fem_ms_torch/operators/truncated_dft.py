@@ -44,24 +44,28 @@ def _matrices(n: int, k: int, device: str, dtype: torch.dtype):
 def spectral_mix_along(x: torch.Tensor, axis: int, weight: torch.Tensor) -> torch.Tensor:
     """``irfft(W · rfft(x)[:k])`` along ``axis`` for complex weights ``weight`` (C_in, C_out, k).
 
-    ``x`` is (batch, C_in, *grid); returns (batch, C_out, *grid). Three GEMMs: the truncated DFT,
-    one (2·C_in × 2·C_out) real matrix per mode for the complex channel mixing, and the inverse
-    DFT; only the (…, 2k) spectra are permuted, never the full fields.
+    ``x`` is (batch, C_in, *grid); returns (batch, C_out, *grid) stored channels-last (the
+    memory order of ``x.movedim(1, -1)``), the layout in which the pointwise layers around it
+    run without copies. Three GEMMs: the truncated DFT applied from the left to the channels-last
+    field (no transposes of the field), one (2·C_in × 2·C_out) real matrix per mode for the complex
+    channel mixing (only the small (…, 2k) spectra are permuted), and the inverse DFT.
     """
-    n = x.shape[axis]
+    grid = x.shape[2:]
+    g = axis - 2
+    n = grid[g]
     k = min(weight.shape[-1], n // 2 + 1)
     fwd_re, fwd_im, inv_re, inv_im = _matrices(n, k, str(x.device), x.dtype)
     batch, c_in, c_out = x.shape[0], x.shape[1], weight.shape[1]
-    xa = x.movedim(axis, -1)  # (B, C, *rest, n)
-    rest = xa.shape[2:-1]
-    spectrum = (xa @ torch.cat([fwd_re, fwd_im], 1)).reshape(batch, c_in, -1, 2 * k)
+    before, after = batch * math.prod(grid[:g]), math.prod(grid[g + 1:])
+    field = x.movedim(1, -1).reshape(before, n, after * c_in)  # a view when x is channels-last
+    spectrum = torch.cat([fwd_re, fwd_im], 1).T @ field  # (before, 2k, after·C_in)
     wr, wi = weight.real[..., :k], weight.imag[..., :k]
     # [re, im] @ [[wr, wi], [-wi, wr]] is the complex product, per mode
     mix = torch.cat([torch.cat([wr, wi], 1), torch.cat([-wi, wr], 1)], 0).permute(2, 0, 1).to(x.dtype)
-    by_mode = spectrum.reshape(batch, c_in, -1, 2, k).permute(4, 0, 2, 3, 1).reshape(k, -1, 2 * c_in)
-    mixed = torch.bmm(by_mode, mix).reshape(k, batch, -1, 2, c_out).permute(1, 4, 2, 3, 0)
-    out = mixed.reshape(batch, c_out, *rest, 2 * k) @ torch.cat([inv_re, inv_im], 0)
-    return out.movedim(-1, axis)
+    by_mode = spectrum.reshape(before, 2, k, after, c_in).permute(2, 0, 3, 1, 4).reshape(k, -1, 2 * c_in)
+    mixed = torch.bmm(by_mode, mix).reshape(k, before, after, 2, c_out).permute(1, 3, 0, 2, 4)
+    out = torch.cat([inv_re, inv_im], 0).T @ mixed.reshape(before, 2 * k, after * c_out)
+    return out.reshape(batch, *grid, c_out).movedim(-1, 1)
 
 
 def truncated_rfft(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
