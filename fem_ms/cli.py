@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -93,7 +94,8 @@ def _train_basis(args) -> int:
         if key not in settings:
             raise SystemExit(f"config {path}: missing key {key!r}")
     out = train_basis(**settings)
-    print(f"wrote {out}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line rather than one per rank
+        print(f"wrote {out}")
     return 0
 
 
