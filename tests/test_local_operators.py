@@ -30,14 +30,15 @@ def vertex_grid(n: int, dim: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("dim, sizes", [(1, (64, 128, 256)), (2, (32, 64, 128)), (3, (16, 32, 64))])
 def test_differential_layer_converges_at_first_order(dim, sizes):
-    """(w ⋆ u − Σw u)/h → (Σ_j w_j z_j)·∇u with error O(h), for a random (non-symmetric) stencil."""
+    """h_ref (w ⋆ u − Σw u)/h → h_ref (Σ_j w_j z_j)·∇u with error O(h), for a random
+    (non-symmetric) stencil."""
     torch.manual_seed(dim)
     layer = DifferentialConv(1, 1, dim, periodic=True).double()
     with torch.no_grad():
         layer.weight.normal_()  # the layer starts at zero (a no-op branch)
     w = layer.weight.detach()[0, 0]
     offsets = torch.stack(torch.meshgrid(*[torch.arange(-1.0, 2.0, dtype=torch.float64)] * dim, indexing="ij"))
-    a = (w[None] * offsets).flatten(1).sum(dim=1)  # the encoded direction Σ_j w_j z_j
+    a = layer.reference_spacing * (w[None] * offsets).flatten(1).sum(dim=1)  # h_ref Σ_j w_j z_j
     errors = []
     for n in sizes:
         x = periodic_grid(n, dim)

@@ -41,7 +41,7 @@ def grid_spacing(shape, domain_length=1.0, periodic: bool = False) -> tuple[floa
 
 
 class DifferentialConv(nn.Module):
-    """(w ⋆ u − (Σw) u) / h with a learned ``kernel_size``-wide stencil per channel pair.
+    """h_ref (w ⋆ u − (Σw) u) / h with a learned ``kernel_size``-wide stencil per channel pair.
 
     Parameters
     ----------
@@ -53,6 +53,11 @@ class DifferentialConv(nn.Module):
         Physical side length per axis; with the input shape it fixes h.
     periodic : bool
         Circular padding and h = L/n; otherwise replicate padding and h = L/(n−1).
+    reference_spacing : float
+        h_ref, a fixed factor of the parametrization: the limit operator is h_ref (Σ_j w_j z_j)·∇u.
+        With h_ref near the training grid's spacing the stencil weights are O(1) there, so that an
+        optimizer step (Adam's steps are about lr per weight) changes the output by O(lr) and not
+        by O(lr/h) — neuraloperator gets the same by scaling with the ratio to a default resolution.
 
     Notes
     -----
@@ -66,13 +71,16 @@ class DifferentialConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, kernel_size: int = 3,
-                 domain_length=1.0, periodic: bool = False):
+                 domain_length=1.0, periodic: bool = False, reference_spacing: float = 1 / 32):
         super().__init__()
         if dim not in (1, 2, 3):
             raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
         if kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and at least 3, got {kernel_size!r}")
+        if not reference_spacing > 0:
+            raise ValueError(f"reference_spacing must be positive, got {reference_spacing!r}")
         self.dim, self.domain_length, self.periodic = dim, domain_length, periodic
+        self.reference_spacing = float(reference_spacing)
         self.conv = FiniteDifferenceConvolution(in_channels, out_channels, dim, kernel_size,
                                                 padding="periodic" if periodic else "replicate")
         nn.init.zeros_(self.conv.weight)
@@ -87,4 +95,4 @@ class DifferentialConv(nn.Module):
         if x.dim() != self.dim + 2:
             raise ValueError(f"expected (batch, channels, {self.dim} spatial axes), got {tuple(x.shape)}")
         h = math.prod(grid_spacing(x.shape[2:], self.domain_length, self.periodic)) ** (1.0 / self.dim)
-        return self.conv(x, h)
+        return self.conv(x, h / self.reference_spacing)
