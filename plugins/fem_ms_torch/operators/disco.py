@@ -80,9 +80,10 @@ class LocalBasis:
             self.size = self._th.kernel_size
             self.integrals = _unit_polar_integrals(self.kernel_shape) * self.radius ** 2
         else:
-            m = 2 if kernel_shape is None else int(kernel_shape)
+            m = 2 if kernel_shape is None else kernel_shape
+            m = m if isinstance(m, int) else (m[0] if len(m) == 1 else -1)
             if m < 1:
-                raise ValueError(f"tensor_hat kernel_shape (hats per half-axis) must be >= 1, got {kernel_shape!r}")
+                raise ValueError(f"tensor_hat kernel_shape must be one int m >= 1 (hats per half-axis), got {kernel_shape!r}")
             self.kernel_shape = (m,)
             self._nodes = torch.tensor(list(itertools.product(range(-(m - 1), m), repeat=dim)), dtype=torch.float64)
             self.size = len(self._nodes)
