@@ -83,7 +83,8 @@ class LocalBasis:
             m = 2 if kernel_shape is None else kernel_shape
             m = m if isinstance(m, int) else (m[0] if len(m) == 1 else -1)
             if m < 1:
-                raise ValueError(f"tensor_hat kernel_shape must be one int m >= 1 (hats per half-axis), got {kernel_shape!r}")
+                raise ValueError(f"tensor_hat kernel_shape must be one int m >= 1 (hats per half-axis), "
+                                 f"got {kernel_shape!r}")
             self.kernel_shape = (m,)
             self._nodes = torch.tensor(list(itertools.product(range(-(m - 1), m), repeat=dim)), dtype=torch.float64)
             self.size = len(self._nodes)
