@@ -1,0 +1,176 @@
+"""GP operators: accuracy, calibration and cost of LoGoS-GPO against the plain GPO and SVGP.
+
+For each case (1D Burgers, Darcy on the notched triangle, multiscale diffusion κ → u at 64²)
+each model is trained (CPU-sized budgets below) and evaluated on the test split: relative L2
+error (mean ± std over test functions), coverage of the central 95 % predictive interval,
+negative log predictive density per point, training time and peak memory. A second part
+measures training cost per step and peak memory as the grid is refined (1D 256 → 4096,
+2D 33² → 129²). Each measurement runs in its own process so that its peak memory is its own.
+
+    python -m benchmarks.gpo            # default (CPU, ~20 min on 2 idle cores)
+    python -m benchmarks.gpo --quick    # smoke run
+    python -m benchmarks.gpo --full     # the paper's sizes (GPU: 2000 / 1500 training functions,
+                                        # 500 epochs, width 64), see docs/gpo.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from .common import (RESULTS, benchmark_arguments, cached_dataset, parse_benchmark_arguments, peak_rss_mib,
+                     print_table, run_case_in_subprocess, write_json)
+
+TEST_FUNCTIONS = 100
+WNO = dict(width=16, depth=3, modes=12, latent_channels=2, latent_size=8)
+
+
+def _configs():
+    from fem_ms.data import BurgersConfig, MultilevelConfig, load_config
+
+    return {"burgers": load_config("demos/configs/burgers.toml"),
+            "darcy_notch": load_config("demos/configs/darcy_notch.toml"),
+            "multiscale": MultilevelConfig(name="multilevel_64", samples=600, levels=(64,),
+                                           train_fraction=500 / 600),
+            "burgers_4096": BurgersConfig(name="burgers_4096", samples=40, points=4096, dt=2.5e-4,
+                                          train_fraction=1.0),
+            "multiscale_128": MultilevelConfig(name="multilevel_scaling", samples=40, levels=(32, 64, 128),
+                                               train_fraction=1.0)}
+
+
+# per case: level (multilevel), wavelet, decomposition levels, and per model the training
+# functions, epochs, batch and learning rate. CPU default: small WNOs (width 16) and, in 2D, the
+# Haar wavelet (ptwt's 2D transforms with longer filters cost ~5x more on the CPU).
+def _plan(size: str) -> dict:
+    out = {}
+    for case, level, wavelet, wl, n, gpo_stride in (("burgers", None, "db4", 5, (500, 100), 1),
+                                                    ("darcy_notch", None, "haar", 3, (400, 100), 1),
+                                                    ("multiscale", 64, "haar", 3, (400, 100), 2)):
+        wno = dict(WNO, wavelet=wavelet, level=wl, boundary="periodic" if case == "burgers" else "symmetric")
+        epochs = {"quick": (2, 5, 2), "default": (8, 30, 3), "full": (500, 2000, 100)}[size]
+        if size == "quick":
+            n = (60, 40)
+        elif size == "full":
+            n = ({"burgers": 2000, "darcy_notch": 1200, "multiscale": 500}[case], 1000)
+            wno.update(width=64, depth=4, modes=16, wavelet="db4")
+        out[case] = {"level": level, "models": {
+            "logos": dict(n_train=n[0], epochs=epochs[0], batch_size=16, lr=4e-3,
+                          options=dict(wno, inducing=64, neighbours=16)),
+            "gpo": dict(n_train=n[1], epochs=epochs[1], batch_size=16, lr=1e-2, stride=gpo_stride, options=wno),
+            "svgp": dict(n_train=n[0], epochs=epochs[2], batch_size=16, lr=1e-2,
+                         options=dict(inducing=256, input_size=16 if case == "burgers" else 8))}}
+    return out
+
+
+def run_accuracy(case: str, model: str, size: str) -> dict:
+    import torch
+
+    from fem_ms_torch.gpo import evaluate, load_gpo, load_problem, train_gpo
+
+    torch.set_num_threads(1)
+    plan = _plan(size)[case]
+    spec = dict(plan["models"][model])
+    path = cached_dataset(_configs()[case])
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory() as tmp:
+        out = train_gpo(path, f"{tmp}/{model}.pt", model=model, level=plan["level"], progress=False, **spec)
+        net, settings, state = load_gpo(out)
+    test = load_problem(path, "test", level=plan["level"], stride=settings["stride"],
+                        limit=TEST_FUNCTIONS, normalisation=state["normalisation"])
+    start = time.perf_counter()
+    figures = evaluate(net, test)
+    return {"case": case, "model": model, **figures, "train_seconds": state["seconds"],
+            "predict_seconds": time.perf_counter() - start, "epochs": state["done"],
+            "train_functions": len(net.train_a) if model == "gpo" else settings["n_train"],
+            "grid_points": int(test.y.shape[1]), "stride": settings["stride"], "peak_rss_mib": peak_rss_mib(),
+            "final_loss": state["losses"][-1], "options": settings["options"]}
+
+
+def run_scaling(dim: int, stride: int, model: str, steps: int) -> dict:
+    """Seconds per training step and peak memory of one model on one grid (fresh process)."""
+    import torch
+
+    from fem_ms_torch.gpo import build_model, load_problem
+
+    torch.set_num_threads(1)
+    configs = _configs()
+    if dim == 1:
+        problem = load_problem(cached_dataset(configs["burgers_4096"]), stride=stride)
+        opts = dict(WNO, level=5, boundary="periodic")
+    else:
+        problem = load_problem(cached_dataset(configs["multiscale_128"]), level=128, stride=stride)
+        opts = dict(WNO, level=3, wavelet="haar")
+    if model == "logos":
+        opts.update(inducing=32, neighbours=16)  # the scaling datasets hold 40 functions
+    torch.manual_seed(0)
+    net = build_model(model, problem, opts)
+    base = peak_rss_mib()
+    a, y = problem.a[:16], problem.y[:16]
+    if model == "gpo":
+        net.set_train_data(a, y)
+    else:
+        net.init_inducing(problem.a)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        value = net.loss() if model == "gpo" else net.loss(a, y, len(problem.a))
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return {"dim": dim, "model": model, "grid_points": int(problem.y.shape[1]), "batch": 16,
+            "seconds_per_step": min(times), "peak_rss_mib": peak_rss_mib(), "rss_before_training_mib": base,
+            "training_memory_mib": peak_rss_mib() - base}
+
+
+def main(argv=None) -> int:
+    parser = benchmark_arguments(__doc__, "small models, 60 training functions, a few epochs")
+    parser.add_argument("--full", action="store_true", help="the paper's sizes (hours on a GPU)")
+    args = parse_benchmark_arguments(parser, argv)
+    if args.case:
+        kind, *rest = json.loads(args.case)
+        row = run_accuracy(*rest) if kind == "accuracy" else run_scaling(*rest)
+        print(json.dumps(row))
+        return 0
+    size = "full" if args.full else "quick" if args.quick else "default"
+    for config in _configs().values():  # generate (or reuse) every dataset first
+        cached_dataset(config)
+    accuracy = []
+    for case in ("burgers", "darcy_notch", "multiscale"):
+        for model in ("logos", "gpo", "svgp"):
+            print(f"accuracy: {case} / {model}", flush=True)
+            accuracy.append(run_case_in_subprocess("benchmarks.gpo", ["--case", json.dumps(["accuracy", case, model,
+                                                                                            size])]))
+            print_table(accuracy[-1:], [("case", "case", "s"), ("model", "model", "s"),
+                                        ("rel_l2_mean", "rel L2", ".4f"), ("rel_l2_std", "± std", ".4f"),
+                                        ("coverage_95", "cover95", ".3f"), ("nlpd", "NLPD", ".3f"),
+                                        ("train_seconds", "train s", ".0f"), ("peak_rss_mib", "MiB", ".0f")])
+    scaling = []
+    grids = {1: (16, 8, 4, 2, 1), 2: (4, 2, 1)} if not args.quick else {1: (16, 8), 2: (4,)}
+    for dim, strides in grids.items():
+        for stride in strides:
+            for model in ("logos", "gpo"):
+                d = (4096 // stride) if dim == 1 else (128 // stride + 1) ** 2
+                if model == "gpo" and d > 2100:
+                    scaling.append({"dim": dim, "model": model, "grid_points": d,
+                                    "not_run": "dense d x d eigendecomposition per step: over the CPU budget"})
+                    continue
+                print(f"scaling: {dim}D, {d} points, {model}", flush=True)
+                scaling.append(run_case_in_subprocess("benchmarks.gpo", ["--case", json.dumps(
+                    ["scaling", dim, stride, model, 2 if args.quick else 3])]))
+    print_table(scaling, [("dim", "dim", "d"), ("model", "model", "s"), ("grid_points", "points", "d"),
+                          ("seconds_per_step", "s/step", ".3f"), ("training_memory_mib", "train MiB", ".0f")])
+    out = args.out or RESULTS / ("gpo_quick.json" if args.quick else "gpo.json")
+    write_json(out, {"benchmark": "gpo", "size": size, "test_functions": TEST_FUNCTIONS, "plan": _plan(size),
+                     "accuracy": accuracy, "scaling": scaling,
+                     "paper_rel_l2_percent": {"burgers": {"logos": 0.86, "gpo": 2.89, "svgp": 3.81},
+                                              "darcy_notch": {"logos": 1.38, "gpo": 2.18, "svgp": 5.18}}})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
