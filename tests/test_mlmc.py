@@ -258,3 +258,16 @@ device = "cpu"
     config.write_text(config.read_text().replace("[train]", "[train]\nbatch = 3"))
     with pytest.raises(ValueError, match=r"unknown keys \['batch'\] in \[train\]"):
         main(["train-mlmc", str(config)])
+
+
+@pytest.mark.slow  # generates a dataset through Firedrake and trains six small FNOs
+def test_mlmc_training_demo(repo, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(repo / "demos" / "mlmc_training.py"), "--samples", "20", "--epochs", "1", "--width", "4",
+         "--out-dir", str(tmp_path)], check=True, capture_output=True, text=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith(("single-level", "mlmc"))]
+    assert len(rows) == 6 and all(np.isfinite(float(r.split()[-2])) for r in rows)
+    assert (tmp_path / "mlmc_training.png").stat().st_size > 10_000

@@ -164,15 +164,15 @@ class MLMCTrainer:
         """Zero the gradients and accumulate those of the telescoping sum for one multilevel batch.
 
         Returns per level: ``loss`` (level 0: loss_0; level l ≥ 1: the correction
-        loss_l − loss_{l−1}), ``fine_loss`` (loss_l on its samples) and ``time_s`` (forward and
-        backward of the level's term).
+        loss_l − loss_{l−1}), ``fine_loss`` (loss_l on its samples), ``time_s`` and ``cpu_s``
+        (wall and process CPU time of the forward and backward passes of the level's term).
         """
         self.optimizer.zero_grad(set_to_none=False)
-        record = {"loss": [], "fine_loss": [], "time_s": []}
+        record = {"loss": [], "fine_loss": [], "time_s": [], "cpu_s": []}
         last = len(batch) - 1
         for level, indices in enumerate(batch):
             self._sync()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fine = self._level_loss(level, indices)
             term = fine - self._level_loss(level - 1, indices) if level else fine
             sync_now = not self.distributed or level == last
@@ -183,6 +183,7 @@ class MLMCTrainer:
                     term.backward()
             self._sync()
             record["time_s"].append(time.perf_counter() - start)
+            record["cpu_s"].append(time.process_time() - cpu)
             record["loss"].append(float(term.detach()))
             record["fine_loss"].append(float(fine.detach()))
         return record
@@ -193,19 +194,18 @@ class MLMCTrainer:
         for epoch in bar:
             self.model.train()
             batches = self.batcher.epoch(epoch)
-            sums = {"loss": [0.0] * self.batcher.levels, "fine_loss": [0.0] * self.batcher.levels,
-                    "time_s": [0.0] * self.batcher.levels}
-            start = time.perf_counter()
+            sums = {key: [0.0] * self.batcher.levels for key in ("loss", "fine_loss", "time_s", "cpu_s")}
+            start, cpu = time.perf_counter(), time.process_time()
             for batch in batches:
                 step = self.accumulate_gradients(batch)
                 self.optimizer.step()
                 for key in sums:
                     sums[key] = [a + b for a, b in zip(sums[key], step[key])]
-            wall = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
             self.scheduler.step()
             steps = len(batches)
-            record = {"epoch": epoch + 1, "time_s": wall, "steps": steps,
-                      "level_time_s": sums["time_s"],
+            record = {"epoch": epoch + 1, "time_s": wall, "cpu_s": cpu, "steps": steps,
+                      "level_time_s": sums["time_s"], "level_cpu_s": sums["cpu_s"],
                       "level_loss": [v / steps for v in sums["loss"]],
                       "level_fine_loss": [v / steps for v in sums["fine_loss"]]}
             self.history.append(record)
@@ -233,6 +233,12 @@ class MLMCTrainer:
     def train_time_s(self) -> float:
         """Wall time of all training epochs so far (evaluation excluded)."""
         return sum(r["time_s"] for r in self.history)
+
+    @property
+    def train_cpu_s(self) -> float:
+        """Process CPU time of all training epochs so far: on a shared CPU, a cost measure that
+        other processes' load disturbs far less than wall time (with one torch thread)."""
+        return sum(r["cpu_s"] for r in self.history)
 
 
 def train_single_level(model: torch.nn.Module, level, epochs: int, batch_size: int, seed: int = 0,

@@ -1,0 +1,90 @@
+"""Cost/accuracy comparisons of training runs (the MLMC benchmarks and demo): one measured run,
+the Pareto front, the plot."""
+
+from __future__ import annotations
+
+from .batcher import MultilevelBatcher
+from .trainer import MLMCTrainer
+
+__all__ = ["run_case", "pareto_front", "plot_pareto"]
+
+
+def run_case(name: str, levels, test_level, make_model, counts, sizes, sampling: str, epochs: int, loss: str,
+             seed: int, lr: float = 1e-3, progress: bool = True, return_trainer: bool = False, **extra):
+    """Train one configuration (one level = the single-level baseline) and measure it.
+
+    ``time_s``, the cost every comparison uses, is the process CPU time of training (all
+    epochs, one torch thread, evaluation excluded): the machine is shared, and CPU time is far
+    less disturbed by other processes than wall time (``train_wall_s``, also recorded).
+    ``test_loss`` is the mean per-sample ``loss`` on ``test_level`` (the finest test set).
+    Returns the row (and the trained :class:`MLMCTrainer` if ``return_trainer``).
+    """
+    import torch
+
+
+    torch.manual_seed(seed)
+    model = make_model()
+    batcher = MultilevelBatcher(len(levels[0]), counts, sizes, sampling, seed)
+    trainer = MLMCTrainer(model, levels, batcher, epochs, loss=loss, lr=lr, device="cpu", progress=progress, desc=name)
+    trainer.train()
+    history = trainer.history
+    row = {"case": name, "levels": [level.name for level in levels], "m": len(levels), "sampling": sampling,
+            "counts": list(counts), "batch_sizes": list(sizes), "epochs": epochs, "steps_per_epoch": history[0]["steps"],
+            "time_s": trainer.train_cpu_s, "train_wall_s": trainer.train_time_s,
+            "time_per_epoch_s": trainer.train_cpu_s / epochs, "wall_per_epoch_s": trainer.train_time_s / epochs,
+            "level_cpu_s": [sum(r["level_cpu_s"][l] for r in history) for l in range(len(levels))],
+            "final_level_loss": history[-1]["level_loss"], "train_loss_curve": [sum(r["level_loss"]) for r in history],
+            "test_loss": trainer.evaluate(test_level, loss=loss), **extra}
+    return (row, trainer) if return_trainer else row
+
+
+def pareto_front(rows: list[dict]) -> None:
+    """Mark ``pareto`` on the rows no other row beats in both training time and test loss."""
+    for row in rows:
+        row["pareto"] = not any(o is not row and o["time_s"] <= row["time_s"] and o["test_loss"] <= row["test_loss"]
+                                and (o["time_s"] < row["time_s"] or o["test_loss"] < row["test_loss"]) for o in rows)
+
+
+def plot_pareto(rows: list[dict], path, title: str, ylabel: str, ax=None) -> None:
+    """Test loss against training cost: the single-level baselines as a line, MLMC runs by
+    number of levels (colour) and sampling (marker), labelled with δ. Saved to ``path`` unless
+    drawn into a given matplotlib ``ax``."""
+    import matplotlib
+
+    if ax is None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+    base = sorted((r for r in rows if r["kind"] == "single-level"), key=lambda r: r["time_s"])
+    ax.plot([r["time_s"] for r in base], [r["test_loss"] for r in base], "k:o", label="single level")
+    for r in base:
+        ax.annotate(r["levels"][-1], (r["time_s"], r["test_loss"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=8)
+    colours = {2: "tab:blue", 3: "tab:orange", 4: "tab:green"}
+    markers = {"random": "o", "nested": "s"}
+    seen = set()
+    for r in rows:
+        if r["kind"] == "single-level":
+            continue
+        key = (r["m"], r["sampling"], r["kind"])
+        label = f"MLMC m={r['m']} {r['sampling']}" + (" (optimal N_l)" if r["kind"] == "mlmc-optimal" else "")
+        ax.scatter(r["time_s"], r["test_loss"], color=colours.get(r["m"], "tab:red"),
+                   marker="*" if r["kind"] == "mlmc-optimal" else markers[r["sampling"]], s=60 if
+                   r["kind"] == "mlmc-optimal" else 30, label=None if key in seen else label)
+        seen.add(key)
+        ax.annotate(f"δ={r['delta']:g}", (r["time_s"], r["test_loss"]), textcoords="offset points", xytext=(3, -9),
+                    fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training cost [CPU s, one thread, all epochs]")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    if fig is not None:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
