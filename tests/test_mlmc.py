@@ -271,3 +271,45 @@ def test_mlmc_training_demo(repo, tmp_path):
     rows = [line for line in out.splitlines() if line.startswith(("single-level", "mlmc"))]
     assert len(rows) == 6 and all(np.isfinite(float(r.split()[-2])) for r in rows)
     assert (tmp_path / "mlmc_training.png").stat().st_size > 10_000
+
+
+def _distributed_gradient(rank, world, port, out):
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                         world_size=world)
+    try:
+        generator = torch.Generator().manual_seed(7)
+        x = torch.randn(16, 1, 8, generator=generator)
+        levels = [GridLevel(x[..., ::2], torch.cos(x[..., ::2])), GridLevel(x, torch.cos(x))]
+        torch.manual_seed(rank)  # different initial weights: the trainer must broadcast rank 0's
+        model = torch.nn.Conv1d(1, 1, 3, padding=1)
+        batcher = MultilevelBatcher(16, [16, 8], [8, 4], "random", seed=0)
+        trainer = MLMCTrainer(model, levels, batcher, epochs=1, device="cpu", progress=False)
+        trainer.accumulate_gradients(batcher.epoch(0)[0])
+        if rank == 0:
+            torch.save([p.detach().clone() for p in model.parameters()] + [p.grad.clone() for p in model.parameters()],
+                       out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # spawns two processes
+def test_data_parallel_gradient_equals_the_single_process_gradient(tmp_path):
+    """Two gloo ranks, each with half of every level's batch, average to the one-process gradient."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_distributed_gradient, args=(2, port, tmp_path / "dist.pt"), nprocs=2)
+    weights_and_grads = torch.load(tmp_path / "dist.pt", weights_only=True)
+    generator = torch.Generator().manual_seed(7)
+    x = torch.randn(16, 1, 8, generator=generator)
+    levels = [GridLevel(x[..., ::2], torch.cos(x[..., ::2])), GridLevel(x, torch.cos(x))]
+    torch.manual_seed(0)
+    model = torch.nn.Conv1d(1, 1, 3, padding=1)
+    batcher = MultilevelBatcher(16, [16, 8], [8, 4], "random", seed=0)
+    trainer = MLMCTrainer(model, levels, batcher, epochs=1, device="cpu", progress=False)
+    trainer.accumulate_gradients(batcher.epoch(0)[0])
+    expected = [p.detach() for p in model.parameters()] + [p.grad for p in model.parameters()]
+    for a, b in zip(weights_and_grads, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -126,10 +126,11 @@ class MLMCTrainer:
             if any(b % world for b in batcher.batch_sizes):
                 raise ValueError(f"batch sizes {batcher.batch_sizes} must divide among {world} ranks")
             self.rank, self.world = torch.distributed.get_rank(), world
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # every rank starts from rank 0's weights
+            for tensor in self.model.state_dict().values():
+                torch.distributed.broadcast(tensor, 0)
         else:
-            self.rank, self.world, self.net = 0, 1, self.model
+            self.rank, self.world = 0, 1
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)
         self.settings = {"levels": [getattr(level, "name", str(i)) for i, level in enumerate(levels)],
@@ -158,7 +159,7 @@ class MLMCTrainer:
 
     def _level_loss(self, level: int, indices: torch.Tensor) -> torch.Tensor:
         args, target = self.levels[level].batch(indices[self.rank::self.world], self.device)
-        return self.loss(self.net(*args), target)
+        return self.loss(self.model(*args), target)
 
     def accumulate_gradients(self, batch: Sequence[torch.Tensor]) -> dict:
         """Zero the gradients and accumulate those of the telescoping sum for one multilevel batch.
@@ -169,24 +170,26 @@ class MLMCTrainer:
         """
         self.optimizer.zero_grad(set_to_none=False)
         record = {"loss": [], "fine_loss": [], "time_s": [], "cpu_s": []}
-        last = len(batch) - 1
         for level, indices in enumerate(batch):
             self._sync()
             start, cpu = time.perf_counter(), time.process_time()
             fine = self._level_loss(level, indices)
             term = fine - self._level_loss(level - 1, indices) if level else fine
-            sync_now = not self.distributed or level == last
-            if sync_now:
-                term.backward()
-            else:
-                with self.net.no_sync():
-                    term.backward()
+            term.backward()
             self._sync()
             record["time_s"].append(time.perf_counter() - start)
             record["cpu_s"].append(time.process_time() - cpu)
             record["loss"].append(float(term.detach()))
             record["fine_loss"].append(float(fine.detach()))
+        if self.distributed:
+            self._average_gradients()
         return record
+
+    def _average_gradients(self) -> None:
+        for p in self.model.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= self.world
 
     def train(self) -> list[dict]:
         """Run the remaining epochs; returns the history (one record per epoch)."""
