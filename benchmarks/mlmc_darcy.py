@@ -7,12 +7,14 @@ epochs and optimiser steps (⌈N_0 / B_0⌉ per epoch, B_0 = 16): the single-lev
 one resolution; MLMC with the finest m ∈ {2, 3, 4} resolutions, geometric N_l = N_0 δ^-l and
 B_l = B_0 δ^-l for δ ∈ {1, 2, 4, 8}, random sampling; nested sampling for m ∈ {3, 4},
 δ ∈ {2, 4, 8}; the optimal allocation N_l = N_0 2^-(2k+d)l/2 (k = 1, d = 2) with δ = 2
-batches. Measured: the relative L2 test error on the 64² test set and the training time.
+batches. Measured: the relative L2 test error on the 64² test set and the training cost
+(process CPU seconds of all epochs, one torch thread: the machine is shared, and CPU time is
+far less disturbed by other processes than wall time, which is recorded as well).
 Target (issue #7): an MLMC run within 5 % (relative) of the 64² baseline's test error in at
 most 50 % of its training time (the MLMC paper: the same accuracy at 60 %).
 
-Default size (a 2-core CPU, ~40 min; other work on the machine inflates timings — the load
-is recorded): 400 training and 200 test samples, FNO width 16, 8 modes, depth 4, 10 epochs,
+Default size (about 6 CPU-minutes; on a 2-core CPU shared with other work it took far longer
+in wall time — the load is recorded): 400 training and 200 test samples, FNO width 16, 8 modes, depth 4, 10 epochs,
 one seed. ``--quick``: a smoke run. Full size (a GPU; the paper's FNO settings):
 ``--train 800 --epochs 500 --width 32 --modes 12``.
 
