@@ -80,7 +80,8 @@ def main(argv=None) -> None:
     out = args.out or RESULTS / ("mlmc_darcy_quick.json" if q else "mlmc_darcy.json")
     settings = {"dataset": config.to_json(), "train_samples": n_train, "test_samples": n_test, "epochs": epochs,
                 "batch_size_coarsest": b0, "model": {"architecture": "fno", "width": width, "modes": modes, "depth": 4},
-                "optimiser": f"Adam lr {args.lr:g}, cosine schedule over the epochs", "loss": "relative_l2", "seed": seed,
+                "optimiser": f"Adam lr {args.lr:g}, cosine schedule over the epochs", "loss": "relative_l2",
+                "seed": seed,
                 "threads": 1}
     for kind, which, sampling, delta, k in cases:
         levels = [train[i] for i in which]

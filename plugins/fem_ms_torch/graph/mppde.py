@@ -85,7 +85,8 @@ class MPPDE(nn.Module):
         self.layers = nn.ModuleList([MPPDELayer(hidden, history * channels, dim) for _ in range(steps)])
         self.decoder = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, bundle * channels))
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
+                graph: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.history * self.channels or pos.shape != (x.shape[0], self.config["dim"]):
             raise ValueError(f"MPPDE: expected x (nodes, {self.history * self.channels}) and pos (nodes, "
                              f"{self.config['dim']}), got {tuple(x.shape)} and {tuple(pos.shape)}")

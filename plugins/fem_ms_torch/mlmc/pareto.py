@@ -29,7 +29,8 @@ def run_case(name: str, levels, test_level, make_model, counts, sizes, sampling:
     trainer.train()
     history = trainer.history
     row = {"case": name, "levels": [level.name for level in levels], "m": len(levels), "sampling": sampling,
-            "counts": list(counts), "batch_sizes": list(sizes), "epochs": epochs, "steps_per_epoch": history[0]["steps"],
+            "counts": list(counts), "batch_sizes": list(sizes), "epochs": epochs,
+            "steps_per_epoch": history[0]["steps"],
             "time_s": trainer.train_cpu_s, "train_wall_s": trainer.train_time_s,
             "time_per_epoch_s": trainer.train_cpu_s / epochs, "wall_per_epoch_s": trainer.train_time_s / epochs,
             "level_cpu_s": [sum(r["level_cpu_s"][l] for r in history) for l in range(len(levels))],
