@@ -43,15 +43,18 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     work = args.out_dir / "gpo_surrogate"
+    if args.samples < 48:
+        raise SystemExit("--samples must be at least 48 (40 are the test functions)")
     fraction = (args.samples - 40) / args.samples
+    inducing = min(32, args.samples - 40)
     if args.case == "burgers":
         config = BurgersConfig(name=f"burgers_{args.points}", samples=args.samples, points=args.points,
                                train_fraction=fraction)
         options = dict(width=args.width, depth=3, level=5 if args.points >= 256 else 2, modes=12,
-                       boundary="periodic", inducing=32, neighbours=16)
+                       boundary="periodic", inducing=inducing, neighbours=16)
     else:
         config = DarcyNotchConfig(name="darcy_notch", samples=args.samples, train_fraction=fraction)
-        options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=32, neighbours=16)
+        options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=inducing, neighbours=16)
     dataset = generate(config, work)
     checkpoint = train_gpo(dataset, work / f"logos_{args.case}_{args.epochs}.pt", model="logos", epochs=args.epochs,
                            batch_size=16, lr=4e-3, options=options)

@@ -263,3 +263,15 @@ def test_bad_shapes_and_values_raise(burgers):
         WaveletConv(2, 1, wavelet="nope")
     with pytest.raises(ValueError, match="stride"):
         load_problem(burgers, stride=0)
+
+
+@pytest.mark.slow
+def test_gpo_surrogate_demo(repo, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(repo / "demos" / "gpo_surrogate.py"), "--samples", "60", "--points",
+                          "128", "--epochs", "2", "--width", "8", "--out-dir", str(tmp_path)],
+                         check=True, capture_output=True, text=True).stdout
+    assert "LoGoS-GPO on burgers: 40 test functions" in out and "95 % band coverage" in out
+    assert (tmp_path / "gpo_surrogate_burgers.png").stat().st_size > 10_000
