@@ -73,6 +73,21 @@ def test_kronecker_matvec_equals_dense():
     torch.testing.assert_close(root @ root.T, dense, rtol=1e-10, atol=1e-10)
 
 
+def test_knn_root_decompositions_beyond_the_dense_threshold():
+    import linear_operator
+
+    kern = KNNKernel(np.arange(900) / 900, 9, lengthscale=0.01)
+    op = kern.operator()
+    assert op.to(torch.float32).rows.dtype == torch.long  # casts keep the indices integer
+    dense = op.to_dense().detach()
+    with linear_operator.settings.max_cholesky_size(1000):
+        root = op.root_decomposition().root.to_dense().detach()
+    torch.testing.assert_close(root @ root.T, dense, rtol=1e-10, atol=1e-10)
+    with linear_operator.settings.max_cholesky_size(100), linear_operator.settings.max_root_decomposition_size(300):
+        lanczos = kern.operator().root_decomposition().root.to_dense().detach()  # approximate, rank ≤ 300
+    assert lanczos.shape == (900, 300) and torch.all((lanczos**2).sum(1) <= 1 + 1e-8)
+
+
 @pytest.mark.parametrize("dim,shape,wavelet", [(1, (3, 4, 100), "db4"), (1, (2, 4, 64), "haar"),
                                                (2, (2, 4, 51, 51), "db4"), (2, (2, 4, 32, 40), "sym3")])
 def test_wavelet_conv_round_trips(dim, shape, wavelet):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import linear_operator
 import torch
 from gpytorch.kernels import RBFKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
@@ -177,14 +178,19 @@ class LoGoSGPO(nn.Module):
         return Prediction(mean, f_var, self.likelihood.noise)
 
     @torch.no_grad()
-    def sample(self, a: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, a: torch.Tensor, n: int, generator: torch.Generator | None = None,
+               cholesky_size: int = 4096, root_rank: int = 400) -> torch.Tensor:
         """``n`` draws of f(a) from the predictive process, shape (n, batch, d): m + σ(a) R z with
-        R Rᵀ = K_x (linear_operator's root decomposition: per-axis for Kronecker K_x; Cholesky for
-        small d, Lanczos beyond ``max_cholesky_size``)."""
+        R Rᵀ = K_x from linear_operator's root decomposition: an (exact) Cholesky factor while
+        K_x — or, for a Kronecker K_x, each factor — has at most ``cholesky_size`` points (a dense
+        factor of that size, at prediction time only), beyond that Lanczos of rank ≤
+        ``root_rank``, which drops the smallest eigenvalues of K_x (slightly smoother draws)."""
         check_batch(a, self.in_channels, self.grid, who="LoGoSGPO")
         mean, f_var, Kx = self._terms(a)
         sigma = (f_var[:, :1] / Kx.diagonal()[:1]).sqrt()  # σ(a), the same at every point
-        root = Kx.root_decomposition().root
+        with linear_operator.settings.max_cholesky_size(cholesky_size), \
+                linear_operator.settings.max_root_decomposition_size(root_rank):
+            root = Kx.root_decomposition().root
         z = torch.randn(root.shape[-1], n * len(a), generator=generator, dtype=mean.dtype)
         draws = (root @ z).T.reshape(n, len(a), self.d)
         return mean[None] + sigma[None] * draws

@@ -49,13 +49,13 @@ def _wendland(t):
 
 
 class SparseSymmetricLinearOperator(LinearOperator):
-    """A symmetric n × n matrix given by (row, column, value) triplets, both triangles listed.
+    """A symmetric n × n matrix given by (value, row, column) triplets, both triangles listed.
 
     Products are a gather and an ``index_add`` (differentiable in the values).
     """
 
-    def __init__(self, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: int):
-        super().__init__(rows, cols, values, size=size)
+    def __init__(self, values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: int):
+        super().__init__(values, rows, cols, size=size)  # values first: linear_operator takes dtype/device from it
         self.rows, self.cols, self.values, self.n = rows, cols, values, int(size)
 
     def _matmul(self, rhs: torch.Tensor) -> torch.Tensor:
@@ -69,6 +69,11 @@ class SparseSymmetricLinearOperator(LinearOperator):
 
     def _size(self) -> torch.Size:
         return torch.Size([self.n, self.n])
+
+    def to(self, *args, **kwargs) -> "SparseSymmetricLinearOperator":
+        # linear_operator's ``to`` casts every tensor argument; the indices must stay integers
+        values = self.values.to(*args, **kwargs)
+        return self.__class__(values, self.rows.to(values.device), self.cols.to(values.device), self.n)
 
     def _transpose_nonbatch(self) -> LinearOperator:
         return self
@@ -155,7 +160,7 @@ class KNNKernel(nn.Module):
         return v
 
     def operator(self) -> SparseSymmetricLinearOperator:
-        return SparseSymmetricLinearOperator(self.rows, self.cols, self.values(), self.d)
+        return SparseSymmetricLinearOperator(self.values(), self.rows, self.cols, self.d)
 
     def dense(self, points) -> torch.Tensor:
         """The untruncated d × d kernel matrix at ``points`` (for the plain GPO baseline and tests)."""
