@@ -48,7 +48,9 @@ def pareto_front(rows: list[dict]) -> None:
 
 def plot_pareto(rows: list[dict], path, title: str, ylabel: str, ax=None) -> None:
     """Test loss against training cost: the single-level baselines as a line, MLMC runs by
-    number of levels (colour) and sampling (marker), labelled with δ. Saved to ``path`` unless
+    number of levels (colour) and sampling (marker), hollow where the fine levels hold fewer
+    samples (``kind`` "mlmc", "mlmc-optimal"), labelled with δ; losses beyond four times the
+    worst baseline are drawn at that height and labelled. Saved to ``path`` unless
     drawn into a given matplotlib ``ax``."""
     import matplotlib
 
@@ -66,18 +68,24 @@ def plot_pareto(rows: list[dict], path, title: str, ylabel: str, ax=None) -> Non
                     fontsize=8)
     colours = {2: "tab:blue", 3: "tab:orange", 4: "tab:green"}
     markers = {"random": "o", "nested": "s"}
+    finite = [r["test_loss"] for r in rows]
+    top = min(max(finite), 4 * max(r["test_loss"] for r in base)) if base else max(finite)
     seen = set()
     for r in rows:
         if r["kind"] == "single-level":
             continue
         key = (r["m"], r["sampling"], r["kind"])
-        label = f"MLMC m={r['m']} {r['sampling']}" + (" (optimal N_l)" if r["kind"] == "mlmc-optimal" else "")
-        ax.scatter(r["time_s"], r["test_loss"], color=colours.get(r["m"], "tab:red"),
-                   marker="*" if r["kind"] == "mlmc-optimal" else markers[r["sampling"]], s=60 if
-                   r["kind"] == "mlmc-optimal" else 30, label=None if key in seen else label)
+        scarce = r["kind"] in ("mlmc", "mlmc-optimal")
+        label = f"MLMC m={r['m']} {r['sampling']}" + {"mlmc": ", N_l = N_0 δ^-l", "mlmc-optimal": ", optimal N_l"}.get(
+            r["kind"], "")
+        y = min(r["test_loss"], top)
+        ax.scatter(r["time_s"], y, marker="*" if r["kind"] == "mlmc-optimal" else markers[r["sampling"]],
+                   s=70 if r["kind"] == "mlmc-optimal" else 32, label=None if key in seen else label,
+                   facecolors="none" if scarce else colours.get(r["m"], "tab:red"),
+                   edgecolors=colours.get(r["m"], "tab:red"))
         seen.add(key)
-        ax.annotate(f"δ={r['delta']:g}", (r["time_s"], r["test_loss"]), textcoords="offset points", xytext=(3, -9),
-                    fontsize=7)
+        text = f"δ={r['delta']:g}" + (f" ({r['test_loss']:.3g}, off scale)" if r["test_loss"] > top else "")
+        ax.annotate(text, (r["time_s"], y), textcoords="offset points", xytext=(3, -9), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training cost [CPU s, one thread, all epochs]")

@@ -140,6 +140,7 @@ class MLMCTrainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.progress, self.desc = progress and self.rank == 0, desc
         self.history: list[dict] = []
+        self._warned = False
         if self.checkpoint is not None and self.checkpoint.exists():
             self._resume(load_mlmc_checkpoint(self.checkpoint))
 
@@ -212,6 +213,13 @@ class MLMCTrainer:
                       "level_loss": [v / steps for v in sums["loss"]],
                       "level_fine_loss": [v / steps for v in sums["fine_loss"]]}
             self.history.append(record)
+            if self.batcher.levels > 1 and sum(record["level_loss"]) < 0 and not self._warned:
+                # the fine-loss estimate of a nonnegative loss cannot be negative in expectation: the
+                # corrections are being fitted (coarse loss driven up) on too few fine samples
+                log.warning("epoch %d: the telescoping-sum loss estimate is negative (%.3g); the correction "
+                            "terms are overfitted on the fine levels' %s samples: give the fine levels more "
+                            "samples", epoch + 1, sum(record["level_loss"]), self.batcher.counts[1:])
+                self._warned = True
             bar.set_postfix(loss=f"{sum(record['level_loss']):.4g}", s=f"{wall:.2f}")
             if self.checkpoint is not None and self.rank == 0:
                 _save(self.checkpoint, {"settings": self.settings, "state_dict": self.model.state_dict(),
