@@ -85,7 +85,8 @@ def run_accuracy(case: str, model: str, size: str) -> dict:
             "predict_seconds": time.perf_counter() - start, "epochs": state["done"],
             "train_functions": len(net.train_a) if model == "gpo" else settings["n_train"],
             "grid_points": int(test.y.shape[1]), "stride": settings["stride"], "peak_rss_mib": peak_rss_mib(),
-            "final_loss": state["losses"][-1], "options": settings["options"]}
+            "final_loss": state["losses"][-1], "options": settings["options"],
+            "variational": settings.get("variational")}
 
 
 def run_scaling(dim: int, stride: int, model: str, steps: int) -> dict:

@@ -165,8 +165,34 @@ def test_variational_model_with_m_equal_n_is_the_exact_gp():
         pred = model.predict(a_test)
         m_test = model.mean_op(a_test)[:, 0, model.output_index]
     assert abs(float(elbo - log_p)) < 1e-5 * abs(float(log_p))
+    model.optimal_variational(a, y)  # the closed-form optimum reaches the same bound
+    with torch.no_grad():
+        assert abs(float(-model.loss(a, y, N) * N * d - log_p)) < 1e-7 * abs(float(log_p))
     torch.testing.assert_close(pred.mean, m_test + post.mean.T, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(pred.f_var, post.variance.T, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("kronecker", [False, True])
+def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
+    torch.manual_seed(3)
+    if kronecker:
+        grid, kx = (8, 6), KroneckerKNNKernel([np.linspace(0, 1, 8), np.linspace(0, 1, 6)], 3, lengthscale=0.3)
+    else:
+        grid, kx = (16,), KNNKernel(np.arange(16) / 16, 5, lengthscale=0.1)
+    d = int(np.prod(grid))
+    model = LoGoSGPO(1, grid, torch.arange(d), kx, inducing=6, latent_channels=1, latent_size=4, width=8, depth=2,
+                     level=1, modes=4)
+    a, y = torch.randn(20, 1, *grid), torch.randn(20, d)
+    model.init_inducing(a)
+    model.likelihood.noise = 0.05
+    model.optimal_variational(a, y, batch_size=7)
+    loss = model.loss(a, y, 20)
+    grads = torch.autograd.grad(loss, [model.coefficients, model.chol_covar])
+    assert max(float(g.abs().max()) for g in grads) < 1e-10  # a stationary point ...
+    with torch.no_grad():
+        model.coefficients.add_(1e-2 * torch.randn_like(model.coefficients))
+        model.chol_covar.mul_(1.01)
+        assert model.loss(a, y, 20) > loss  # ... and a maximum of the ELBO (concave in B, S)
 
 
 def test_elbo_decreases_and_samples_match_the_marginals():
@@ -230,9 +256,13 @@ OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_
            "svgp": dict(inducing=16, input_size=4)}
 
 
-@pytest.mark.parametrize("name", ["logos", "gpo", "svgp"])
+@pytest.mark.parametrize("name", ["logos", "logos-gradient", "gpo", "svgp"])
 def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name):
-    kw = dict(model=name, epochs=3, batch_size=4, options=OPTIONS[name], progress=False)
+    if name == "logos-gradient":
+        kw = dict(model="logos", options=OPTIONS["logos"], variational="gradient")
+    else:
+        kw = dict(model=name, options=OPTIONS[name])
+    kw.update(epochs=3, batch_size=4, progress=False)
     straight = train_gpo(burgers, tmp_path / "a.pt", **kw)
     train_gpo(burgers, tmp_path / "b.pt", max_seconds=0.0, **kw)  # stops after one epoch
     assert torch.load(tmp_path / "b.pt", weights_only=True)["done"] == 1

@@ -151,6 +151,44 @@ class LoGoSGPO(nn.Module):
         f_var = sigma2[:, None] * Kx.diagonal()[None, :]
         return mean, f_var, Kx
 
+    def _whitened_cross(self, a: torch.Tensor) -> torch.Tensor:
+        """w = L⁻¹ k_a(Z, Φ(a)), (M, batch)."""
+        phi = self.features(a)
+        Z = self.inducing_points
+        Kzz = self.feature_kernel(Z).to_dense()
+        L = torch.linalg.cholesky(Kzz + self.jitter * Kzz.diagonal().mean() * torch.eye(len(Z), dtype=Z.dtype))
+        return torch.linalg.solve_triangular(L, self.feature_kernel(Z, phi).to_dense(), upper=False)
+
+    @torch.no_grad()
+    def optimal_variational(self, a: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> None:
+        """Set q(e) to the ELBO's maximiser over (B, S) for the current kernels, mean and noise.
+
+        With the Gaussian likelihood the optimum is closed-form (the conjugate step that natural
+        gradients take with step 1): with W = [w(a_1) … w(a_N)], R = Y − m(A), WWᵀ = U Λ Uᵀ and
+        c = tr K_x / (d σ²),
+
+            S = (I + c WWᵀ)⁻¹,    (UᵀB)_m = (UᵀW R)_m (I + λ_m K_x / σ²)⁻¹ / σ²,
+
+        one sparse solve with I + λ_m K_x / σ² per inducing point (scipy's sparse LU; for a
+        Kronecker K_x exact through the eigendecompositions of the small per-axis factors).
+        """
+        check_batch(a, self.in_channels, self.grid, y, self.d, "LoGoSGPO.optimal_variational")
+        W, R = [], []
+        for idx in torch.arange(len(a)).split(batch_size):
+            W.append(self._whitened_cross(a[idx]))
+            R.append(y[idx] - self.mean_op(a[idx]).flatten(1)[:, self.output_index])
+        W, R = torch.cat(W, 1).double(), torch.cat(R).double()
+        noise = float(self.likelihood.noise)
+        Kx = self.spatial.operator()
+        c = float(Kx.diagonal().sum()) / (self.d * noise)
+        lam, U = torch.linalg.eigh(W @ W.T)
+        lam = lam.clamp_min(0)
+        S = U @ torch.diag(1.0 / (1.0 + c * lam)) @ U.T
+        self.chol_covar.copy_(torch.linalg.cholesky(0.5 * (S + S.T)))
+        rhs = (U.T @ W @ R) / noise  # (M, d)
+        Bt = _solve_shifted(self.spatial, rhs, lam / noise)
+        self.coefficients.copy_(U @ Bt)
+
     def kl(self, Kx=None) -> torch.Tensor:
         Kx = self.spatial.operator() if Kx is None else Kx
         C = self._chol()
@@ -194,3 +232,31 @@ class LoGoSGPO(nn.Module):
         z = torch.randn(root.shape[-1], n * len(a), generator=generator, dtype=mean.dtype)
         draws = (root @ z).T.reshape(n, len(a), self.d)
         return mean[None] + sigma[None] * draws
+
+
+def _solve_shifted(spatial, rhs: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Rows x_m of X with x_m (I + s_m K_x) = rhs_m (K_x symmetric), in float64."""
+    import numpy as np
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    if hasattr(spatial, "factors"):  # Kronecker: K_x = ⊗ Q_k Λ_k Q_kᵀ
+        eig = [torch.linalg.eigh(f.operator().to_dense().detach().double()) for f in spatial.factors]
+        lam = eig[0][0]
+        for value, _ in eig[1:]:
+            lam = torch.outer(lam, value).reshape(-1)
+        X = rhs.reshape(len(rhs), *[len(v) for v, _ in eig])
+        for k, (_, Q) in enumerate(eig):  # rotate into the eigenbasis, axis by axis
+            X = torch.movedim(torch.tensordot(X, Q, dims=([k + 1], [0])), -1, k + 1)
+        X = X.reshape(len(rhs), -1) / (1.0 + shifts[:, None] * lam[None, :])
+        X = X.reshape(len(rhs), *[len(v) for v, _ in eig])
+        for k, (_, Q) in enumerate(eig):
+            X = torch.movedim(torch.tensordot(X, Q.T, dims=([k + 1], [0])), -1, k + 1)
+        return X.reshape(len(rhs), -1).to(rhs.dtype)
+    op = spatial.operator()
+    K = scipy.sparse.csc_matrix((op.values.detach().double().numpy(), (op.rows.numpy(), op.cols.numpy())),
+                                shape=(op.n, op.n))
+    eye = scipy.sparse.identity(op.n, format="csc")
+    out = np.stack([scipy.sparse.linalg.spsolve(eye + float(s) * K, r) for s, r in zip(shifts, rhs.numpy())])
+    return torch.as_tensor(out, dtype=rhs.dtype)
+

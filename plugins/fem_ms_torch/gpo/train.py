@@ -77,7 +77,8 @@ def _load(path: Path) -> dict:
 
 def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size: int = 16, lr: float = 4e-3,
               seed: int = 0, level: int | None = None, stride: int = 1, n_train: int | None = None,
-              options: dict | None = None, max_seconds: float | None = None, progress: bool = True) -> Path:
+              options: dict | None = None, variational: str = "closed-form", max_seconds: float | None = None,
+              progress: bool = True) -> Path:
     """Train a GP operator on the ``train`` split of ``dataset``; checkpoint after every epoch.
 
     AdamW with a cosine schedule on the negative ELBO (LoGoS, SVGP; mini-batches of whole
@@ -85,16 +86,29 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     epoch). Rerunning with the same arguments continues from the last checkpoint and ends with
     the same weights as an uninterrupted run; a checkpoint written with other arguments is
     refused. ``max_seconds`` stops after the epoch that passes it (the run can be resumed).
+
+    LoGoS-GPO's variational parameters (B, S) are, with ``variational="closed-form"``
+    (default), set to their optimum for the current kernels, mean and noise before the first
+    epoch and after every epoch (:meth:`LoGoSGPO.optimal_variational`), and AdamW trains the
+    rest; ``"gradient"`` trains them with AdamW too.
     """
     dataset, out = Path(dataset), Path(out)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"train_gpo: epochs must be a positive integer, got {epochs!r}")
+    if variational not in ("closed-form", "gradient"):
+        raise ValueError(f"train_gpo: variational must be 'closed-form' or 'gradient', got {variational!r}")
     settings = dict(dataset=str(dataset.resolve()), model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, level=level, stride=stride, n_train=n_train, options=dict(options or {}))
+    closed_form = model == "logos" and variational == "closed-form"
+    if model == "logos":
+        settings["variational"] = variational
     problem = load_problem(dataset, "train", level=level, stride=stride, limit=n_train)
     torch.manual_seed(seed)
     net = build_model(model, problem, options)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
+    if closed_form:
+        net.coefficients.requires_grad_(False)
+        net.chol_covar.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     state = {"settings": settings, "done": 0, "seconds": 0.0, "losses": [],
              "normalisation": problem.normalisation}
@@ -112,6 +126,8 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
             net.init_inducing(problem.a[torch.randperm(len(problem.a), generator=generator)[:256]])
         elif model == "svgp":
             net.init_inducing(problem.a[:64], generator)
+        if closed_form:
+            net.optimal_variational(problem.a, problem.y)
     if model == "gpo":
         net.set_train_data(problem.a, problem.y)
     N = len(problem.a)
@@ -129,6 +145,8 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
             optimizer.step()
             total += float(value.detach())
         scheduler.step()
+        if closed_form:
+            net.optimal_variational(problem.a, problem.y)
         state["losses"].append(total / len(batches))
         state["seconds"] += time.perf_counter() - start
         state["done"] = epoch + 1
