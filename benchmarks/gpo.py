@@ -48,7 +48,7 @@ def _plan(size: str) -> dict:
                                                     ("darcy_notch", None, "haar", 3, (400, 100), 1),
                                                     ("multiscale", 64, "haar", 3, (400, 100), 2)):
         wno = dict(WNO, wavelet=wavelet, level=wl, boundary="periodic" if case == "burgers" else "symmetric")
-        epochs = {"quick": (2, 5, 2), "default": (8, 30, 3), "full": (500, 2000, 100)}[size]
+        epochs = {"quick": (2, 5, 2), "default": (8, 30, 6), "full": (500, 2000, 100)}[size]
         if size == "quick":
             n = (60, 40)
         elif size == "full":
@@ -58,7 +58,7 @@ def _plan(size: str) -> dict:
             "logos": dict(n_train=n[0], epochs=epochs[0], batch_size=16, lr=4e-3,
                           options=dict(wno, inducing=64, neighbours=16)),
             "gpo": dict(n_train=n[1], epochs=epochs[1], batch_size=16, lr=1e-2, stride=gpo_stride, options=wno),
-            "svgp": dict(n_train=n[0], epochs=epochs[2], batch_size=16, lr=1e-2,
+            "svgp": dict(n_train=n[0], epochs=epochs[2], batch_size=16, lr=3e-2,
                          options=dict(inducing=256, input_size=16 if case == "burgers" else 8))}}
     return out
 

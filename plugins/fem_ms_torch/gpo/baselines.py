@@ -163,6 +163,12 @@ class SVGPOperator(nn.Module):
         self.input_size = input_size
         q = in_channels * input_size**self.dim + self.points.shape[1]
         self.gp = _JointSVGP(torch.randn(inducing, q))
+        # length scales at the typical distance of each part: √(number of pooled a values) for
+        # the standardised input, 0.1 for x in the unit box (unit length scales in ~100
+        # dimensions would make all functions look unrelated to the kernel)
+        qa = q - self.points.shape[1]
+        ell = torch.cat([torch.full((qa,), math.sqrt(qa)), torch.full((self.points.shape[1],), 0.1)])
+        self.gp.covar_module.base_kernel.lengthscale = ell[None]
         self.likelihood = GaussianLikelihood()
 
     def _inputs(self, a):
