@@ -131,6 +131,12 @@ def _train_gpo(args) -> int:
     for key in ("dataset", "out"):
         if key not in settings:
             raise SystemExit(f"config {path}: missing key {key!r}")
+    import inspect
+
+    known = set(inspect.signature(train_gpo).parameters)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SystemExit(f"config {path}: unknown keys {unknown}; known: {sorted(known)}")
     out = train_gpo(**settings)
     print(f"wrote {out}")
     return 0
