@@ -320,3 +320,16 @@ def test_gpo_surrogate_demo(repo, tmp_path):
                          check=True, capture_output=True, text=True).stdout
     assert "LoGoS-GPO on burgers: 40 test functions" in out and "95 % band coverage" in out
     assert (tmp_path / "gpo_surrogate_burgers.png").stat().st_size > 10_000
+
+
+def test_cli_train_gpo(burgers, tmp_path):
+    from fem_ms.cli import main
+
+    config = tmp_path / "gpo.toml"
+    config.write_text(f'dataset = "{burgers}"\nout = "{tmp_path / "m.pt"}"\nmodel = "logos"\nepochs = 1\n'
+                      'batch_size = 8\nprogress = false\n[options]\nwidth = 8\ndepth = 2\nlevel = 2\ninducing = 8\n')
+    assert main(["train-gpo", str(config)]) == 0
+    assert load_gpo(tmp_path / "m.pt")[2]["done"] == 1
+    config.write_text(config.read_text().replace("model =", "modle ="))
+    with pytest.raises(SystemExit, match="unknown keys"):
+        main(["train-gpo", str(config)])
