@@ -54,10 +54,6 @@ class GridProblem:
         out[..., self.output_index] = values
         return out.reshape(*values.shape[:-1], *self.grid)
 
-    def subset(self, index) -> "GridProblem":
-        return GridProblem(self.a[index], self.y[index], self.grid, self.output_index, self.points, self.axes,
-                           self.structured, self.normalisation, self.kind)
-
 
 def _read(path: Path, split: str, level: int | None, stride: int):
     with h5py.File(path, "r") as fh:

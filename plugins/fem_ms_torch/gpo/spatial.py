@@ -162,11 +162,6 @@ class KNNKernel(nn.Module):
     def operator(self) -> SparseSymmetricLinearOperator:
         return SparseSymmetricLinearOperator(self.values(), self.rows, self.cols, self.d)
 
-    def dense(self, points) -> torch.Tensor:
-        """The untruncated d × d kernel matrix at ``points`` (for the plain GPO baseline and tests)."""
-        pts = torch.as_tensor(np.asarray(points, dtype=float), dtype=self.dists.dtype).reshape(self.d, -1)
-        return BASE_KERNELS[self.base](torch.cdist(pts, pts) / self.lengthscale)
-
 
 class KroneckerKNNKernel(nn.Module):
     """K_x = K_1 ⊗ K_2 ⊗ … on a tensor grid (row-major flattening), one :class:`KNNKernel` per axis."""
