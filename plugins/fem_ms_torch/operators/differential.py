@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import torch
-from neuralop.layers.differential_conv import FiniteDifferenceConvolution
 from torch import nn
 
 __all__ = ["DifferentialConv", "grid_spacing"]
@@ -81,6 +80,9 @@ class DifferentialConv(nn.Module):
             raise ValueError(f"reference_spacing must be positive, got {reference_spacing!r}")
         self.dim, self.domain_length, self.periodic = dim, domain_length, periodic
         self.reference_spacing = float(reference_spacing)
+        # imported here: importing neuralop costs seconds, and plain FNO/F-FNO users never need it
+        from neuralop.layers.differential_conv import FiniteDifferenceConvolution
+
         self.conv = FiniteDifferenceConvolution(in_channels, out_channels, dim, kernel_size,
                                                 padding="periodic" if periodic else "replicate")
         nn.init.zeros_(self.conv.weight)

@@ -34,7 +34,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_harmonics.filter_basis import PiecewiseLinearFilterBasis
 
 from .differential import grid_spacing
 
@@ -75,6 +74,9 @@ class LocalBasis:
                 ([int(kernel_shape)] if isinstance(kernel_shape, int) else [int(k) for k in kernel_shape])
             if not 1 <= len(shape) <= 2 or any(k < 1 for k in shape):
                 raise ValueError(f"piecewise_linear kernel_shape must be 1 or 2 positive ints, got {kernel_shape!r}")
+            # imported here: torch-harmonics costs seconds to import, needed by this basis only
+            from torch_harmonics.filter_basis import PiecewiseLinearFilterBasis
+
             self._th = PiecewiseLinearFilterBasis(shape)
             self.kernel_shape = tuple(self._th.kernel_shape)
             self.size = self._th.kernel_size
@@ -100,8 +102,8 @@ class LocalBasis:
         return _polar_values(self._th, offsets, self.radius)
 
 
-def _polar_values(basis: PiecewiseLinearFilterBasis, offsets: torch.Tensor, radius: float) -> torch.Tensor:
-    """Dense (K, N) values of a torch-harmonics basis at 2D offsets (N, 2)."""
+def _polar_values(basis, offsets: torch.Tensor, radius: float) -> torch.Tensor:
+    """Dense (K, N) values of a torch-harmonics ``PiecewiseLinearFilterBasis`` at 2D offsets (N, 2)."""
     r = offsets.norm(dim=-1)[None]
     phi = torch.atan2(offsets[:, 1], offsets[:, 0])[None] + math.pi  # neuraloperator's convention
     idx, vals = basis.compute_support_vals(r, phi, r_cutoff=radius)
@@ -120,6 +122,8 @@ def _unit_polar_integrals(kernel_shape: tuple, n_r: int = 1200, n_phi: int = 720
     phi = (torch.arange(n_phi, dtype=torch.float64) + 0.5) * dphi - math.pi
     rr, pp = torch.meshgrid(r, phi, indexing="ij")
     z = torch.stack([rr * torch.cos(pp), rr * torch.sin(pp)], dim=-1).reshape(-1, 2)
+    from torch_harmonics.filter_basis import PiecewiseLinearFilterBasis
+
     values = _polar_values(PiecewiseLinearFilterBasis(list(kernel_shape)), z, 1.0)
     return (values * (rr.reshape(-1) * dr * dphi)).sum(dim=1)
 
