@@ -7,10 +7,10 @@ negative log predictive density per point, training time and peak memory. A seco
 measures training cost per step and peak memory as the grid is refined (1D 256 → 4096,
 2D 33² → 129²). Each measurement runs in its own process so that its peak memory is its own.
 
-    python -m benchmarks.gpo            # default (CPU, ~20 min on 2 idle cores)
+    python -m benchmarks.gpo            # default (CPU: ~25 min on 2 shared cores)
     python -m benchmarks.gpo --quick    # smoke run
-    python -m benchmarks.gpo --full     # the paper's sizes (GPU: 2000 / 1500 training functions,
-                                        # 500 epochs, width 64), see docs/gpo.md
+    python -m benchmarks.gpo --full     # the paper's sizes (2000 / 1200 / 500 training functions,
+                                        # 500 epochs, width 64); CPU only for now: days, not run
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def run_scaling(dim: int, stride: int, model: str, steps: int) -> dict:
 
 def main(argv=None) -> int:
     parser = benchmark_arguments(__doc__, "small models, 60 training functions, a few epochs")
-    parser.add_argument("--full", action="store_true", help="the paper's sizes (hours on a GPU)")
+    parser.add_argument("--full", action="store_true", help="the paper's sizes (days on the CPU; not run)")
     args = parse_benchmark_arguments(parser, argv)
     if args.case:
         kind, *rest = json.loads(args.case)

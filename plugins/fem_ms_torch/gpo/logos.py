@@ -139,10 +139,7 @@ class LoGoSGPO(nn.Module):
     def _terms(self, a: torch.Tensor):
         m = self.mean_op(a).flatten(1)[:, self.output_index]
         phi = self.features(a)
-        Z = self.inducing_points
-        Kzz = self.feature_kernel(Z).to_dense()
-        L = torch.linalg.cholesky(Kzz + self.jitter * Kzz.diagonal().mean() * torch.eye(len(Z), dtype=Z.dtype))
-        w = torch.linalg.solve_triangular(L, self.feature_kernel(Z, phi).to_dense(), upper=False)  # (M, B)
+        w = self._whitened_cross(phi)  # (M, B)
         kaa = self.feature_kernel(phi, diag=True)
         sw = self._chol().T @ w
         sigma2 = (kaa - (w * w).sum(0) + (sw * sw).sum(0)).clamp_min(1e-10)
@@ -151,9 +148,8 @@ class LoGoSGPO(nn.Module):
         f_var = sigma2[:, None] * Kx.diagonal()[None, :]
         return mean, f_var, Kx
 
-    def _whitened_cross(self, a: torch.Tensor) -> torch.Tensor:
-        """w = L⁻¹ k_a(Z, Φ(a)), (M, batch)."""
-        phi = self.features(a)
+    def _whitened_cross(self, phi: torch.Tensor) -> torch.Tensor:
+        """w = L⁻¹ k_a(Z, Φ(a)), (M, batch), from the features Φ(a)."""
         Z = self.inducing_points
         Kzz = self.feature_kernel(Z).to_dense()
         L = torch.linalg.cholesky(Kzz + self.jitter * Kzz.diagonal().mean() * torch.eye(len(Z), dtype=Z.dtype))
@@ -175,7 +171,7 @@ class LoGoSGPO(nn.Module):
         check_batch(a, self.in_channels, self.grid, y, self.d, "LoGoSGPO.optimal_variational")
         W, R = [], []
         for idx in torch.arange(len(a)).split(batch_size):
-            W.append(self._whitened_cross(a[idx]))
+            W.append(self._whitened_cross(self.features(a[idx])))
             R.append(y[idx] - self.mean_op(a[idx]).flatten(1)[:, self.output_index])
         W, R = torch.cat(W, 1).double(), torch.cat(R).double()
         noise = float(self.likelihood.noise)
