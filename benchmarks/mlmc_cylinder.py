@@ -17,7 +17,8 @@ time × error product was MLMC's. Target: the same here.
 
 Default size (a few CPU-minutes; far longer in wall time on the shared 2-core CPU): 10
 trajectories (7 train, 3 test) up to t = 20, a snapshot every time unit, every third window
-(42 training, 18 test samples), 8 epochs, one seed. ``--quick``: a smoke run. Full size (a GPU; the paper's data, 200 epochs):
+(40 training, 17 test samples), 8 epochs, one seed. ``--quick``: a smoke run. Full size (a
+GPU; the paper's data, 200 epochs):
 ``--samples 200 --t-end 50 --stride 1 --epochs 200 --hidden 128 --steps 6``
 (generating 200 trajectories takes about 10 CPU-hours; spread it over MPI ranks).
 
