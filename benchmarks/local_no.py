@@ -19,7 +19,8 @@ schedule over that time. Then GMsFEM-NO (``GMsFEM(..., basis="learned")``) with 
 LocalNO and an F-FNO + local branches backbone, trained by ``train_basis`` with equal epochs,
 is compared by the relative L2 error of GMsFEM solutions on unseen κ (diffusion, f = 1, 100²).
 
-Default sized for the 2-core CPU (about 20 min of CPU). A full-size configuration for a GPU:
+Default sized for the 2-core CPU (about 20 min of CPU time; 43 min wall on the shared machine at
+load 6-8). A full-size configuration for a GPU:
 ``--budget 900 --width 32 --modes 12 --no-epochs 100 --no-train-samples 1000 --no-test 20``.
 
     scripts/env python -m benchmarks.local_no [--quick] [--out PATH]
