@@ -15,7 +15,7 @@ thread: the machine is shared) and their product. Reference (MLMC paper, Table 1
 single level 5.0 / 5.3 / 5.7 / 0.5 (M1 … M4), MLMC 1.1 (4 levels), 0.8 (2 levels); the best
 time × error product was MLMC's. Target: the same here.
 
-Default size (a few CPU-minutes; far longer in wall time on the shared 2-core CPU): 10
+Default size (about 5 CPU-minutes of training, 9 minutes of wall time on the shared CPU): 10
 trajectories (7 train, 3 test) up to t = 20, a snapshot every time unit, every third window
 (40 training, 17 test samples), 8 epochs, one seed. ``--quick``: a smoke run. Full size (a
 GPU; the paper's data, 200 epochs):

@@ -21,8 +21,9 @@ far less disturbed by other processes than wall time, which is recorded as well)
 Target (issue #7): an MLMC run within 5 % (relative) of the 64² baseline's test error in at
 most 50 % of its training time (the MLMC paper: the same accuracy at 60 %).
 
-Default size (about 6 CPU-minutes; on a 2-core CPU shared with other work it took far longer
-in wall time — the load is recorded): 400 training and 200 test samples, FNO width 16, 8 modes, depth 4, 10 epochs,
+Default size (about 9 CPU-minutes of training; on the 2-core CPU shared with other work it took
+40 minutes of wall time — the load is recorded): 400 training and 200 test samples, FNO width
+16, 8 modes, depth 4, 10 epochs,
 one seed. ``--quick``: a smoke run. Full size (a GPU; the paper's FNO settings):
 ``--train 800 --epochs 500 --width 32 --modes 12 --all-cases``.
 
