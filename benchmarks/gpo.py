@@ -56,7 +56,7 @@ def _plan(size: str) -> dict:
             wno.update(width=64, depth=4, modes=16, wavelet="db4")
         out[case] = {"level": level, "models": {
             "logos": dict(n_train=n[0], epochs=epochs[0], batch_size=16, lr=4e-3,
-                          options=dict(wno, inducing=64, neighbours=16)),
+                          options=dict(wno, inducing=min(64, n[0]), neighbours=16)),
             "gpo": dict(n_train=n[1], epochs=epochs[1], batch_size=16, lr=1e-2, stride=gpo_stride, options=wno),
             "svgp": dict(n_train=n[0], epochs=epochs[2], batch_size=16, lr=3e-2,
                          options=dict(inducing=256, input_size=16 if case == "burgers" else 8))}}
