@@ -122,24 +122,26 @@ def main(argv=None) -> None:
         ref = next(r for r in rows if r["problem"] == row["problem"] and r["forcing"] == row["forcing"]
                    and r["method"] == "GMsFEM (SLEPc)")
         row["l2_vs_slepc"] = row["l2_mean_pct"] / ref["l2_mean_pct"] - 1
-    # resolution transfer: the 100²-trained models applied to 250² / 10×10 (51² instead of 41² patches)
+    # resolution transfer: the 100²-trained models (41² patches) applied to 250² / 10×10 (51²
+    # patches) and to 500² / 10×10 (101² patches, 2.5 times the training resolution)
     transfer = []
-    pair250 = structured_hierarchy(10, 250, quadrilateral=True)
-    V250 = fd.FunctionSpace(pair250.fine, "CG", 1)
-    kle250 = paper_kle((250, 250))
-    for s in tqdm(range(max(1, n_test // 4)), desc="resolution transfer 250^2", unit="sample"):
-        problem = Diffusion(V250, cell_field(pair250.fine, kle250.sample_kappa(TEST_SEED + 2 * s)), 1.0)
-        ref = solve(problem).u
-        for label, basis, opts in (("GMsFEM (SLEPc)", "slepc", {"progress": False}),
-                                   ("GMsFEM-NO (sal), trained on 100^2", "learned",
-                                    {"checkpoint": str(checkpoints["sal"])})):
-            u = GMsFEM(problem, pair250, n_basis=8, basis=basis, provider_options=opts).solve().u
-            transfer.append({"method": label, "sample": s, "l2_pct": 100 * relative_l2_error(u, ref),
-                             "h1_pct": 100 * relative_h1_error(u, ref)})
-    transfer_rows = [{"case": "250^2/10^2 diffusion f=1", "method": m,
-                      "l2_mean_pct": float(np.mean([t["l2_pct"] for t in transfer if t["method"] == m])),
-                      "h1_mean_pct": float(np.mean([t["h1_pct"] for t in transfer if t["method"] == m]))}
-                     for m in dict.fromkeys(t["method"] for t in transfer)]
+    for fine, coarse in ((250, 10), (500, 10)):
+        pair_t = structured_hierarchy(coarse, fine, quadrilateral=True)
+        V_t = fd.FunctionSpace(pair_t.fine, "CG", 1)
+        kle_t = paper_kle((fine, fine))
+        for s in tqdm(range(max(1, n_test // 4)), desc=f"resolution transfer {fine}^2", unit="sample"):
+            problem = Diffusion(V_t, cell_field(pair_t.fine, kle_t.sample_kappa(TEST_SEED + 2 * s)), 1.0)
+            ref = solve(problem).u
+            for label, basis, opts in (("GMsFEM (SLEPc)", "slepc", {"progress": False}),
+                                       ("GMsFEM-NO (sal), trained on 100^2", "learned",
+                                        {"checkpoint": str(checkpoints["sal"])})):
+                u = GMsFEM(problem, pair_t, n_basis=8, basis=basis, provider_options=opts).solve().u
+                transfer.append({"case": f"{fine}^2/{coarse}^2 diffusion f=1", "method": label, "sample": s,
+                                 "l2_pct": 100 * relative_l2_error(u, ref), "h1_pct": 100 * relative_h1_error(u, ref)})
+    transfer_rows = [{"case": c, "method": m,
+                      "l2_mean_pct": float(np.mean([t["l2_pct"] for t in transfer if (t["case"], t["method"]) == (c, m)])),
+                      "h1_mean_pct": float(np.mean([t["h1_pct"] for t in transfer if (t["case"], t["method"]) == (c, m)]))}
+                     for c, m in dict.fromkeys((t["case"], t["method"]) for t in transfer)]
     per_solve = {k: float(np.mean(v)) for k, v in solve_times.items()}
     saving = per_solve["slepc"] - per_solve["sal"]
     cost = timings["data_generation_s"] + timings["train_sal_s"]
@@ -148,7 +150,7 @@ def main(argv=None) -> None:
                        ("l2_mean_pct", "L2 %", ".2f"), ("h1_mean_pct", "H1 %", ".2f"),
                        ("l2_vs_slepc", "L2 vs SLEPc", "+.1%"), ("paper_no_l2_pct", "paper NO L2", ".2f")])
     print()
-    print_table(transfer_rows, [("method", "resolution transfer", ""), ("l2_mean_pct", "L2 %", ".2f"),
+    print_table(transfer_rows, [("case", "transfer to", ""), ("method", "method", ""), ("l2_mean_pct", "L2 %", ".2f"),
                                 ("h1_mean_pct", "H1 %", ".2f")])
     print(f"\nbases per solve: SLEPc {per_solve['slepc']:.3f} s, GMsFEM-NO {per_solve['sal']:.3f} s; "
           f"data + training {cost:.0f} s; break-even after "

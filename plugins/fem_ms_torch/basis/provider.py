@@ -30,9 +30,10 @@ class LearnedBasisProvider:
         ``"cuda"`` when available, else ``"cpu"``.
     precision : {"float32", "bfloat16"}
         Arithmetic of the inference. ``"bfloat16"`` runs the matrix products under
-        ``torch.autocast`` (faster on CPUs with AVX-512 BF16 and on GPUs); values carry
-        bfloat16's 8-bit mantissa, so the predicted subspaces differ from the float32 ones by
-        principal angles of a few 1e-2 rad at most (benchmarks/basis_speed.py measures it).
+        ``torch.autocast`` (about twice as fast on CPUs with AVX-512 BF16, and on GPUs);
+        values carry bfloat16's 8-bit mantissa, and the predicted subspaces differ from the
+        float32 ones by principal angles of ~0.1 rad (measured by benchmarks/basis_speed.py):
+        check the GMsFEM error of a model before relying on it.
     """
 
     name = "learned"
