@@ -101,7 +101,7 @@ def train_timed(model, x, y, loss, budget: float, batch: int, lr: float, seed: i
 
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    steps, start = 0, time.process_time()
+    steps, start, value = 0, time.process_time(), None
     bar = tqdm(total=round(budget), desc=desc, unit="cpu-s", leave=False)
     model.train()
     while True:
@@ -110,7 +110,7 @@ def train_timed(model, x, y, loss, budget: float, batch: int, lr: float, seed: i
             if spent >= budget:
                 bar.close()
                 return {"steps": steps, "epochs": steps * batch / len(x), "train_cpu_s": spent,
-                        "final_train_loss": float(value.detach()) if steps else None}
+                        "final_train_loss": float(value.detach()) if value is not None else None}
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * spent / budget))
             value = loss(model(x[idx]), y[idx])

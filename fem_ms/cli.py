@@ -78,38 +78,55 @@ def _generate(args) -> int:
     return 0
 
 
-def _train_basis(args) -> int:
-    import tomllib
+def _plugin_function(command: str, module: str, name: str):
+    """``module.name`` from the fem_ms_torch plugin, imported only when a torch command runs:
+    fem_ms itself never imports torch."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise SystemExit(f"fem-ms {command} needs the fem_ms_torch plugin and torch: {exc}") from None
+
+
+def _config_path(path):
     from pathlib import Path
 
-    try:  # the torch side lives in the fem_ms_torch plugin; fem_ms itself never imports torch
-        from fem_ms_torch.basis.train import train_basis
-    except ImportError as exc:
-        raise SystemExit(f"fem-ms train-basis needs the fem_ms_torch plugin and torch: {exc}") from None
-    path = Path(args.config)
+    path = Path(path)
     if not path.is_file():
         raise SystemExit(f"config file not found: {path}")
+    return path
+
+
+def _keyword_config(path, function, required=("dataset", "out")) -> dict:
+    """The TOML file at ``path`` as keyword arguments of ``function``: required keys present,
+    unknown keys named (a misspelt option must not be silently ignored)."""
+    import inspect
+    import tomllib
+
+    path = _config_path(path)
     settings = tomllib.loads(path.read_text())
-    for key in ("dataset", "out"):
+    for key in required:
         if key not in settings:
             raise SystemExit(f"config {path}: missing key {key!r}")
-    out = train_basis(**settings)
+    known = set(inspect.signature(function).parameters)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SystemExit(f"config {path}: unknown keys {unknown}; known: {sorted(known)}")
+    return settings
+
+
+def _train_basis(args) -> int:
+    train_basis = _plugin_function("train-basis", "fem_ms_torch.basis.train", "train_basis")
+    out = train_basis(**_keyword_config(args.config, train_basis))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line rather than one per rank
         print(f"wrote {out}")
     return 0
 
 
 def _train_mlmc(args) -> int:
-    from pathlib import Path
-
-    try:  # the torch side lives in the fem_ms_torch plugin; fem_ms itself never imports torch
-        from fem_ms_torch.mlmc.run import train_from_config
-    except ImportError as exc:
-        raise SystemExit(f"fem-ms train-mlmc needs the fem_ms_torch plugin and torch: {exc}") from None
-    path = Path(args.config)
-    if not path.is_file():
-        raise SystemExit(f"config file not found: {path}")
-    summary = train_from_config(path)
+    train_from_config = _plugin_function("train-mlmc", "fem_ms_torch.mlmc.run", "train_from_config")
+    summary = train_from_config(_config_path(args.config))
     print(f"trained on levels {summary['levels']} (samples {summary['counts']}, batches {summary['batch_sizes']}) "
           f"in {summary['train_time_s']:.1f} s; test {summary['loss']} on the finest level: "
           f"{summary['test_loss_finest']:.4g}")
@@ -117,26 +134,8 @@ def _train_mlmc(args) -> int:
 
 
 def _train_gpo(args) -> int:
-    import tomllib
-    from pathlib import Path
-
-    try:  # the torch side lives in the fem_ms_torch plugin; fem_ms itself never imports torch
-        from fem_ms_torch.gpo import train_gpo
-    except ImportError as exc:
-        raise SystemExit(f"fem-ms train-gpo needs the fem_ms_torch plugin and torch: {exc}") from None
-    path = Path(args.config)
-    if not path.is_file():
-        raise SystemExit(f"config file not found: {path}")
-    settings = tomllib.loads(path.read_text())
-    for key in ("dataset", "out"):
-        if key not in settings:
-            raise SystemExit(f"config {path}: missing key {key!r}")
-    import inspect
-
-    known = set(inspect.signature(train_gpo).parameters)
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise SystemExit(f"config {path}: unknown keys {unknown}; known: {sorted(known)}")
+    train_gpo = _plugin_function("train-gpo", "fem_ms_torch.gpo", "train_gpo")
+    settings = _keyword_config(args.config, train_gpo)
     out = train_gpo(**settings)
     print(f"wrote {out}")
     return 0

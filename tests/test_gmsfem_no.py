@@ -180,6 +180,9 @@ def test_cli_train_basis(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], check=True,
                          capture_output=True, text=True).stdout
     assert "wrote" in out and (tmp_path / "m.pt").is_file()
+    cfg.write_text(cfg.read_text() + "epoch = 3\n")  # misspelt: named, not ignored
+    bad = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown keys ['epoch']" in bad.stderr
 
 
 def test_standalone_baseline_trains_and_predicts(tmp_path):

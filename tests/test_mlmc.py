@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from fem_ms_torch.mlmc import (GraphLevel, GridLevel, MLMCTrainer, MultilevelBatcher, batch_sizes,
+from fem_ms_torch.mlmc import (GridLevel, MLMCTrainer, MultilevelBatcher, batch_sizes,
                                load_mlmc_checkpoint, sample_counts, train_single_level)
 
 
