@@ -9,7 +9,8 @@
     # cylinder_flow only: history = 1, bundle = 1, source = "solved" (or "transferred")
 
     [model]
-    architecture = "fno"             # "fno", "ffno" (grids) or "mppde" (meshes); other keys: constructor arguments
+    architecture = "fno"             # "fno", "ffno", "localno", "localffno" (grids) or "mppde"
+                                     # (meshes); other keys: constructor arguments
     width = 32
 
     [mlmc]
