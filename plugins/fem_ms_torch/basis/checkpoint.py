@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import torch
 
+from ..checkpoints import load_checkpoint_file, save_checkpoint_file
 from ..operators import ARCHITECTURES
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
@@ -17,25 +14,11 @@ FORMAT = "fem-ms/gmsfem-no/1"
 
 
 def save_checkpoint(path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    torch.save({"format": FORMAT, **payload}, tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the checkpoint from other users
-    os.replace(tmp, path)
+    save_checkpoint_file(path, payload, FORMAT)
 
 
 def load_checkpoint(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a GMsFEM-NO checkpoint (format {FORMAT!r})")
-    return data
+    return load_checkpoint_file(path, FORMAT, "a GMsFEM-NO")
 
 
 def build_model(entry: dict) -> torch.nn.Module:

@@ -4,8 +4,6 @@ evaluation: relative L2 error, 95 % interval coverage and negative log predictiv
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..checkpoints import load_checkpoint_file, save_checkpoint_file
 from .baselines import ExactGPO, SVGPOperator
 from .logos import LoGoSGPO
 from .problems import GridProblem, load_problem
@@ -59,20 +58,11 @@ def build_model(name: str, problem: GridProblem, options: dict | None = None) ->
 
 
 def _save(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    save_checkpoint_file(path, payload, FORMAT)
 
 
 def _load(path: Path) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a GPO checkpoint (format {FORMAT!r})")
-    return data
+    return load_checkpoint_file(path, FORMAT, "a GPO")
 
 
 def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size: int = 16, lr: float = 4e-3,

@@ -19,8 +19,6 @@ of each level's batch and the gradients are averaged once per step.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..checkpoints import load_checkpoint_file, save_checkpoint_file
 from .batcher import MultilevelBatcher
 
 __all__ = ["LOSSES", "MLMCTrainer", "train_single_level", "CHECKPOINT_FORMAT"]
@@ -51,23 +50,9 @@ def relative_l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSSES: dict[str, Callable] = {"mse": mse_loss, "relative_l2": relative_l2_loss}
 
 
-def _save(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
-
-
 def load_mlmc_checkpoint(path) -> dict:
     """A checkpoint written by :class:`MLMCTrainer` (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an MLMC checkpoint (format {CHECKPOINT_FORMAT!r})")
-    return data
+    return load_checkpoint_file(path, CHECKPOINT_FORMAT, "an MLMC")
 
 
 class MLMCTrainer:
@@ -222,9 +207,10 @@ class MLMCTrainer:
                 self._warned = True
             bar.set_postfix(loss=f"{sum(record['level_loss']):.4g}", s=f"{wall:.2f}")
             if self.checkpoint is not None and self.rank == 0:
-                _save(self.checkpoint, {"settings": self.settings, "state_dict": self.model.state_dict(),
-                                        "optimizer": self.optimizer.state_dict(),
-                                        "scheduler": self.scheduler.state_dict(), "history": self.history})
+                save_checkpoint_file(self.checkpoint, {"settings": self.settings, "state_dict": self.model.state_dict(),
+                                                       "optimizer": self.optimizer.state_dict(),
+                                                       "scheduler": self.scheduler.state_dict(),
+                                                       "history": self.history}, CHECKPOINT_FORMAT)
         return self.history
 
     @torch.no_grad()
