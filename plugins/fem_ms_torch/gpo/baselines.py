@@ -27,9 +27,8 @@ from gpytorch.variational import CholeskyVariationalDistribution, VariationalStr
 from linear_operator.operators import DenseLinearOperator, KroneckerProductLinearOperator
 from torch import nn
 
-from .logos import Prediction, check_batch
+from .logos import Prediction, add_operator_prior, check_batch
 from .spatial import BASE_KERNELS
-from .wno import WNO
 
 __all__ = ["ExactGPO", "SVGPOperator"]
 
@@ -60,16 +59,8 @@ class ExactGPO(nn.Module):
         self.register_buffer("points", pts)
         self.base = base
         self.raw_lengthscale = nn.Parameter(torch.tensor(math.log(math.expm1(lengthscale))))
-        self.mean_op = WNO(in_channels, 1, self.dim, width, depth, level, wavelet, modes, boundary) if neural_mean \
-            else None
-        self.kernel_op = WNO(in_channels, latent_channels, self.dim, max(width // 2, 4), max(depth // 2, 1), level,
-                             wavelet, modes, boundary)
-        self.latent_size = latent_size
-        p = latent_channels * latent_size**self.dim
-        self.feature_kernel = ScaleKernel(RBFKernel(ard_num_dims=p))
-        self.feature_kernel.base_kernel.lengthscale = math.sqrt(p)
-        self.likelihood = GaussianLikelihood()
-        self.likelihood.noise = 1e-2
+        add_operator_prior(self, in_channels, latent_channels, latent_size, width, depth, level, wavelet, modes,
+                           boundary, neural_mean)
         # the training set is data, not weights: reloaded from the dataset, not checkpointed
         self.register_buffer("train_a", torch.zeros(0), persistent=False)
         self.register_buffer("train_y", torch.zeros(0), persistent=False)

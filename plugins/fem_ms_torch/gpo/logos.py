@@ -69,6 +69,25 @@ def check_batch(a: torch.Tensor, in_channels: int, grid: tuple, y: torch.Tensor 
             raise ValueError(f"{who}: outputs have non-finite values")
 
 
+def add_operator_prior(module: nn.Module, in_channels: int, latent_channels: int, latent_size: int, width: int,
+                       depth: int, level: int, wavelet: str, modes: int, boundary: str, neural_mean: bool) -> int:
+    """Give ``module`` the parts every GP operator here shares: the WNO mean ``mean_op`` (None
+    without ``neural_mean``), the WNO feature map ``kernel_op`` (half the width and depth),
+    the scaled RBF ``feature_kernel`` on the pooled latent features and a Gaussian likelihood.
+    Returns the feature dimension p = latent_channels · latent_size^dim."""
+    module.mean_op = WNO(in_channels, 1, module.dim, width, depth, level, wavelet, modes, boundary) \
+        if neural_mean else None
+    module.kernel_op = WNO(in_channels, latent_channels, module.dim, max(width // 2, 4), max(depth // 2, 1),
+                           level, wavelet, modes, boundary)
+    module.latent_size = latent_size
+    p = latent_channels * latent_size**module.dim
+    module.feature_kernel = ScaleKernel(RBFKernel(ard_num_dims=p))
+    module.feature_kernel.base_kernel.lengthscale = math.sqrt(p)
+    module.likelihood = GaussianLikelihood()
+    module.likelihood.noise = 1e-2
+    return p
+
+
 class LoGoSGPO(nn.Module):
     """LoGoS-GPO on a grid.
 
@@ -105,15 +124,8 @@ class LoGoSGPO(nn.Module):
         if spatial.d != self.d:
             raise ValueError(f"LoGoSGPO: the spatial kernel has {spatial.d} points, the outputs {self.d}")
         self.spatial = spatial
-        self.mean_op = WNO(in_channels, 1, self.dim, width, depth, level, wavelet, modes, boundary)
-        self.kernel_op = WNO(in_channels, latent_channels, self.dim, max(width // 2, 4), max(depth // 2, 1), level,
-                             wavelet, modes, boundary)
-        self.latent_size = latent_size
-        p = latent_channels * latent_size**self.dim
-        self.feature_kernel = ScaleKernel(RBFKernel(ard_num_dims=p))
-        self.feature_kernel.base_kernel.lengthscale = math.sqrt(p)
-        self.likelihood = GaussianLikelihood()
-        self.likelihood.noise = 1e-2
+        p = add_operator_prior(self, in_channels, latent_channels, latent_size, width, depth, level, wavelet,
+                               modes, boundary, neural_mean=True)
         self.inducing_points = nn.Parameter(torch.randn(inducing, p))
         self.coefficients = nn.Parameter(torch.zeros(inducing, self.d))  # B
         self.chol_covar = nn.Parameter(torch.eye(inducing))  # C, lower triangle used
