@@ -6,9 +6,11 @@ local A_i/S_i and eigensolves, for the F-FNO the canonical patches, inference an
 back; R is assembled the same way for both. The F-FNO has the paper's size (width 32, 4 layers,
 16 modes per axis in 2D, 8 in 3D), one per neighbourhood kind, CPU, 1 torch thread against 1
 MPI rank; its weights are untrained (inference time does not depend on their values). The
-learned path is timed in float32 and with bfloat16 autocast; ``bf16_subspace_gap`` is the mean
-SAL (N_bf − ‖Q₃₂ᵀQ₁₆‖²_F, 0 = the same span) between the two predictions of each neighbourhood.
-Warm: each path runs once before it is timed; the three paths alternate over 3 repetitions
+learned path is timed in float32 and with bfloat16 autocast, and so is a "small" F-FNO (width
+16, 8 modes: the size benchmarks/gmsfem_no_accuracy.py trains on this CPU).
+``bf16_subspace_gap`` is the mean SAL (N_bf − ‖Q₃₂ᵀQ₁₆‖²_F, 0 = the same span) between the
+float32 and bfloat16 predictions of each neighbourhood.
+Warm: each path runs once before it is timed; the paths alternate over 3 repetitions
 and the fastest repetition counts, so that load from other processes on the machine hits
 them alike.
 
@@ -32,7 +34,7 @@ PAPER = {(2, 100): (16.87, 0.28), (3, 50): (935.0, 0.84)}
 N_BASIS = 8
 
 
-def _untrained_checkpoint(path: Path, dim: int) -> None:
+def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | None = None) -> None:
     import torch
 
     from fem_ms_torch.basis.checkpoint import save_checkpoint
@@ -43,7 +45,8 @@ def _untrained_checkpoint(path: Path, dim: int) -> None:
     torch.manual_seed(0)
     entries = {}
     for kind in kinds:
-        model = FFNO(n_features(dim), N_BASIS, dim=dim, width=32, depth=4, modes=16 if dim == 2 else 8)
+        model = FFNO(n_features(dim), N_BASIS, dim=dim, width=width, depth=4,
+                     modes=modes or (16 if dim == 2 else 8))
         entries[kind] = {"model": model.config, "state_dict": model.state_dict(),
                          "log_kappa_mean": 4.0, "log_kappa_std": 2.0}
     save_checkpoint(path, {"settings": {"untrained": True}, "n_basis": N_BASIS, "dim": dim,
@@ -63,10 +66,14 @@ def run_case(dim: int, fine: int, coarse: int) -> dict:
     kle = paper_kle((fine,) * dim)
     ckpt = Path(tempfile.mkdtemp(prefix="fem-ms-speed-")) / "ffno.pt"
     _untrained_checkpoint(ckpt, dim)
+    small = ckpt.with_name("ffno_small.pt")  # the size gmsfem_no_accuracy trains on this CPU
+    _untrained_checkpoint(small, dim, width=16, modes=8)
     out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
            "n_basis": N_BASIS, "torch_threads": torch.get_num_threads()}
     paths = {"slepc": ("slepc", {"progress": False}), "learned": ("learned", {"checkpoint": str(ckpt)}),
-             "learned_bf16": ("learned", {"checkpoint": str(ckpt), "precision": "bfloat16"})}
+             "learned_bf16": ("learned", {"checkpoint": str(ckpt), "precision": "bfloat16"}),
+             "small": ("learned", {"checkpoint": str(small)}),
+             "small_bf16": ("learned", {"checkpoint": str(small), "precision": "bfloat16"})}
     best, runs = {}, {}
     for repetition in range(4):  # repetition 0 warms up (kernels, torch)
         for name, (basis, opts) in paths.items():
@@ -88,6 +95,8 @@ def run_case(dim: int, fine: int, coarse: int) -> dict:
     gaps = [float(sal_loss(torch.as_tensor(v16[i].T[None]), torch.as_tensor(v32[i].T[None]))) for i in v32]
     out["bf16_subspace_gap"] = sum(gaps) / len(gaps)
     out["speedup_bf16"] = out["slepc_s"] / out["learned_bf16_s"]
+    out["speedup_small"] = out["slepc_s"] / out["small_s"]
+    out["speedup_small_bf16"] = out["slepc_s"] / out["small_bf16_s"]
     out["speedup"] = out["slepc_s"] / out["learned_s"]
     out["target_speedup"] = TARGET_RATIO.get((dim, fine))
     paper = PAPER.get((dim, fine))
@@ -107,6 +116,7 @@ def main(argv=None) -> None:
     print_table(rows, [("case", "case", ""), ("slepc_s", "SLEPc s", ".3f"), ("learned_s", "F-FNO s", ".3f"),
                        ("learned_inference_s", "inference s", ".3f"), ("speedup", "speedup", ".2f"),
                        ("learned_bf16_s", "bf16 s", ".3f"), ("speedup_bf16", "speedup bf16", ".2f"),
+                       ("speedup_small", "small", ".2f"), ("speedup_small_bf16", "small bf16", ".2f"),
                        ("target_speedup", "target", "g")])
     out = args.out or RESULTS / ("basis_speed_quick.json" if args.quick else "basis_speed.json")
     path = write_json(out, {"benchmark": "basis_speed", "quick": args.quick,
