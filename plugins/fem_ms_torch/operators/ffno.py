@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .axes import check_input, modes_per_axis
-from .local import LocalBranches
+from .local import local_branches_per_layer
 from .truncated_dft import spectral_mix_along
 
 __all__ = ["FactorizedSpectralConv", "FFNO"]
@@ -86,9 +86,8 @@ class FFNO(nn.Module):
         self.convs = nn.ModuleList(convs)
         self.ff = nn.ModuleList([nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, width))
                                  for _ in range(depth)])
-        self.local = nn.ModuleList([LocalBranches(width, dim, differential, disco, disco_radius, disco_basis,
-                                                  disco_kernel_shape) for _ in range(depth)]) \
-            if differential or disco else None
+        self.local = local_branches_per_layer(depth, width, dim, differential, disco, disco_radius, disco_basis,
+                                              disco_kernel_shape)
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .axes import check_input, modes_per_axis
-from .local import LocalBranches
+from .local import local_branches_per_layer
 
 __all__ = ["SpectralConv", "FNO"]
 
@@ -79,9 +79,8 @@ class FNO(nn.Module):
         self.lift = nn.Linear(in_channels, width)
         self.convs = nn.ModuleList([SpectralConv(width, modes) for _ in range(depth)])
         self.pointwise = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
-        self.local = nn.ModuleList([LocalBranches(width, dim, differential, disco, disco_radius, disco_basis,
-                                                  disco_kernel_shape) for _ in range(depth)]) \
-            if differential or disco else None
+        self.local = local_branches_per_layer(depth, width, dim, differential, disco, disco_radius, disco_basis,
+                                              disco_kernel_shape)
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

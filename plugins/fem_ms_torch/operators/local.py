@@ -9,7 +9,7 @@ from torch import nn
 from .differential import DifferentialConv
 from .disco import DiscoConv
 
-__all__ = ["LocalBranches"]
+__all__ = ["LocalBranches", "local_branches_per_layer"]
 
 
 class LocalBranches(nn.Module):
@@ -39,3 +39,13 @@ class LocalBranches(nn.Module):
             if branch is not None:
                 out = branch(z) if out is None else out + branch(z)
         return out
+
+
+def local_branches_per_layer(depth: int, width: int, dim: int, differential: bool, disco: bool,
+                             disco_radius: float, disco_basis, disco_kernel_shape) -> nn.ModuleList | None:
+    """One :class:`LocalBranches` per layer of a Fourier operator, or None when both are off (the
+    plain FNO/F-FNO, whose checkpoints then carry no local weights)."""
+    if not (differential or disco):
+        return None
+    return nn.ModuleList([LocalBranches(width, dim, differential, disco, disco_radius, disco_basis,
+                                        disco_kernel_shape) for _ in range(depth)])
