@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import torch
 
-__all__ = ["spectral_mix_along", "truncated_rfft", "truncated_irfft"]
+__all__ = ["spectral_mix_along"]
 
 
 @lru_cache(maxsize=64)
@@ -66,20 +66,3 @@ def spectral_mix_along(x: torch.Tensor, axis: int, weight: torch.Tensor) -> torc
     mixed = torch.bmm(by_mode, mix).reshape(k, before, after, 2, c_out).permute(1, 3, 0, 2, 4)
     out = torch.cat([inv_re, inv_im], 0).T @ mixed.reshape(before, 2 * k, after * c_out)
     return out.reshape(batch, *grid, c_out).movedim(-1, 1)
-
-
-def truncated_rfft(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Real and imaginary parts of the lowest ``k`` modes of ``rfft(x, dim=-1, norm="ortho")``."""
-    n = x.shape[-1]
-    k = min(k, n // 2 + 1)
-    fwd_re, fwd_im, _, _ = _matrices(n, k, str(x.device), x.dtype)
-    return x @ fwd_re, x @ fwd_im
-
-
-def truncated_irfft(re: torch.Tensor, im: torch.Tensor, n: int) -> torch.Tensor:
-    """``irfft`` along the last axis of the spectrum ``re + i·im`` zero-padded to ``n // 2 + 1``."""
-    k = re.shape[-1]
-    if k > n // 2 + 1:
-        raise ValueError(f"{k} modes do not fit an axis of length {n}")
-    _, _, inv_re, inv_im = _matrices(n, k, str(re.device), re.dtype)
-    return re @ inv_re + im @ inv_im
