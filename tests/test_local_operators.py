@@ -5,6 +5,7 @@ the point-set DISCO equals the grid DISCO, and the LocalNO models train and roun
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -87,7 +88,7 @@ def test_disco_reproduces_truncated_gaussian_convolution():
     gauss = np.exp(-nodes ** 2 / (2 * sigma ** 2))
     gauss[-1] = 0.0  # the outermost hat vanishes at R: the Gaussian truncated to the support
     with torch.no_grad():
-        layer.weight[0, 0] = torch.from_numpy(gauss[:3]) * layer.basis.integrals
+        layer.weight[0, 0] = torch.from_numpy(gauss[:3]) * layer.basis.integrals / layer.weight_scale
     response = _hankel_response(lambda r: np.interp(r, nodes, gauss), radius, math.hypot(*k))
     errors = []
     for n in (32, 64, 128):
@@ -107,7 +108,7 @@ def test_disco_tensor_hat_matches_closed_form(dim, k):
     radius = 0.25
     layer = DiscoConv(1, 1, dim, radius, basis="tensor_hat", kernel_shape=1, periodic=True).double()
     with torch.no_grad():
-        layer.weight.fill_(1.0)
+        layer.weight.fill_(1.0 / layer.weight_scale)  # unit coefficient
     exact = float(np.prod(np.sinc(radius * np.array(k)) ** 2))
     errors = []
     for n in ((64, 128, 256) if dim == 1 else (16, 32)):
@@ -135,6 +136,52 @@ def test_disco_output_changes_by_discretization_error_between_resolutions():
     diffs = [float((b - a).abs().max() / a.abs().max()) for a, b in zip(outputs, outputs[1:])]
     assert diffs[-1] < 5e-3, diffs
     assert diffs[0] / diffs[-1] > 10, diffs  # O(h²): 16 over two halvings
+
+
+@pytest.mark.parametrize("dim, shape, periodic, radius", [
+    (1, (37,), False, 0.2), (2, (41, 30), False, 0.2), (2, (24, 24), True, 0.2), (3, (9, 12, 10), False, 0.2),
+    (3, (8, 8, 8), True, 0.3), (2, (5, 24), True, 0.6)])
+def test_disco_fft_equals_direct_convolution(dim, shape, periodic, radius):
+    """The FFT path is the direct convolution with the sampled stencil (zero extension and
+    trapezoid end weights, or circular), to rounding; also for periodic stencils wider than the
+    grid (radius 0.6: 7 and 29 taps on 5 and 24 points), whose taps alias onto one another."""
+    torch.manual_seed(dim)
+    layer = DiscoConv(3, 4, dim, radius=radius, periodic=periodic).double()
+    x = torch.randn(2, 3, *shape, dtype=torch.float64)
+    psi = layer.stencil(shape, torch.float64)
+    kernel = torch.einsum("oik,k...->oi...", layer.coefficients.detach(), psi)
+    half = [(s - 1) // 2 for s in psi.shape[1:]]
+    conv = getattr(torch.nn.functional, f"conv{dim}d")
+    if periodic:
+        expected = torch.zeros(2, 4, *shape, dtype=torch.float64)
+        for offset in itertools.product(*[range(-s, s + 1) for s in half]):  # Σ_j κ(j) u(x + j), indices mod n
+            tap = kernel[(slice(None), slice(None), *[j + s for j, s in zip(offset, half)])]
+            expected += torch.einsum("oi,bi...->bo...", tap, torch.roll(x, [-j for j in offset], list(range(2, 2 + dim))))
+    else:
+        weighted = x.clone()
+        for d, n in enumerate(shape):
+            end = torch.ones(n, dtype=torch.float64)
+            end[0] = end[-1] = 0.5
+            weighted = weighted * end.reshape((-1,) + (1,) * (dim - 1 - d))
+        expected = conv(weighted, kernel, padding=half)
+    with torch.no_grad():
+        got = layer(x)
+    assert torch.allclose(got, expected, atol=1e-12 * float(expected.abs().max()))
+
+
+def test_disco_coefficients_are_scaled_unit_weights():
+    """The parameter is N(0, 1); the kernel's coefficients are it / sqrt(in·K), so that a random
+    layer keeps the variance of inputs that are smooth on the ball (here constant per channel:
+    every normalized ψ_k then returns the input exactly)."""
+    torch.manual_seed(0)
+    layer = DiscoConv(32, 32, 2, radius=0.1, periodic=True)
+    assert torch.equal(layer.coefficients, layer.weight * layer.weight_scale)
+    assert layer.weight_scale == pytest.approx(1 / math.sqrt(32 * layer.basis.size))
+    assert float(layer.weight.detach().std()) == pytest.approx(1.0, rel=0.05)
+    x = torch.randn(16, 32, 1, 1).expand(-1, -1, 24, 24)
+    with torch.no_grad():
+        ratio = float(layer(x).var() / x.var())
+    assert 0.7 < ratio < 1.3, ratio
 
 
 def test_sparse_disco_equals_grid_disco_on_grid_points():
@@ -174,7 +221,7 @@ def test_sparse_disco_on_scattered_points_approximates_the_integral():
     layer = SparseDiscoConv(1, 1, points, q.ravel(), radius, kernel_shape=[3]).double()
     with torch.no_grad():
         layer.weight.fill_(0.0)
-        layer.weight[0, 0, 0] = layer.basis.integrals[0]  # κ = the central radial hat (1 − 2r/R)_+
+        layer.weight[0, 0, 0] = layer.basis.integrals[0] / layer.weight_scale  # κ = the central radial hat (1 − 2r/R)_+
     k = (1.0, 2.0)
     u = torch.from_numpy(np.cos(2 * math.pi * (k[0] * points[:, 0] + k[1] * points[:, 1])))
     response = _hankel_response(lambda r: max(0.0, 1 - 2 * r / radius), radius, math.hypot(*k))
@@ -298,7 +345,7 @@ def test_sparse_disco_on_a_mesh_with_a_hole():
     layer = SparseDiscoConv(1, 1, points, weights, radius, kernel_shape=[3]).double()
     with torch.no_grad():
         layer.weight.fill_(0.0)
-        layer.weight[0, 0, 0] = layer.basis.integrals[0]
+        layer.weight[0, 0, 0] = layer.basis.integrals[0] / layer.weight_scale
     u = torch.from_numpy(np.cos(2 * math.pi * (k[0] * points[:, 0] + k[1] * points[:, 1])))
     response = _hankel_response(lambda r: max(0.0, 1 - 2 * r / radius), radius, math.hypot(*k))
     far = np.all((points > radius) & (points < 1 - radius), axis=1) \

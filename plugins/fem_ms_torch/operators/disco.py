@@ -32,7 +32,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .differential import grid_spacing
@@ -128,19 +127,46 @@ def _unit_polar_integrals(kernel_shape: tuple, n_r: int = 1200, n_phi: int = 720
     return (values * (rr.reshape(-1) * dr * dphi)).sum(dim=1)
 
 
-def _init_weight(out_channels: int, in_channels: int, size: int) -> nn.Parameter:
-    # each normalized basis function averages the input over the ball; 1/sqrt(in·K) keeps the
-    # output variance that of the input at initialization
-    return nn.Parameter(torch.randn(out_channels, in_channels, size) / math.sqrt(in_channels * size))
+class _Coefficients(nn.Module):
+    """The learned W of κ = Σ_k W_k ψ_k/∫ψ_k, parametrized as W = ``weight`` / sqrt(in·K).
+
+    ``weight`` starts as N(0, 1), so W starts with the variance 1/(in·K) that keeps the output
+    variance that of the input (each normalized ψ_k averages the input over the ball). The fixed
+    factor is there for the optimizer, like the differential layer's ``reference_spacing``: Adam
+    moves every parameter by about lr per step, with its gradient's sign, so a layer's output
+    moves by up to lr × its fan-in — in·K for these coefficients, K (5–25) times the fan-in of the
+    pointwise linear layer beside it. Through the factor it moves by lr·sqrt(in·K), of the order
+    of the linear layer's lr·in. On the GMsFEM basis task (45 CPU-s, lr 2e-2 for all models, one
+    seed) the LocalNO reaches a 0.370 subspace error with the factor and 0.383 without.
+    """
+
+    def __init__(self, out_channels: int, in_channels: int, size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, size))
+        self.weight_scale = 1.0 / math.sqrt(in_channels * size)
+
+    @property
+    def coefficients(self) -> torch.Tensor:
+        """W (out, in, K): the kernel's coefficients on the normalized basis functions."""
+        return self.weight * self.weight_scale
 
 
-class DiscoConv(nn.Module):
+class DiscoConv(_Coefficients):
     """DISCO convolution on uniform 1D/2D/3D grids, resolution-independent.
 
     For an input of shape (batch, in, *n) the spacing h_d follows from ``domain_length`` and
     ``periodic`` (see ``grid_spacing``), the kernel is sampled at the offsets j·h with
     |j_d h_d| ≤ radius and weighted by the quadrature weight Π h_d (trapezoid rule: halved at the
     two ends of each non-periodic axis). Outside a non-periodic domain the input counts as zero.
+
+    The convolution is applied by FFT: the spectra of the K basis stencils are cached per input
+    shape, the learned kernel's spectrum is their combination with W, and the channel contraction
+    is one complex product per frequency. This is the same discrete operator as the direct
+    convolution (to rounding) at a cost that does not grow with the stencil: at radius 3h and 18
+    channels it is 2× faster than ``conv2d`` (fwd+bwd, one CPU thread), 3.7× at radius 6h, so
+    a DISCO model gets more optimizer steps in a fixed time. Non-periodic axes are zero-padded by
+    the stencil's half-width, which makes the FFT's circular convolution linear on the output
+    window; on periodic axes the circular convolution is the operator itself.
 
     Parameters
     ----------
@@ -156,11 +182,12 @@ class DiscoConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, radius: float, basis: str | None = None,
                  kernel_shape=None, domain_length=1.0, periodic: bool = False):
-        super().__init__()
-        self.basis = LocalBasis(dim, radius, basis, kernel_shape)
+        basis = LocalBasis(dim, radius, basis, kernel_shape)
+        super().__init__(out_channels, in_channels, basis.size)
+        self.basis = basis
         self.dim, self.domain_length, self.periodic = dim, domain_length, periodic
-        self.weight = _init_weight(out_channels, in_channels, self.basis.size)
         self._stencils: dict = {}
+        self._spectra: dict = {}
 
     def stencil(self, shape, dtype=torch.float32, device=None) -> torch.Tensor:
         """(K, *stencil) normalized basis values × quadrature weight for a grid of ``shape``."""
@@ -174,25 +201,45 @@ class DiscoConv(nn.Module):
             self._stencils[key] = values.reshape(-1, *[2 * s + 1 for s in half]).to(dtype=dtype, device=device)
         return self._stencils[key]
 
+    def spectra(self, shape, dtype=torch.float32, device=None) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """rfftn of the K stencils placed for a circular correlation on the padded grid, and the
+        padded shape: (Ku)(x) = Σ_j ψ(j) u(x + j h) is the circular convolution with ψ(−m) at index m."""
+        key = (tuple(shape), dtype, str(device))
+        if key not in self._spectra:
+            psi = self.stencil(shape, torch.float64)
+            half = [(s - 1) // 2 for s in psi.shape[1:]]
+            padded = tuple(n if self.periodic else n + s for n, s in zip(shape, half))
+            placed = psi
+            for d, (s, n) in enumerate(zip(half, padded)):
+                # tap j (stored at j + s) goes to index −j mod n; index_add sums the taps that alias
+                # when a periodic stencil is wider than the grid
+                index = torch.remainder(-torch.arange(-s, s + 1), n)
+                zeros = torch.zeros(*placed.shape[:1 + d], n, *placed.shape[2 + d:], dtype=placed.dtype)
+                placed = zeros.index_add(1 + d, index, placed)
+            spectrum = torch.fft.rfftn(placed, dim=tuple(range(1, 1 + self.dim)))
+            complex_dtype = (torch.ones((), dtype=dtype) * 1j).dtype
+            self._spectra[key] = (spectrum.to(dtype=complex_dtype, device=device), padded)
+        return self._spectra[key]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
         if x.dim() != self.dim + 2 or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"expected (batch, {self.weight.shape[1]}, {self.dim} spatial axes), got {tuple(x.shape)}")
-        psi = self.stencil(x.shape[2:], x.dtype, x.device)
-        kernel = torch.einsum("oik,k...->oi...", self.weight.to(x.dtype), psi)
-        half = [(s - 1) // 2 for s in psi.shape[1:]]
-        conv = getattr(F, f"conv{self.dim}d")
-        if self.periodic:
-            pad = [p for s in reversed(half) for p in (s, s)]
-            return conv(F.pad(x, pad, mode="circular"), kernel)
-        for d in range(self.dim):  # trapezoid end weights
-            end = torch.ones(x.shape[2 + d], dtype=x.dtype, device=x.device)
-            end[0] = end[-1] = 0.5
-            x = x * end.reshape((-1,) + (1,) * (self.dim - 1 - d))
-        return conv(x, kernel, padding=half)
+        shape = tuple(x.shape[2:])
+        psi_hat, padded = self.spectra(shape, x.dtype, x.device)
+        if not self.periodic:
+            for d in range(self.dim):  # trapezoid end weights
+                end = torch.ones(shape[d], dtype=x.dtype, device=x.device)
+                end[0] = end[-1] = 0.5
+                x = x * end.reshape((-1,) + (1,) * (self.dim - 1 - d))
+        axes = tuple(range(2, 2 + self.dim))
+        kernel_hat = torch.einsum("oik,k...->oi...", self.coefficients.to(psi_hat.dtype), psi_hat)
+        x_hat = torch.fft.rfftn(x, s=padded, dim=axes)
+        y = torch.fft.irfftn(torch.einsum("bi...,oi...->bo...", x_hat, kernel_hat), s=padded, dim=axes)
+        return y[(..., *[slice(0, n) for n in shape])]
 
 
-class SparseDiscoConv(nn.Module):
+class SparseDiscoConv(_Coefficients):
     """DISCO convolution on a fixed point set (e.g. the vertices of an unstructured mesh).
 
     (Ku)(x_i) = Σ_j q_j κ(y_j − x_i) u(y_j): the pairs within ``radius`` come from a k-d tree
@@ -213,7 +260,6 @@ class SparseDiscoConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, points, quadrature_weights, radius: float,
                  basis: str | None = None, kernel_shape=None, points_out=None):
-        super().__init__()
         from scipy.spatial import cKDTree
 
         points = np.asarray(points, dtype=np.float64)
@@ -223,9 +269,10 @@ class SparseDiscoConv(nn.Module):
             raise ValueError(f"points must be (N, dim) arrays of one dim, got {points.shape} and {points_out.shape}")
         if q.shape != (len(points),):
             raise ValueError(f"quadrature_weights must have shape ({len(points)},), got {q.shape}")
-        self.basis = LocalBasis(points.shape[1], radius, basis, kernel_shape)
+        basis = LocalBasis(points.shape[1], radius, basis, kernel_shape)
+        super().__init__(out_channels, in_channels, basis.size)
+        self.basis = basis
         self.n_in, self.n_out = len(points), len(points_out)
-        self.weight = _init_weight(out_channels, in_channels, self.basis.size)
         pairs = cKDTree(points_out).query_ball_tree(cKDTree(points), r=self.basis.radius)
         rows = np.repeat(np.arange(self.n_out), [len(p) for p in pairs])
         cols = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64, count=len(rows))
@@ -245,4 +292,4 @@ class SparseDiscoConv(nn.Module):
                                       size=(self.basis.size * self.n_out, self.n_in), check_invariants=False)
         local = torch.sparse.mm(psi, x.reshape(b * c, self.n_in).T)  # (K·N_out, B·C)
         local = local.reshape(self.basis.size, self.n_out, b, c)
-        return torch.einsum("knbc,ock->bon", local, self.weight.to(x.dtype))
+        return torch.einsum("knbc,ock->bon", local, self.coefficients.to(x.dtype))
