@@ -48,14 +48,15 @@ def _plan(size: str) -> dict:
                                                     ("darcy_notch", None, "haar", 3, (400, 100), 1),
                                                     ("multiscale", 64, "haar", 3, (400, 100), 2)):
         wno = dict(WNO, wavelet=wavelet, level=wl, boundary="periodic" if case == "burgers" else "symmetric")
-        epochs = {"quick": (2, 5, 2), "default": (8, 30, 6), "full": (500, 2000, 100)}[size]
+        # LoGoS: (mean-fitting epochs, then whole-model epochs), GPO, SVGP
+        epochs = {"quick": ((1, 2), 5, 2), "default": ((4, 6), 30, 6), "full": ((50, 450), 2000, 100)}[size]
         if size == "quick":
             n = (60, 40)
         elif size == "full":
             n = ({"burgers": 2000, "darcy_notch": 1200, "multiscale": 500}[case], 1000)
             wno.update(width=64, depth=4, modes=16, wavelet="db4")
         out[case] = {"level": level, "models": {
-            "logos": dict(n_train=n[0], epochs=epochs[0], batch_size=16, lr=4e-3,
+            "logos": dict(n_train=n[0], mean_epochs=epochs[0][0], epochs=epochs[0][1], batch_size=16, lr=4e-3,
                           options=dict(wno, inducing=min(64, n[0]), neighbours=16)),
             "gpo": dict(n_train=n[1], epochs=epochs[1], batch_size=16, lr=1e-2, stride=gpo_stride, options=wno),
             "svgp": dict(n_train=n[0], epochs=epochs[2], batch_size=16, lr=3e-2,
@@ -86,7 +87,8 @@ def run_accuracy(case: str, model: str, size: str) -> dict:
             "train_functions": len(net.train_a) if model == "gpo" else settings["n_train"],
             "grid_points": int(test.y.shape[1]), "stride": settings["stride"], "peak_rss_mib": peak_rss_mib(),
             "final_loss": state["losses"][-1], "options": settings["options"],
-            "variational": settings.get("variational")}
+            "variational": settings.get("variational"), "mean_epochs": settings["mean_epochs"],
+            "noise_variance": float(net.likelihood.noise)}
 
 
 def run_scaling(dim: int, stride: int, model: str, steps: int) -> dict:

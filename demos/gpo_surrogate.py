@@ -26,7 +26,8 @@ def main(argv=None) -> None:
     parser.add_argument("--case", choices=("burgers", "darcy_notch"), default="burgers")
     parser.add_argument("--samples", type=int, default=340, help="functions generated (the last 40 are the test)")
     parser.add_argument("--points", type=int, default=1024, help="Burgers grid points")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--mean-epochs", type=int, default=5, help="epochs fitting the WNO mean alone first")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs training the whole model after that")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
@@ -56,8 +57,8 @@ def main(argv=None) -> None:
         config = DarcyNotchConfig(name="darcy_notch", samples=args.samples, train_fraction=fraction)
         options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=inducing, neighbours=16)
     dataset = generate(config, work)
-    checkpoint = train_gpo(dataset, work / f"logos_{args.case}_{args.epochs}.pt", model="logos", epochs=args.epochs,
-                           batch_size=16, lr=4e-3, options=options)
+    checkpoint = train_gpo(dataset, work / f"logos_{args.case}_{args.mean_epochs}_{args.epochs}.pt", model="logos",
+                           mean_epochs=args.mean_epochs, epochs=args.epochs, batch_size=16, lr=4e-3, options=options)
     net, _, state = load_gpo(checkpoint)
     test = load_problem(dataset, "test", normalisation=state["normalisation"])
     figures = evaluate(net, test)

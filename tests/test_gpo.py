@@ -2,6 +2,7 @@
 layer, the variational model against an exact GP, the baselines' structured algebra against
 dense formulas, training/resume/checkpoints and input checks."""
 
+import dataclasses
 import math
 
 import gpytorch
@@ -117,6 +118,20 @@ def tiny_logos(d=6, grid=16, inducing=8, neighbours=1):
                     depth=2, level=2, modes=4)
 
 
+def test_periodic_wno_coordinates_are_continuous_across_the_seam():
+    """boundary="periodic": the coordinates enter as (cos, sin) of 2πi/n (continuous from
+    x = (n − 1)/n to 0); otherwise as x itself."""
+    from fem_ms_torch.gpo.wno import WNO
+
+    t = 2 * math.pi * torch.arange(16) / 16
+    periodic = WNO(1, 1, 1, width=4, depth=1, level=1, modes=2, boundary="periodic")
+    torch.testing.assert_close(periodic.coordinates((16,))[0], torch.stack([torch.cos(t), torch.sin(t)]))
+    assert periodic.lift.in_features == 3
+    plain = WNO(1, 1, 2, width=4, depth=1, level=1, modes=2, boundary="symmetric")
+    assert plain.coordinates((4, 5)).shape == (1, 2, 4, 5) and plain.lift.in_features == 3
+    assert periodic(torch.randn(2, 1, 16)).shape == (2, 1, 16)
+
+
 def test_variational_model_with_m_equal_n_is_the_exact_gp():
     """Z = Φ(A), K_x = I: the optimal q is the exact posterior, the ELBO is log p(y) and the
     predictions are the exact GP's (gpytorch ExactGP, a batch of d independent outputs)."""
@@ -195,6 +210,33 @@ def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
         assert model.loss(a, y, 20) > loss  # ... and a maximum of the ELBO (concave in B, S)
 
 
+@pytest.mark.parametrize("kronecker", [False, True])
+def test_closed_form_step_with_noise_maximises_the_elbo_over_the_noise_too(kronecker):
+    torch.manual_seed(4)
+    if kronecker:
+        grid, kx = (8, 6), KroneckerKNNKernel([np.linspace(0, 1, 8), np.linspace(0, 1, 6)], 3, lengthscale=0.3)
+    else:
+        grid, kx = (16,), KNNKernel(np.arange(16) / 16, 5, lengthscale=0.1)
+    d = int(np.prod(grid))
+    model = LoGoSGPO(1, grid, torch.arange(d), kx, inducing=6, latent_channels=1, latent_size=4, width=8, depth=2,
+                     level=1, modes=4)
+    a, y = torch.randn(20, 1, *grid), torch.randn(20, d)
+    model.init_inducing(a)
+    start = model.optimal_variational(a, y, batch_size=7)
+    before = torch.autograd.grad(model.loss(a, y, 20), model.likelihood.noise_covar.raw_noise)[0]
+    assert abs(float(before)) > 1e-2  # the initial noise is not the best one ...
+    elbo = model.optimal_variational(a, y, batch_size=7, noise=True)
+    assert elbo > start
+    loss = model.loss(a, y, 20)
+    assert abs(elbo + float(loss)) < 1e-5 * abs(elbo)  # the returned value is the model's ELBO
+    grad = torch.autograd.grad(loss, model.likelihood.noise_covar.raw_noise)[0]
+    assert abs(float(grad)) < 1e-3  # ... this one is (the search stops at xatol = 1e-3 in log σ²)
+    noise = model.likelihood.noise.item()
+    for factor in (0.8, 1.25):  # any other noise, with (B, S) optimal for it, is worse
+        model.likelihood.noise = noise * factor
+        assert model.optimal_variational(a, y) < elbo
+
+
 def test_elbo_decreases_and_samples_match_the_marginals():
     torch.manual_seed(1)
     model = tiny_logos(d=16, inducing=6, neighbours=5)
@@ -257,16 +299,20 @@ OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_
            "svgp": dict(inducing=16, input_size=4)}
 
 
-@pytest.mark.parametrize("name", ["logos", "logos-gradient", "gpo", "svgp"])
+@pytest.mark.parametrize("name", ["logos", "logos-gradient", "logos-mean", "gpo", "gpo-mean", "svgp"])
 def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name):
     if name == "logos-gradient":
         kw = dict(model="logos", options=OPTIONS["logos"], variational="gradient")
+    elif name.endswith("-mean"):  # the interruption falls in the mean-fitting phase
+        model = name.split("-")[0]
+        kw = dict(model=model, options=OPTIONS[model], mean_epochs=2)
     else:
         kw = dict(model=name, options=OPTIONS[name])
     kw.update(epochs=3, batch_size=4, progress=False)
     straight = train_gpo(burgers, tmp_path / "a.pt", **kw)
     train_gpo(burgers, tmp_path / "b.pt", max_seconds=0.0, **kw)  # stops after one epoch
     assert torch.load(tmp_path / "b.pt", weights_only=True)["done"] == 1
+    assert len(torch.load(straight, weights_only=True)["losses"]) == 3 + kw.get("mean_epochs", 0)
     resumed = train_gpo(burgers, tmp_path / "b.pt", **kw)
     A, B = (torch.load(p, weights_only=True) for p in (straight, resumed))
     assert A["losses"] == B["losses"]
@@ -309,6 +355,28 @@ def test_bad_shapes_and_values_raise(burgers):
         WaveletConv(2, 1, wavelet="nope")
     with pytest.raises(ValueError, match="stride"):
         load_problem(burgers, stride=0)
+    with pytest.raises(ValueError, match="mean_epochs needs a neural mean"):
+        train_gpo(burgers, "unused.pt", model="svgp", mean_epochs=2)
+
+
+def test_periodic_axes_wrap_around_in_every_spatial_kernel(burgers):
+    """Burgers lives on the periodic unit interval: the kernels see its points on a circle, so
+    the kernel matrices are circulant (translation invariant modulo 1) and stay PD."""
+    problem = load_problem(burgers)
+    x = problem.points[:, 0]
+    assert problem.period(0) == 1.0 and np.allclose(x, np.arange(64) / 64)
+    chord = np.linalg.norm(problem.kernel_points[:, None] - problem.kernel_points[None], axis=-1)
+    wrapped = np.minimum(np.abs(x[:, None] - x[None]), 1 - np.abs(x[:, None] - x[None]))
+    np.testing.assert_allclose(chord, 2 / (2 * np.pi) * np.sin(np.pi * wrapped), rtol=1e-12, atol=1e-15)
+    logos = build_model("logos", problem, dict(OPTIONS["logos"], neighbours=5))
+    gpo = build_model("gpo", problem, OPTIONS["gpo"])
+    for K in (logos.spatial.operator().to_dense().detach(), gpo.spatial_dense().detach()):
+        torch.testing.assert_close(K, torch.roll(K, (7, 7), (0, 1)), rtol=0, atol=1e-12)  # circulant
+        assert K[0, -1] > 0.5 * K[0, 1]  # x = 0 and x = 63/64 are neighbours
+        assert torch.linalg.eigvalsh(K).min() > -1e-12
+    # the same models off a periodic axis: the ends are far apart
+    flat = build_model("logos", dataclasses.replace(problem, periods=()), dict(OPTIONS["logos"], neighbours=5))
+    assert flat.spatial.operator().to_dense()[0, -1] == 0
 
 
 @pytest.mark.slow
@@ -317,7 +385,7 @@ def test_gpo_surrogate_demo(repo, tmp_path):
     import sys
 
     out = subprocess.run([sys.executable, str(repo / "demos" / "gpo_surrogate.py"), "--samples", "60", "--points",
-                          "128", "--epochs", "2", "--width", "8", "--out-dir", str(tmp_path)],
+                          "128", "--mean-epochs", "1", "--epochs", "2", "--width", "8", "--out-dir", str(tmp_path)],
                          check=True, capture_output=True, text=True).stdout
     assert "LoGoS-GPO on burgers: 40 test functions" in out and "95 % band coverage" in out
     assert (tmp_path / "gpo_surrogate_burgers.png").stat().st_size > 10_000

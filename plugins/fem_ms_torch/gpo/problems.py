@@ -4,7 +4,8 @@ A :class:`GridProblem` holds standardised inputs a (N, C, *grid) and outputs y (
 output points (the whole grid, or the grid points inside the domain), their coordinates, and
 the constants that undo the standardisation.
 
-- ``burgers``: u_0 → u(·, T) on the periodic grid (C = 1).
+- ``burgers``: u_0 → u(·, T) on the periodic grid (C = 1); the unit interval is periodic, so
+  the spatial kernels see the points on a circle (:attr:`GridProblem.kernel_points`).
 - ``darcy_notch``: boundary data → pressure on the 51 × 51 grid, outputs at the points inside
   the notched triangle. The input function on the grid is the boundary value at the nearest
   boundary node (a function of g alone), with the domain mask as a second channel (C = 2).
@@ -36,6 +37,25 @@ class GridProblem:
     structured: bool  # outputs = the whole tensor grid (Kronecker K_x possible)
     normalisation: dict  # {"a_mean", "a_std", "y_mean", "y_std"} of the training split
     kind: str
+    periods: tuple = ()  # per axis: the period of a periodic axis, None otherwise (() = none periodic)
+
+    def period(self, axis: int):
+        return self.periods[axis] if self.periods else None
+
+    @property
+    def kernel_points(self) -> np.ndarray:
+        """Output coordinates as the spatial kernels should see them: a periodic axis of period
+        P becomes the circle of circumference P in the plane, x ↦ (P/2π)(cos 2πx/P, sin 2πx/P).
+        Euclidean distance is then the chord, which equals |x − x'| to O(|x − x'|³/P²) and wraps
+        around; a kernel that is positive definite in the plane (RBF, Matérn, the Wendland
+        taper) stays positive definite on these points, which a kernel of the wrapped distance
+        |x − x'| mod P in general is not."""
+        return np.concatenate([_kernel_coordinates(self.points[:, k], self.period(k))
+                               for k in range(self.points.shape[1])], 1)
+
+    def axis_kernel_points(self, axis: int) -> np.ndarray:
+        """:attr:`kernel_points` of one grid axis alone (the per-axis Kronecker factors)."""
+        return _kernel_coordinates(np.asarray(self.axes[axis], dtype=float), self.period(axis))
 
     @property
     def y_mean(self) -> float:
@@ -55,6 +75,13 @@ class GridProblem:
         return out.reshape(*values.shape[:-1], *self.grid)
 
 
+def _kernel_coordinates(x: np.ndarray, period) -> np.ndarray:
+    if period is None:
+        return x[:, None]
+    t = 2 * np.pi * x / period
+    return period / (2 * np.pi) * np.stack([np.cos(t), np.sin(t)], 1)
+
+
 def _read(path: Path, split: str, level: int | None, stride: int):
     with h5py.File(path, "r") as fh:
         kind = fh.attrs.get("kind")
@@ -65,7 +92,7 @@ def _read(path: Path, split: str, level: int | None, stride: int):
             a = fh["u0"][()][idx][:, None, ::stride]
             y = fh["u"][()][idx][:, ::stride]
             x = fh["x"][()][::stride]
-            return kind, a, y.reshape(len(idx), -1), np.ones(y.shape[1:], bool), [x]
+            return kind, a, y.reshape(len(idx), -1), np.ones(y.shape[1:], bool), [x], (1.0,)
         if kind == "darcy_notch":
             inside = fh["grid_inside"][()]
             gx = fh["grid_x"][()]
@@ -79,7 +106,7 @@ def _read(path: Path, split: str, level: int | None, stride: int):
                           np.broadcast_to(inside, (len(idx), G, G)).astype(float)], 1)
             a, pressure, inside, gx = a[..., ::stride, ::stride], pressure[:, ::stride, ::stride], \
                 inside[::stride, ::stride], gx[::stride]
-            return kind, a, pressure.reshape(len(idx), -1), inside, [gx, gx]
+            return kind, a, pressure.reshape(len(idx), -1), inside, [gx, gx], ()
         if kind == "multilevel":
             levels = sorted(int(k.split("_")[1]) for k in fh if k.startswith("level_"))
             if level not in levels:
@@ -89,7 +116,7 @@ def _read(path: Path, split: str, level: int | None, stride: int):
             k = np.pad(k, ((0, 0), (0, 1), (0, 1)), mode="edge")[:, None, ::stride, ::stride]
             u = g["u"][()][idx][:, ::stride, ::stride]
             x = g["x"][()][::stride]
-            return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x]
+            return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x], ()
         raise ValueError(f"{path}: GPO problems exist for burgers, darcy_notch and multilevel datasets, not {kind!r}")
 
 
@@ -114,7 +141,7 @@ def load_problem(path, split: str = "train", level: int | None = None, stride: i
         raise FileNotFoundError(f"dataset not found: {path}")
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"load_problem: stride must be a positive integer, got {stride!r}")
-    kind, a, y, inside, axes = _read(path, split, level, stride)
+    kind, a, y, inside, axes, periods = _read(path, split, level, stride)
     if limit is not None:
         a, y = a[:limit], y[:limit]
     flat_inside = inside.reshape(-1)
@@ -131,7 +158,7 @@ def load_problem(path, split: str = "train", level: int | None = None, stride: i
     grid = tuple(inside.shape)
     mesh = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
     return GridProblem(a, y, grid, torch.as_tensor(np.flatnonzero(flat_inside)), mesh[flat_inside], axes,
-                       bool(flat_inside.all()), normalisation, kind)
+                       bool(flat_inside.all()), normalisation, kind, periods)
 
 
 def normalisation_of(a: np.ndarray, y: np.ndarray) -> dict:

@@ -10,6 +10,8 @@ coefficient arrays, they do not depend on the grid size.
 
 from __future__ import annotations
 
+import math
+
 import ptwt
 import pywt
 import torch
@@ -97,7 +99,12 @@ class WNO(nn.Module):
     layers v ← σ(K v + W v) → projection.
 
     Input (batch, in_channels, *grid), output (batch, out_channels, *grid) on the same grid.
-    ``config`` holds the constructor arguments, so a checkpoint rebuilds the model.
+    ``config`` holds the constructor arguments, so a checkpoint rebuilds the model. With
+    ``boundary="periodic"`` the grid is taken as periodic (points i/n) and each coordinate
+    enters as (cos 2πx, sin 2πx): a coordinate x ∈ [0, 1] jumps from 1 to 0 across the seam.
+    The wavelet transforms' "periodic" mode is ptwt's periodic padding, which lengthens the
+    coefficient arrays; it is not an exact periodization (ptwt has none), so the layers are
+    not exactly shift-equivariant.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, width: int = 32, depth: int = 4,
@@ -106,16 +113,26 @@ class WNO(nn.Module):
         self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width, depth=depth,
                            level=level, wavelet=wavelet, modes=modes, boundary=boundary)
         self.dim, self.in_channels = dim, in_channels
-        self.lift = nn.Linear(in_channels + dim, width)
+        self.periodic = boundary == "periodic"
+        self.lift = nn.Linear(in_channels + (2 * dim if self.periodic else dim), width)
         self.convs = nn.ModuleList(WaveletConv(width, dim, level, wavelet, modes, boundary) for _ in range(depth))
         self.pointwise = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
         self.project = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, out_channels))
 
+    def coordinates(self, shape, dtype=None, device=None) -> torch.Tensor:
+        """The coordinate channels on a grid of ``shape``, (1, dim or 2·dim, *shape)."""
+        if self.periodic:
+            axes = [2 * math.pi * torch.arange(n, dtype=dtype, device=device) / n for n in shape]
+        else:
+            axes = [torch.linspace(0, 1, n, dtype=dtype, device=device) for n in shape]
+        grid = torch.meshgrid(*axes, indexing="ij")
+        if self.periodic:
+            grid = [f(t) for t in grid for f in (torch.cos, torch.sin)]
+        return torch.stack(grid)[None]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_features(x, self.dim, self.in_channels, "WNO")
-        grid = torch.meshgrid(*(torch.linspace(0, 1, n, dtype=x.dtype, device=x.device) for n in x.shape[2:]),
-                              indexing="ij")
-        coords = torch.stack(grid).expand(x.shape[0], -1, *x.shape[2:])
+        coords = self.coordinates(x.shape[2:], x.dtype, x.device).expand(x.shape[0], -1, *x.shape[2:])
         v = self.lift(torch.cat([x, coords], 1).movedim(1, -1)).movedim(-1, 1)
         for i, (conv, lin) in enumerate(zip(self.convs, self.pointwise)):
             v = conv(v) + lin(v.movedim(1, -1)).movedim(-1, 1)
