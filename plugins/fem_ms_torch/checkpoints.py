@@ -42,5 +42,7 @@ def load_checkpoint_file(path, format: str, what: str) -> dict:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     data = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(data, dict) or data.get("format") != format:
-        raise ValueError(f"{path} is not {what} checkpoint (format {format!r})")
+        found = data.get("format") if isinstance(data, dict) else None
+        hint = f"; it has format {found!r}: retrain it with this version" if found else ""
+        raise ValueError(f"{path} is not {what} checkpoint (format {format!r}){hint}")
     return data

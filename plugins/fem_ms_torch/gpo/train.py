@@ -19,7 +19,8 @@ from .spatial import KNNKernel, KroneckerKNNKernel
 
 __all__ = ["MODELS", "build_model", "train_gpo", "load_gpo", "evaluate", "FORMAT"]
 
-FORMAT = "fem-ms/gpo/1"
+# 2: periodic WNOs take (cos, sin) coordinates (their lift has another shape than in 1)
+FORMAT = "fem-ms/gpo/2"
 MODELS = ("logos", "gpo", "svgp")
 _WNO_KEYS = ("width", "depth", "level", "wavelet", "modes", "boundary")
 
