@@ -187,9 +187,9 @@ def test_variational_model_with_m_equal_n_is_the_exact_gp():
     torch.testing.assert_close(pred.f_var, post.variance.T, rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("kronecker", [False, True])
-def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
-    torch.manual_seed(3)
+def small_logos_problem(kronecker: bool, seed: int):
+    """A small LoGoS-GPO (1D KNN or 2D Kronecker K_x) with 20 random training functions."""
+    torch.manual_seed(seed)
     if kronecker:
         grid, kx = (8, 6), KroneckerKNNKernel([np.linspace(0, 1, 8), np.linspace(0, 1, 6)], 3, lengthscale=0.3)
     else:
@@ -199,6 +199,12 @@ def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
                      level=1, modes=4)
     a, y = torch.randn(20, 1, *grid), torch.randn(20, d)
     model.init_inducing(a)
+    return model, a, y
+
+
+@pytest.mark.parametrize("kronecker", [False, True])
+def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
+    model, a, y = small_logos_problem(kronecker, seed=3)
     model.likelihood.noise = 0.05
     model.optimal_variational(a, y, batch_size=7)
     loss = model.loss(a, y, 20)
@@ -212,16 +218,7 @@ def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
 
 @pytest.mark.parametrize("kronecker", [False, True])
 def test_closed_form_step_with_noise_maximises_the_elbo_over_the_noise_too(kronecker):
-    torch.manual_seed(4)
-    if kronecker:
-        grid, kx = (8, 6), KroneckerKNNKernel([np.linspace(0, 1, 8), np.linspace(0, 1, 6)], 3, lengthscale=0.3)
-    else:
-        grid, kx = (16,), KNNKernel(np.arange(16) / 16, 5, lengthscale=0.1)
-    d = int(np.prod(grid))
-    model = LoGoSGPO(1, grid, torch.arange(d), kx, inducing=6, latent_channels=1, latent_size=4, width=8, depth=2,
-                     level=1, modes=4)
-    a, y = torch.randn(20, 1, *grid), torch.randn(20, d)
-    model.init_inducing(a)
+    model, a, y = small_logos_problem(kronecker, seed=4)
     start = model.optimal_variational(a, y, batch_size=7)
     before = torch.autograd.grad(model.loss(a, y, 20), model.likelihood.noise_covar.raw_noise)[0]
     assert abs(float(before)) > 1e-2  # the initial noise is not the best one ...
