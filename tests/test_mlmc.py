@@ -153,6 +153,59 @@ def test_identical_levels_give_the_single_level_gradient():
     assert record["loss"][1:] == [0.0, 0.0]
 
 
+class _CountingModel(torch.nn.Module):
+    """A per-sample model that counts its forward passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.calls = torch.nn.Conv1d(1, 1, 3, padding=1), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return torch.tanh(self.conv(x))
+
+
+@pytest.mark.parametrize("sampling, calls", [("nested", 3), ("random", 5)])
+def test_nested_sampling_evaluates_each_resolution_once(sampling, calls):
+    """Nested batches share the coarse half of each correction with the coarser level's batch:
+    three resolutions cost three forward passes (random: five), and the gradient is still that
+    of loss_0(B_0) + Σ_l [loss_l(B_l) − loss_{l−1}(B_l)] evaluated term by term."""
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(24, 1, 16, generator=generator)
+    levels = [GridLevel(x[..., ::s], torch.sin(2 * x[..., ::s])) for s in (4, 2, 1)]
+    model = _CountingModel()
+    batcher = MultilevelBatcher(24, [24, 24, 24], [8, 4, 2], sampling, seed=0)
+    batch = batcher.epoch(0)[0]
+    trainer = MLMCTrainer(model, levels, batcher, epochs=1, device="cpu", progress=False)
+    record = trainer.accumulate_gradients(batch)
+    assert model.calls == calls
+    got = [p.grad.clone() for p in model.parameters()]
+
+    def loss(level, indices):
+        return torch.mean((model(levels[level].inputs[indices]) - levels[level].targets[indices]) ** 2)
+
+    model.zero_grad()
+    terms = [loss(0, batch[0])] + [loss(l, batch[l]) - loss(l - 1, batch[l]) for l in (1, 2)]
+    sum(terms).backward()
+    for g, p in zip(got, model.parameters()):
+        torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
+    assert record["loss"] == pytest.approx([float(t.detach()) for t in terms], rel=1e-5, abs=1e-7)
+
+
+def test_nested_evaluation_of_graph_batches_takes_whole_graphs():
+    """GraphLevel.head keeps the nodes of the first graphs of a disjoint union."""
+    from fem_ms_torch.mlmc import GraphLevel
+
+    pos = torch.rand(5, 2)
+    edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    level = GraphLevel(pos, edges, torch.arange(30.0).view(3, 5, 2), torch.arange(30.0).view(3, 5, 2))
+    (x, *_), target = level.batch(torch.tensor([2, 0, 1]), "cpu")
+    out, tgt = level.head(x, target, 2)
+    first_two = level.batch(torch.tensor([2, 0]), "cpu")
+    torch.testing.assert_close(out, first_two[0][0])
+    torch.testing.assert_close(tgt, first_two[1])
+
+
 def test_one_level_run_equals_a_plain_training_loop(tmp_path):
     """The single-level baseline is the MLMC trainer with one level; it must train exactly as
     the textbook loop (Adam, cosine schedule) over the same batches."""

@@ -12,7 +12,8 @@ size B_l per level:
 ``nested``
     the sets nest, B_L^k ⊂ … ⊂ B_0^k (the multilevel quasi-Monte Carlo variant): B_L^k comes
     from a reshuffled pass over 𝒩_L, and each coarser set adds B_l − B_{l+1} samples drawn
-    uniformly from 𝒩_l without those already in B_{l+1}^k.
+    uniformly from 𝒩_l without those already in B_{l+1}^k, after them: B_{l+1}^k is the head of
+    B_l^k, which lets the trainer evaluate each resolution once per step.
 
 A one-level batcher is plain shuffled mini-batching, so single-level training is the same
 trainer with a one-level batcher. The epoch's batches depend only on (seed, epoch): a resumed

@@ -2,7 +2,10 @@
 
 A level is one resolution of the same samples: sample j of level l and sample j of level l−1
 are the same random input at two resolutions, which is what an MLMC correction term pairs.
-``batch(indices, device)`` returns ``(args, target)``; the trainer calls ``model(*args)``.
+``batch(indices, device)`` returns ``(args, target)``; the trainer calls ``model(*args)``. With
+nested sampling the trainer also takes the first ``count`` samples of a batch's output and
+target, by ``head(output, target, count)`` where a level defines it and along the first axis
+otherwise.
 
 * :class:`GridLevel` — fields on a regular grid (FNO/F-FNO): args ``(x,)``.
 * :class:`GraphLevel` — fields at mesh nodes (MP-PDE): the batch is the disjoint union of the
@@ -68,6 +71,11 @@ class GraphLevel:
     @property
     def size(self) -> int:
         return int(self.pos.shape[0])
+
+    def head(self, output: torch.Tensor, target: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows of the first ``count`` graphs of a batch (the trainer's nested evaluation)."""
+        rows = count * self.pos.shape[0]
+        return output[:rows], target[:rows]
 
     def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
         b, n = len(indices), self.pos.shape[0]

@@ -10,6 +10,13 @@ gradient is small when the resolutions agree and the few fine samples only corre
 estimate. Each term is back-propagated on its own (the gradients add up to the gradient of the
 sum) so that the wall time of every level, backward pass included, can be reported.
 
+With ``nested`` sampling B_l^k is the head of B_{l−1}^k, so the coarse half of correction l is
+already part of level l−1's evaluation: the sum is regrouped by resolution,
+Σ_l [loss_l(B_l^k) − loss_l(B_{l+1}^k)] (the last level without the second part), and each
+resolution is evaluated once per step (the paper's reason for nested sub-sampling) instead of
+twice. The gradient is the same for models that treat the samples of a batch independently
+(the FNO, the MP-PDE with its per-graph norm).
+
 Single-level training is this trainer with a one-level batcher (:func:`train_single_level`):
 everything except the batcher is shared. CPU by default, CUDA when available, and
 DistributedDataParallel when ``torch.distributed`` is initialised: every rank takes its share
@@ -152,9 +159,19 @@ class MLMCTrainer:
 
         Returns per level: ``loss`` (level 0: loss_0; level l ≥ 1: the correction
         loss_l − loss_{l−1}), ``fine_loss`` (loss_l on its samples), ``time_s`` and ``cpu_s``
-        (wall and process CPU time of the forward and backward passes of the level's term).
+        (wall and process CPU time of the forward and backward passes of the level's term; with
+        nested sampling, of the level's resolution, evaluated once).
         """
         self.optimizer.zero_grad(set_to_none=False)
+        if self.batcher.sampling == "nested" and len(batch) > 1:
+            record = self._accumulate_by_resolution(batch)
+        else:
+            record = self._accumulate_by_term(batch)
+        if self.distributed:
+            self._average_gradients()
+        return record
+
+    def _accumulate_by_term(self, batch: Sequence[torch.Tensor]) -> dict:
         record = {"loss": [], "fine_loss": [], "time_s": [], "cpu_s": []}
         for level, indices in enumerate(batch):
             self._sync()
@@ -167,8 +184,38 @@ class MLMCTrainer:
             record["cpu_s"].append(time.process_time() - cpu)
             record["loss"].append(float(term.detach()))
             record["fine_loss"].append(float(fine.detach()))
-        if self.distributed:
-            self._average_gradients()
+        return record
+
+    def _head(self, level: int, output: torch.Tensor, target: torch.Tensor, count: int):
+        """The model's output and the target for the first ``count`` samples of a level's batch."""
+        head = getattr(self.levels[level], "head", None)
+        return head(output, target, count) if head is not None else (output[:count], target[:count])
+
+    def _accumulate_by_resolution(self, batch: Sequence[torch.Tensor]) -> dict:
+        """Nested batches: one evaluation per resolution (see the module docstring)."""
+        for coarse, fine in zip(batch, batch[1:]):
+            if not torch.equal(coarse[:len(fine)], fine):
+                raise ValueError("nested batches must put each finer level's samples first in the coarser batch")
+        record = {"fine_loss": [], "time_s": [], "cpu_s": []}
+        head_loss = []  # loss_l on B_{l+1}: the coarse half of correction l + 1
+        for level, indices in enumerate(batch):
+            self._sync()
+            start, cpu = time.perf_counter(), time.process_time()
+            # a rank's share of B_l begins with its share of B_{l+1} (sizes divide among the ranks)
+            args, target = self.levels[level].batch(indices[self.rank::self.world], self.device)
+            output = self.model(*args)
+            fine = self.loss(output, target)
+            term = fine
+            if level + 1 < len(batch):
+                coarse = self.loss(*self._head(level, output, target, len(batch[level + 1]) // self.world))
+                term = fine - coarse
+                head_loss.append(float(coarse.detach()))
+            term.backward()
+            self._sync()
+            record["time_s"].append(time.perf_counter() - start)
+            record["cpu_s"].append(time.process_time() - cpu)
+            record["fine_loss"].append(float(fine.detach()))
+        record["loss"] = record["fine_loss"][:1] + [f - c for f, c in zip(record["fine_loss"][1:], head_loss)]
         return record
 
     def _average_gradients(self) -> None:
