@@ -80,9 +80,9 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     refused. ``max_seconds`` stops after the epoch that passes it (the run can be resumed).
 
     LoGoS-GPO's variational parameters (B, S) are, with ``variational="closed-form"``
-    (default), set to their optimum for the current kernels, mean and noise before the first
-    epoch and after every epoch (:meth:`LoGoSGPO.optimal_variational`), and AdamW trains the
-    rest; ``"gradient"`` trains them with AdamW too.
+    (default), set, with the noise, to their optimum for the current kernels and mean before
+    the first whole-model epoch and after every epoch (:meth:`LoGoSGPO.optimal_variational`),
+    and AdamW trains the rest; ``"gradient"`` trains them with AdamW too.
 
     ``mean_epochs`` > 0 first fits the neural mean m(a) alone (LoGoS, GPO) to the training
     outputs for that many epochs (mean squared error, mini-batches, its own AdamW + cosine
@@ -138,8 +138,6 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
             net.init_inducing(problem.a[torch.randperm(len(problem.a), generator=generator)[:256]])
         elif model == "svgp":
             net.init_inducing(problem.a[:64], generator)
-        if closed_form and not mean_epochs:
-            net.optimal_variational(problem.a, problem.y, noise=True)
     if model == "gpo":
         net.set_train_data(problem.a, problem.y)
     N = len(problem.a)
@@ -149,7 +147,7 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
         start = time.perf_counter()
         net.train()
         fit_mean = epoch < mean_epochs
-        if closed_form and epoch == mean_epochs and mean_epochs:
+        if closed_form and epoch == mean_epochs:  # before the first whole-model epoch
             net.optimal_variational(problem.a, problem.y, noise=True)
         batches = [None] if net.full_batch and not fit_mean else \
             torch.randperm(N, generator=torch.Generator().manual_seed(seed + epoch)).split(batch_size)
