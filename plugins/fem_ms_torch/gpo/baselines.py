@@ -27,7 +27,7 @@ from gpytorch.variational import CholeskyVariationalDistribution, VariationalStr
 from linear_operator.operators import DenseLinearOperator, KroneckerProductLinearOperator
 from torch import nn
 
-from .logos import Prediction, add_operator_prior, check_batch
+from .logos import LoGoSGPO, Prediction, add_operator_prior, check_batch, pooled
 from .spatial import BASE_KERNELS
 
 __all__ = ["ExactGPO", "SVGPOperator"]
@@ -69,10 +69,7 @@ class ExactGPO(nn.Module):
         check_batch(a, self.in_channels, self.grid, y, self.d, "ExactGPO")
         self.train_a, self.train_y = a, y
 
-    def features(self, a):
-        h = self.kernel_op(a)
-        pool = nn.functional.adaptive_avg_pool1d if self.dim == 1 else nn.functional.adaptive_avg_pool2d
-        return pool(h, self.latent_size).flatten(1)
+    features = LoGoSGPO.features
 
     def _mean(self, a):
         if self.mean_op is None:
@@ -163,8 +160,7 @@ class SVGPOperator(nn.Module):
         self.likelihood = GaussianLikelihood()
 
     def _inputs(self, a):
-        pool = nn.functional.adaptive_avg_pool1d if self.dim == 1 else nn.functional.adaptive_avg_pool2d
-        za = pool(a, self.input_size).flatten(1)
+        za = pooled(a, self.input_size).flatten(1)
         b = len(a)
         return torch.cat([za[:, None, :].expand(b, self.d, -1), self.points[None].expand(b, -1, -1)], -1)
 

@@ -36,7 +36,7 @@ from torch import nn
 
 from .wno import WNO
 
-__all__ = ["LoGoSGPO", "Prediction", "check_batch"]
+__all__ = ["LoGoSGPO", "Prediction", "check_batch", "pooled"]
 
 
 class Prediction:
@@ -68,6 +68,12 @@ def check_batch(a: torch.Tensor, in_channels: int, grid: tuple, y: torch.Tensor 
             raise ValueError(f"{who}: outputs must have shape ({a.shape[0]}, {d}), got {tuple(y.shape)}")
         if not torch.isfinite(y).all():
             raise ValueError(f"{who}: outputs have non-finite values")
+
+
+def pooled(fields: torch.Tensor, size: int) -> torch.Tensor:
+    """(batch, channels, *grid) 1D or 2D fields average-pooled to ``size`` points per axis."""
+    pool = nn.functional.adaptive_avg_pool1d if fields.dim() == 3 else nn.functional.adaptive_avg_pool2d
+    return pool(fields, size)
 
 
 def add_operator_prior(module: nn.Module, in_channels: int, latent_channels: int, latent_size: int, width: int,
@@ -136,9 +142,7 @@ class LoGoSGPO(nn.Module):
 
     def features(self, a: torch.Tensor) -> torch.Tensor:
         """Φ(a): the kernel WNO's fields pooled to a fixed size (so Φ does not depend on the grid)."""
-        h = self.kernel_op(a)
-        pool = nn.functional.adaptive_avg_pool1d if self.dim == 1 else nn.functional.adaptive_avg_pool2d
-        return pool(h, self.latent_size).flatten(1)
+        return pooled(self.kernel_op(a), self.latent_size).flatten(1)
 
     @torch.no_grad()
     def init_inducing(self, a: torch.Tensor) -> None:

@@ -96,8 +96,6 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
         raise ValueError(f"train_gpo: epochs must be a positive integer, got {epochs!r}")
     if isinstance(mean_epochs, bool) or not isinstance(mean_epochs, int) or mean_epochs < 0:
         raise ValueError(f"train_gpo: mean_epochs must be a non-negative integer, got {mean_epochs!r}")
-    if mean_epochs and model == "svgp":
-        raise ValueError("train_gpo: mean_epochs needs a neural mean (models 'logos' and 'gpo'), not 'svgp'")
     if variational not in ("closed-form", "gradient"):
         raise ValueError(f"train_gpo: variational must be 'closed-form' or 'gradient', got {variational!r}")
     settings = dict(dataset=str(dataset.resolve()), model=model, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -112,8 +110,8 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     if closed_form:  # set by LoGoSGPO.optimal_variational, not by AdamW
         for p in (net.coefficients, net.chol_covar, net.likelihood.noise_covar.raw_noise):
             p.requires_grad_(False)
-    if mean_epochs and net.mean_op is None:
-        raise ValueError("train_gpo: mean_epochs needs a neural mean; this model has neural_mean=False")
+    if mean_epochs and getattr(net, "mean_op", None) is None:  # SVGP, or a GPO with neural_mean=False
+        raise ValueError(f"train_gpo: mean_epochs needs a neural mean; this {model!r} model has none")
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     mean_optimizer = torch.optim.AdamW(net.mean_op.parameters(), lr=lr, weight_decay=0.0) if mean_epochs else None
