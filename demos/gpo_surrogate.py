@@ -10,7 +10,7 @@ distance to the truth.
 A small configuration that trains in a few minutes on a CPU; benchmarks/gpo.py has the
 measured accuracy of longer runs (docs/gpo.md).
 
-Run:  scripts/env python demos/gpo_surrogate.py [--case darcy_notch] [--samples 400 --epochs 20]
+Run:  scripts/env python demos/gpo_surrogate.py [--case darcy_notch] [--samples 400 --epochs 40]
 Writes demos/output/gpo_surrogate_<case>.png and demos/output/gpo_surrogate/ (data, checkpoint).
 """
 
@@ -26,8 +26,8 @@ def main(argv=None) -> None:
     parser.add_argument("--case", choices=("burgers", "darcy_notch"), default="burgers")
     parser.add_argument("--samples", type=int, default=340, help="functions generated (the last 40 are the test)")
     parser.add_argument("--points", type=int, default=1024, help="Burgers grid points")
-    parser.add_argument("--mean-epochs", type=int, default=5, help="epochs fitting the WNO mean alone first")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs training the whole model after that")
+    parser.add_argument("--mean-epochs", type=int, default=4, help="epochs fitting the WNO mean alone first")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs training the whole model after that")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
@@ -57,8 +57,10 @@ def main(argv=None) -> None:
         config = DarcyNotchConfig(name="darcy_notch", samples=args.samples, train_fraction=fraction)
         options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=inducing, neighbours=16)
     dataset = generate(config, work)
-    checkpoint = train_gpo(dataset, work / f"logos_{args.case}_{args.mean_epochs}_{args.epochs}.pt", model="logos",
-                           mean_epochs=args.mean_epochs, epochs=args.epochs, batch_size=16, lr=4e-3, options=options)
+    # batches of 64 with (B, S) optimal before every step (train_gpo's refresh_every=1, docs/gpo.md)
+    name = f"logos_{args.case}_{args.mean_epochs}_{args.epochs}_b64.pt"
+    checkpoint = train_gpo(dataset, work / name, model="logos", mean_epochs=args.mean_epochs, epochs=args.epochs,
+                           batch_size=64, lr=4e-3, options=options)
     net, _, state = load_gpo(checkpoint)
     test = load_problem(dataset, "test", normalisation=state["normalisation"])
     figures = evaluate(net, test)

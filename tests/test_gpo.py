@@ -217,6 +217,28 @@ def test_closed_form_variational_step_is_the_elbo_maximiser(kronecker):
 
 
 @pytest.mark.parametrize("kronecker", [False, True])
+def test_elbo_gradient_at_the_closed_form_optimum_is_the_collapsed_bound_gradient(kronecker):
+    """Envelope theorem, what ``train_gpo(refresh_every=1)`` relies on: at the optimal (B, S)
+    the ELBO's gradient in a kernel parameter equals the derivative of the collapsed bound
+    max_{B,S} ELBO, here against central differences of the closed-form step's value."""
+    model, a, y = small_logos_problem(kronecker, seed=6)
+    model.likelihood.noise = 0.05
+    n = len(a) * model.d
+    for parameter in (model.feature_kernel.raw_outputscale, model.feature_kernel.base_kernel.raw_lengthscale):
+        model.optimal_variational(a, y)
+        grad = -n * torch.autograd.grad(model.loss(a, y, len(a)), parameter)[0].flatten()[0]
+        h, values = 1e-2, []
+        for step in (h, -h):
+            with torch.no_grad():
+                parameter.view(-1)[0] += step
+            values.append(n * model.optimal_variational(a, y))
+            with torch.no_grad():
+                parameter.view(-1)[0] -= step
+        assert abs(float(grad)) > 1e-2
+        assert float(grad) == pytest.approx((values[0] - values[1]) / (2 * h), rel=2e-2)
+
+
+@pytest.mark.parametrize("kronecker", [False, True])
 def test_closed_form_step_with_noise_maximises_the_elbo_over_the_noise_too(kronecker):
     model, a, y = small_logos_problem(kronecker, seed=4)
     start = model.optimal_variational(a, y, batch_size=7)
@@ -296,10 +318,13 @@ OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_
            "svgp": dict(inducing=16, input_size=4)}
 
 
-@pytest.mark.parametrize("name", ["logos", "logos-gradient", "logos-mean", "gpo", "gpo-mean", "svgp"])
+@pytest.mark.parametrize("name", ["logos", "logos-epoch-ends", "logos-gradient", "logos-mean", "gpo", "gpo-mean",
+                                  "svgp"])
 def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name):
     if name == "logos-gradient":
         kw = dict(model="logos", options=OPTIONS["logos"], variational="gradient")
+    elif name == "logos-epoch-ends":
+        kw = dict(model="logos", options=OPTIONS["logos"], refresh_every=0)
     elif name.endswith("-mean"):  # the interruption falls in the mean-fitting phase
         model = name.split("-")[0]
         kw = dict(model=model, options=OPTIONS[model], mean_epochs=2)
@@ -354,6 +379,8 @@ def test_bad_shapes_and_values_raise(burgers):
         load_problem(burgers, stride=0)
     with pytest.raises(ValueError, match="mean_epochs needs a neural mean"):
         train_gpo(burgers, "unused.pt", model="svgp", mean_epochs=2)
+    with pytest.raises(ValueError, match="refresh_every must be a non-negative integer"):
+        train_gpo(burgers, "unused.pt", refresh_every=-1)
 
 
 def test_periodic_axes_wrap_around_in_every_spatial_kernel(burgers):

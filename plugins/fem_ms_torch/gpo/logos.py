@@ -175,6 +175,12 @@ class LoGoSGPO(nn.Module):
         return torch.linalg.solve_triangular(L, self.feature_kernel(Z, phi).to_dense(), upper=False)
 
     @torch.no_grad()
+    def mean_values(self, a: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """m(a) on the output points, (batch, d), without gradients, ``batch_size`` inputs at a time."""
+        return torch.cat([self.mean_op(a[idx]).flatten(1)[:, self.output_index]
+                          for idx in torch.arange(len(a)).split(batch_size)])
+
+    @torch.no_grad()
     def optimal_variational(self, a: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
                             noise: bool = False) -> float:
         """Set q(e) to the ELBO's maximiser over (B, S) for the current kernels and mean; with
@@ -196,13 +202,9 @@ class LoGoSGPO(nn.Module):
         move from its initial value in our runs, giving 100 % coverage on Burgers).
         """
         check_batch(a, self.in_channels, self.grid, y, self.d, "LoGoSGPO.optimal_variational")
-        W, R, kaa = [], [], []
-        for idx in torch.arange(len(a)).split(batch_size):
-            phi = self.features(a[idx])
-            W.append(self._whitened_cross(phi))
-            kaa.append(self.feature_kernel(phi, diag=True))
-            R.append(y[idx] - self.mean_op(a[idx]).flatten(1)[:, self.output_index])
-        W, R, kaa = torch.cat(W, 1).double(), torch.cat(R).double(), torch.cat(kaa).double()
+        phi = torch.cat([self.features(a[idx]) for idx in torch.arange(len(a)).split(batch_size)])
+        W, kaa = self._whitened_cross(phi).double(), self.feature_kernel(phi, diag=True).double()
+        R = (y - self.mean_values(a, batch_size)).double()
         lam, U = torch.linalg.eigh(W @ W.T)
         lam = lam.clamp_min(0)
         if noise:
