@@ -119,8 +119,8 @@ def run_scaling(dim: int, stride: int, model: str, steps: int) -> dict:
         net.set_train_data(a, y)
     else:
         net.init_inducing(problem.a)
-        for p in (net.coefficients, net.chol_covar, net.likelihood.noise_covar.raw_noise):
-            p.requires_grad_(False)  # set by the closed-form step, as in train_gpo
+        for p in net.closed_form_parameters():  # set by the closed-form step, as in train_gpo
+            p.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
     times = []
     for _ in range(steps):

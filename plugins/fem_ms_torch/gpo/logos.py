@@ -152,6 +152,11 @@ class LoGoSGPO(nn.Module):
             raise ValueError(f"LoGoSGPO.init_inducing: need at least {len(self.inducing_points)} inputs")
         self.inducing_points.copy_(phi[: len(self.inducing_points)])
 
+    def closed_form_parameters(self) -> tuple:
+        """(B, C, raw σ²): what :meth:`optimal_variational` sets; a training loop that uses it
+        leaves them out of its optimiser."""
+        return self.coefficients, self.chol_covar, self.likelihood.noise_covar.raw_noise
+
     def _chol(self) -> torch.Tensor:
         return torch.tril(self.chol_covar)
 

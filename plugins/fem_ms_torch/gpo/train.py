@@ -89,9 +89,8 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     maximised over B, S; envelope theorem), which is what the kernels and the mean should
     climb. A stale (B, S) adds a pull back towards the old kernels: on Burgers (benchmarks/gpo,
     20 epochs of 64) k = 1 reached 0.45 % test error, k = 2 1.56 % (epoch ends only, 20 epochs
-    of 16: 1.52 %).
-    Each update passes all N training inputs through both WNOs, so k = 1 costs about three
-    times the plain step; ``0`` updates at epoch ends only.
+    of 16: 1.52 %). Each update passes all N training inputs through both WNOs, so k = 1 costs
+    about three times the plain step; ``0`` updates at epoch ends only.
 
     ``mean_epochs`` > 0 first fits the neural mean m(a) alone (LoGoS, GPO) to the training
     outputs for that many epochs (mean squared error, mini-batches, its own AdamW + cosine
@@ -119,7 +118,7 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     torch.manual_seed(seed)
     net = build_model(model, problem, options)
     if closed_form:  # set by LoGoSGPO.optimal_variational, not by AdamW
-        for p in (net.coefficients, net.chol_covar, net.likelihood.noise_covar.raw_noise):
+        for p in net.closed_form_parameters():
             p.requires_grad_(False)
     if mean_epochs and getattr(net, "mean_op", None) is None:  # SVGP, or a GPO with neural_mean=False
         raise ValueError(f"train_gpo: mean_epochs needs a neural mean; this {model!r} model has none")
