@@ -71,7 +71,8 @@ class ExactGPO(nn.Module):
 
     features = LoGoSGPO.features
 
-    def _mean(self, a):
+    def prior_mean(self, a: torch.Tensor) -> torch.Tensor:
+        """m(a) on the output points, (batch, d); zero without a neural mean."""
         if self.mean_op is None:
             return torch.zeros(len(a), self.d, dtype=a.dtype)
         return self.mean_op(a).flatten(1)[:, self.output_index]
@@ -85,7 +86,7 @@ class ExactGPO(nn.Module):
         a, y = self.train_a, self.train_y
         if a.numel() == 0:
             raise RuntimeError("ExactGPO: call set_train_data first")
-        r = (y - self._mean(a)).reshape(-1)
+        r = (y - self.prior_mean(a)).reshape(-1)
         Ka = self.feature_kernel(self.features(a)).to_dense()
         K = KroneckerProductLinearOperator(DenseLinearOperator(Ka), DenseLinearOperator(self.spatial_dense()))
         dist = MultivariateNormal(torch.zeros_like(r), K.add_diagonal(self.likelihood.noise.reshape(())))
@@ -103,10 +104,10 @@ class ExactGPO(nn.Module):
         lx, Qx = torch.linalg.eigh(Kx)
         la, lx = la.clamp_min(0), lx.clamp_min(0)
         denom = la[:, None] * lx[None, :] + noise  # eigenvalues of K_a ⊗ K_x + σ² I
-        R = Y - self._mean(A)
+        R = Y - self.prior_mean(A)
         alpha = Qa @ ((Qa.T @ R @ Qx) / denom) @ Qx.T  # (K + σ²I)⁻¹ vec(R), as an N × d matrix
         ks = self.feature_kernel(phi, phi_A).to_dense()  # (b, N)
-        mean = self._mean(a) + ks @ alpha @ Kx
+        mean = self.prior_mean(a) + ks @ alpha @ Kx
         P = (ks @ Qa) ** 2  # (b, N)
         h = P @ (1.0 / denom)  # (b, d): Σ_i P_i / (λ_i μ_l + σ²)
         G = (Qx * lx[None, :]) ** 2  # (d, d): (Q_x Λ_x)²

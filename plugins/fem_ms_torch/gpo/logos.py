@@ -161,7 +161,7 @@ class LoGoSGPO(nn.Module):
         return torch.tril(self.chol_covar)
 
     def _terms(self, a: torch.Tensor):
-        m = self.mean_op(a).flatten(1)[:, self.output_index]
+        m = self.prior_mean(a)
         phi = self.features(a)
         w = self._whitened_cross(phi)  # (M, B)
         kaa = self.feature_kernel(phi, diag=True)
@@ -179,11 +179,14 @@ class LoGoSGPO(nn.Module):
         L = torch.linalg.cholesky(Kzz + self.jitter * Kzz.diagonal().mean() * torch.eye(len(Z), dtype=Z.dtype))
         return torch.linalg.solve_triangular(L, self.feature_kernel(Z, phi).to_dense(), upper=False)
 
+    def prior_mean(self, a: torch.Tensor) -> torch.Tensor:
+        """m(a) = WNO_mean(a) on the output points, (batch, d)."""
+        return self.mean_op(a).flatten(1)[:, self.output_index]
+
     @torch.no_grad()
     def mean_values(self, a: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """m(a) on the output points, (batch, d), without gradients, ``batch_size`` inputs at a time."""
-        return torch.cat([self.mean_op(a[idx]).flatten(1)[:, self.output_index]
-                          for idx in torch.arange(len(a)).split(batch_size)])
+        """:meth:`prior_mean` without gradients, ``batch_size`` inputs at a time."""
+        return torch.cat([self.prior_mean(a[idx]) for idx in torch.arange(len(a)).split(batch_size)])
 
     @torch.no_grad()
     def optimal_variational(self, a: torch.Tensor, y: torch.Tensor, batch_size: int = 64,

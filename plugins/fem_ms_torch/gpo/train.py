@@ -100,12 +100,11 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     the mean alone left 85 % of the output variance unexplained after 8 epochs).
     """
     dataset, out = Path(dataset), Path(out)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"train_gpo: epochs must be a positive integer, got {epochs!r}")
-    if isinstance(mean_epochs, bool) or not isinstance(mean_epochs, int) or mean_epochs < 0:
-        raise ValueError(f"train_gpo: mean_epochs must be a non-negative integer, got {mean_epochs!r}")
-    if isinstance(refresh_every, bool) or not isinstance(refresh_every, int) or refresh_every < 0:
-        raise ValueError(f"train_gpo: refresh_every must be a non-negative integer, got {refresh_every!r}")
+    counts = (("epochs", epochs, 1), ("mean_epochs", mean_epochs, 0), ("refresh_every", refresh_every, 0))
+    for name, value, low in counts:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            kind = "positive" if low else "non-negative"
+            raise ValueError(f"train_gpo: {name} must be a {kind} integer, got {value!r}")
     if variational not in ("closed-form", "gradient"):
         raise ValueError(f"train_gpo: variational must be 'closed-form' or 'gradient', got {variational!r}")
     settings = dict(dataset=str(dataset.resolve()), model=model, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -165,7 +164,7 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
             if closed_form and not fit_mean and refresh_every and step and step % refresh_every == 0:
                 net.optimal_variational(problem.a, problem.y)
             if fit_mean:
-                value = (net.mean_op(problem.a[idx]).flatten(1)[:, net.output_index] - problem.y[idx]).square().mean()
+                value = (net.prior_mean(problem.a[idx]) - problem.y[idx]).square().mean()
             else:
                 value = net.loss() if idx is None else net.loss(problem.a[idx], problem.y[idx], N)
             opt.zero_grad()
