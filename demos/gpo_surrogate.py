@@ -47,7 +47,10 @@ def main(argv=None) -> None:
     if args.samples < 48:
         raise SystemExit("--samples must be at least 48 (40 are the test functions)")
     fraction = (args.samples - 40) / args.samples
-    inducing = min(32, args.samples - 40)
+    # a tenth of the training split is held out to calibrate the predictive noise (docs/gpo.md)
+    calibration = max(4, (args.samples - 40) // 10)
+    n_train = args.samples - 40 - calibration
+    inducing = min(32, n_train)
     if args.case == "burgers":
         config = BurgersConfig(name=f"burgers_{args.points}", samples=args.samples, points=args.points,
                                train_fraction=fraction)
@@ -58,9 +61,9 @@ def main(argv=None) -> None:
         options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=inducing, neighbours=16)
     dataset = generate(config, work)
     # batches of 64 with (B, S) optimal before every step (train_gpo's refresh_every=1, docs/gpo.md)
-    name = f"logos_{args.case}_{args.mean_epochs}_{args.epochs}_b64.pt"
+    name = f"logos_{args.case}_{args.mean_epochs}_{args.epochs}_b64_calibrated.pt"
     checkpoint = train_gpo(dataset, work / name, model="logos", mean_epochs=args.mean_epochs, epochs=args.epochs,
-                           batch_size=64, lr=4e-3, options=options)
+                           batch_size=64, lr=4e-3, n_train=n_train, calibration=calibration, options=options)
     net, _, state = load_gpo(checkpoint)
     test = load_problem(dataset, "test", normalisation=state["normalisation"])
     figures = evaluate(net, test)

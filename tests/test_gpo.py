@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from fem_ms_torch.gpo import (ExactGPO, KNNKernel, KroneckerKNNKernel, LoGoSGPO, WaveletConv, build_model, evaluate,
-                              load_gpo, load_problem, train_gpo)
+from fem_ms_torch.gpo import (CalibratedVariance, ExactGPO, KNNKernel, KroneckerKNNKernel, LoGoSGPO, WaveletConv,
+                              build_model, calibrate_variance, evaluate, load_gpo, load_problem, train_gpo)
 from fem_ms_torch.gpo.spatial import BASE_KERNELS
 
 
@@ -98,6 +98,50 @@ def test_wavelet_conv_round_trips(dim, shape, wavelet):
         conv.weight.copy_(eye.expand_as(conv.weight))
     x = torch.randn(shape)
     torch.testing.assert_close(conv(x), x, rtol=1e-5, atol=1e-5)  # complex64 weights
+
+
+@pytest.mark.parametrize("wavelet", ["haar", "db4", "sym6"])
+@pytest.mark.parametrize("n,level", [(64, 3), (8, 2)])  # (8, 2): db4/sym6 filters longer than the signal
+def test_periodised_transforms_equal_pywavelets_and_invert(wavelet, n, level):
+    import pywt
+
+    from fem_ms_torch.gpo.periodized_dwt import (periodized_wavedec, periodized_wavedec2, periodized_waverec,
+                                                 periodized_waverec2)
+
+    x = torch.randn(2, 3, n)
+    ours = periodized_wavedec(x, wavelet, level)
+    theirs = pywt.wavedec(x.numpy(), wavelet, mode="periodization", level=level)
+    for c, ref in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(c.numpy(), ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(periodized_waverec(ours, wavelet), x, rtol=0, atol=1e-10)
+    x2 = torch.randn(2, n, n // 2)
+    ours = periodized_wavedec2(x2, wavelet, level - 1)
+    theirs = pywt.wavedec2(x2.numpy(), wavelet, mode="periodization", level=level - 1)
+    np.testing.assert_allclose(ours[0].numpy(), theirs[0], rtol=0, atol=1e-12)
+    for bands, refs in zip(ours[1:], theirs[1:], strict=True):
+        for c, ref in zip(bands, refs, strict=True):
+            np.testing.assert_allclose(c.numpy(), ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(periodized_waverec2(ours, wavelet), x2, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_periodic_wavelet_conv_commutes_with_circular_shifts(dim):
+    """boundary="periodic" (exact periodisation): shifting the input by 2^level points shifts the
+    output, also across the seam; ptwt's periodic padding, used before, does not do this."""
+    level = 2
+    conv = WaveletConv(3, dim, level=level, wavelet="db4", modes=8, boundary="periodic")
+    x = torch.randn(2, 3, *([32] * dim))
+    axes = tuple(range(2, 2 + dim))
+    shift = (2**level * 3,) * dim
+    with torch.no_grad():
+        torch.testing.assert_close(conv(torch.roll(x, shift, axes)), torch.roll(conv(x), shift, axes),
+                                   rtol=1e-5, atol=1e-5)  # complex64 weights
+    with pytest.raises(ValueError, match="divisible by 4"):
+        conv(torch.randn(1, 3, *([30] * dim)))
+    with pytest.raises(ValueError, match="orthogonal wavelet"):
+        WaveletConv(3, dim, wavelet="bior2.2", boundary="periodic")
+    with pytest.raises(ValueError, match="unknown boundary 'circular'"):
+        WaveletConv(3, dim, boundary="circular")
 
 
 def test_wavelet_conv_is_a_circular_convolution_of_the_coefficients():
@@ -318,13 +362,15 @@ OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_
            "svgp": dict(inducing=16, input_size=4)}
 
 
-@pytest.mark.parametrize("name", ["logos", "logos-epoch-ends", "logos-gradient", "logos-mean", "gpo", "gpo-mean",
-                                  "svgp"])
+@pytest.mark.parametrize("name", ["logos", "logos-epoch-ends", "logos-gradient", "logos-mean", "logos-calibrated",
+                                  "gpo", "gpo-mean", "svgp"])
 def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name):
     if name == "logos-gradient":
         kw = dict(model="logos", options=OPTIONS["logos"], variational="gradient")
     elif name == "logos-epoch-ends":
         kw = dict(model="logos", options=OPTIONS["logos"], refresh_every=0)
+    elif name == "logos-calibrated":  # 12 functions train, the next 4 calibrate the predictive variance
+        kw = dict(model="logos", options=OPTIONS["logos"], n_train=12, calibration=4)
     elif name.endswith("-mean"):  # the interruption falls in the mean-fitting phase
         model = name.split("-")[0]
         kw = dict(model=model, options=OPTIONS[model], mean_epochs=2)
@@ -339,8 +385,9 @@ def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name
     A, B = (torch.load(p, weights_only=True) for p in (straight, resumed))
     assert A["losses"] == B["losses"]
     for key, value in A["state_dict"].items():
-        torch.testing.assert_close(value, B["state_dict"][key], rtol=0, atol=0)
+        torch.testing.assert_close(value, B["state_dict"][key], rtol=0, atol=0, equal_nan=True)
     net, settings, state = load_gpo(straight)
+    assert torch.isfinite(net.predictive_noise) == (name == "logos-calibrated")
     test = load_problem(burgers, "test", normalisation=state["normalisation"])
     pred = net.predict(test.a)
     assert pred.mean.shape == pred.std.shape == (4, 64) and torch.all(pred.std > 0)
@@ -381,6 +428,64 @@ def test_bad_shapes_and_values_raise(burgers):
         train_gpo(burgers, "unused.pt", model="svgp", mean_epochs=2)
     with pytest.raises(ValueError, match="refresh_every must be a non-negative integer"):
         train_gpo(burgers, "unused.pt", refresh_every=-1)
+    with pytest.raises(ValueError, match="calibration holds out .* set n_train"):
+        train_gpo(burgers, "unused.pt", calibration=4)
+    with pytest.raises(ValueError, match=r"n_train \+ calibration = 20 functions, but the train split .* has 16"):
+        train_gpo(burgers, "unused.pt", n_train=12, calibration=8)
+    with pytest.raises(ValueError, match="calibrate_variance: no held-out functions"):
+        calibrate_variance(model, problem.a[:0], problem.y[:0])
+
+
+class FixedPredictive(CalibratedVariance):
+    """A predictive with a given mean 0 and latent variance per point: the calibration's
+    estimator alone, on data whose variance is known exactly."""
+
+    def __init__(self, f_var: torch.Tensor):
+        super().__init__()
+        self.f_var = f_var
+        self.likelihood = gpytorch.likelihoods.GaussianLikelihood()
+
+    def predict(self, a, calibrated=True):
+        return self._prediction(torch.zeros(len(a), self.f_var.shape[1]), self.f_var[a[:, 0].long()], calibrated)
+
+
+def test_calibration_recovers_the_scale_and_noise_of_held_out_data():
+    generator = torch.Generator().manual_seed(0)
+    f_var = 0.1 + 2 * torch.rand(500, 100, generator=generator)  # v spread over [0.1, 2.1]
+    model = FixedPredictive(f_var)
+    y = (1.7 * f_var + 0.5).sqrt() * torch.randn(f_var.shape, generator=generator)
+    scale, noise = calibrate_variance(model, torch.arange(500.0)[:, None], y)
+    assert scale == pytest.approx(1.7, rel=0.05) and noise == pytest.approx(0.5, rel=0.1)  # 50 000 points
+    pred = model.predict(torch.arange(3.0)[:, None])
+    torch.testing.assert_close(pred.variance, 1.7 * f_var[:3] + 0.5, rtol=0.05, atol=0)
+    torch.testing.assert_close(model.predict(torch.arange(3.0)[:, None], calibrated=False).variance,
+                               f_var[:3] + model.likelihood.noise)
+
+
+def test_calibrated_logos_predictions_samples_and_checkpoints(burgers):
+    """LoGoS-GPO calibrated on outputs drawn from its own predictive with 1.7 times its latent
+    variance plus a noise: the calibrated predictive variance matches the drawn one; samples
+    carry the calibrated latent variance; a state dict keeps the calibration."""
+    problem = load_problem(burgers)
+    torch.manual_seed(3)
+    net = build_model("logos", problem, OPTIONS["logos"])
+    net.init_inducing(problem.a)
+    net.optimal_variational(problem.a, problem.y, noise=True)
+    a = problem.a.repeat(40, 1, 1)
+    pred = net.predict(a)
+    assert torch.isnan(net.latent_scale) and torch.equal(pred.noise, net.likelihood.noise.reshape(()))
+    v = pred.f_var
+    drawn_variance = 1.7 * v + float(v.mean())
+    y = pred.mean + drawn_variance.sqrt() * torch.randn(v.shape)
+    scale, noise = calibrate_variance(net, a, y)
+    calibrated = net.predict(a)
+    torch.testing.assert_close(calibrated.variance, scale * v + noise)
+    assert float(calibrated.variance.mean()) == pytest.approx(float(drawn_variance.mean()), rel=0.05)
+    draws = net.sample(a[:1], 4000, torch.Generator().manual_seed(0))
+    assert float(draws.var(0).mean()) == pytest.approx(scale * float(v[0].mean()), rel=0.1)
+    again = build_model("logos", problem, OPTIONS["logos"])
+    again.load_state_dict(net.state_dict())
+    torch.testing.assert_close(again.predict(a[:3]).variance, calibrated.variance[:3])
 
 
 def test_periodic_axes_wrap_around_in_every_spatial_kernel(burgers):

@@ -27,13 +27,14 @@ from gpytorch.variational import CholeskyVariationalDistribution, VariationalStr
 from linear_operator.operators import DenseLinearOperator, KroneckerProductLinearOperator
 from torch import nn
 
+from .calibration import CalibratedVariance
 from .logos import LoGoSGPO, Prediction, add_operator_prior, check_batch, pooled
 from .spatial import BASE_KERNELS
 
 __all__ = ["ExactGPO", "SVGPOperator"]
 
 
-class ExactGPO(nn.Module):
+class ExactGPO(CalibratedVariance):
     """Exact GP operator with a WNO mean (or none), a WNO feature kernel and a dense spatial kernel.
 
     Parameters
@@ -93,8 +94,9 @@ class ExactGPO(nn.Module):
         return -dist.log_prob(r) / r.numel()
 
     @torch.no_grad()
-    def predict(self, a: torch.Tensor) -> Prediction:
-        """Exact posterior marginals through the eigendecompositions of K_a and K_x."""
+    def predict(self, a: torch.Tensor, calibrated: bool = True) -> Prediction:
+        """Exact posterior marginals through the eigendecompositions of K_a and K_x
+        (``calibrated=False``: the trained model's; see :class:`~.calibration.CalibratedVariance`)."""
         check_batch(a, self.in_channels, self.grid, who="ExactGPO")
         A, Y = self.train_a, self.train_y
         noise = self.likelihood.noise
@@ -113,7 +115,7 @@ class ExactGPO(nn.Module):
         G = (Qx * lx[None, :]) ** 2  # (d, d): (Q_x Λ_x)²
         kss = self.feature_kernel(phi, diag=True)
         f_var = (kss[:, None] * Kx.diagonal()[None, :] - h @ G.T).clamp_min(0)
-        return Prediction(mean, f_var, noise)
+        return self._prediction(mean, f_var, calibrated)
 
 
 class _JointSVGP(ApproximateGP):
@@ -128,7 +130,7 @@ class _JointSVGP(ApproximateGP):
         return MultivariateNormal(self.mean_module(x), self.covar_module(x))
 
 
-class SVGPOperator(nn.Module):
+class SVGPOperator(CalibratedVariance):
     """Plain SVGP on (a pooled to ``input_size`` points per axis, x).
 
     Parameters
@@ -179,8 +181,9 @@ class SVGPOperator(nn.Module):
         return -mll(self.gp(X), y.reshape(-1))
 
     @torch.no_grad()
-    def predict(self, a: torch.Tensor) -> Prediction:
+    def predict(self, a: torch.Tensor, calibrated: bool = True) -> Prediction:
+        """Predictive marginals (``calibrated=False``: the trained model's)."""
         check_batch(a, self.in_channels, self.grid, who="SVGPOperator")
         out = self.gp(self._inputs(a).reshape(len(a) * self.d, -1))
-        return Prediction(out.mean.reshape(len(a), self.d), out.variance.reshape(len(a), self.d),
-                          self.likelihood.noise)
+        shape = (len(a), self.d)
+        return self._prediction(out.mean.reshape(shape), out.variance.reshape(shape), calibrated)

@@ -34,25 +34,10 @@ from gpytorch.kernels import RBFKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from torch import nn
 
+from .calibration import CalibratedVariance, Prediction
 from .wno import WNO
 
 __all__ = ["LoGoSGPO", "Prediction", "check_batch", "pooled"]
-
-
-class Prediction:
-    """Predictive marginals on the output points: ``mean`` and latent variance ``f_var`` (batch, d),
-    Gaussian noise variance ``noise``; ``std`` includes the noise (the predictive density of u)."""
-
-    def __init__(self, mean: torch.Tensor, f_var: torch.Tensor, noise: torch.Tensor):
-        self.mean, self.f_var, self.noise = mean, f_var, noise
-
-    @property
-    def variance(self) -> torch.Tensor:
-        return self.f_var + self.noise
-
-    @property
-    def std(self) -> torch.Tensor:
-        return self.variance.sqrt()
 
 
 def check_batch(a: torch.Tensor, in_channels: int, grid: tuple, y: torch.Tensor | None = None,
@@ -97,7 +82,7 @@ def add_operator_prior(module: nn.Module, in_channels: int, latent_channels: int
     return p
 
 
-class LoGoSGPO(nn.Module):
+class LoGoSGPO(CalibratedVariance):
     """LoGoS-GPO on a grid.
 
     Parameters
@@ -266,10 +251,12 @@ class LoGoSGPO(nn.Module):
         return -elbo / (num_data * self.d)
 
     @torch.no_grad()
-    def predict(self, a: torch.Tensor) -> Prediction:
+    def predict(self, a: torch.Tensor, calibrated: bool = True) -> Prediction:
+        """Predictive marginals (``calibrated=False``: the trained model's; see
+        :class:`~.calibration.CalibratedVariance`)."""
         check_batch(a, self.in_channels, self.grid, who="LoGoSGPO")
         mean, f_var, _ = self._terms(a)
-        return Prediction(mean, f_var, self.likelihood.noise)
+        return self._prediction(mean, f_var, calibrated)
 
     @torch.no_grad()
     def sample(self, a: torch.Tensor, n: int, generator: torch.Generator | None = None,
@@ -278,9 +265,11 @@ class LoGoSGPO(nn.Module):
         R Rᵀ = K_x from linear_operator's root decomposition: an (exact) Cholesky factor while
         K_x — or, for a Kronecker K_x, each factor — has at most ``cholesky_size`` points (a dense
         factor of that size, at prediction time only), beyond that Lanczos of rank ≤
-        ``root_rank``, which drops the smallest eigenvalues of K_x (slightly smoother draws)."""
+        ``root_rank``, which drops the smallest eigenvalues of K_x (slightly smoother draws).
+        After calibration σ(a)² is the calibrated latent variance."""
         check_batch(a, self.in_channels, self.grid, who="LoGoSGPO")
         mean, f_var, Kx = self._terms(a)
+        f_var = self._prediction(mean, f_var, calibrated=True).f_var
         sigma = (f_var[:, :1] / Kx.diagonal()[:1]).sqrt()  # σ(a), the same at every point
         with linear_operator.settings.max_cholesky_size(cholesky_size), \
                 linear_operator.settings.max_root_decomposition_size(root_rank):

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import load_checkpoint_file, save_checkpoint_file
 from .baselines import ExactGPO, SVGPOperator
+from .calibration import calibrate_variance
 from .logos import LoGoSGPO
 from .problems import GridProblem, load_problem
 from .spatial import KNNKernel, KroneckerKNNKernel
@@ -20,7 +21,8 @@ from .spatial import KNNKernel, KroneckerKNNKernel
 __all__ = ["MODELS", "build_model", "train_gpo", "load_gpo", "evaluate", "FORMAT"]
 
 # 2: periodic WNOs take (cos, sin) coordinates (their lift has another shape than in 1)
-FORMAT = "fem-ms/gpo/2"
+# 3: models carry a calibrated predictive variance
+FORMAT = "fem-ms/gpo/3"
 MODELS = ("logos", "gpo", "svgp")
 _WNO_KEYS = ("width", "depth", "level", "wavelet", "modes", "boundary")
 
@@ -70,7 +72,8 @@ def _load(path: Path) -> dict:
 def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size: int = 16, lr: float = 4e-3,
               seed: int = 0, level: int | None = None, stride: int = 1, n_train: int | None = None,
               options: dict | None = None, variational: str = "closed-form", mean_epochs: int = 0,
-              max_seconds: float | None = None, progress: bool = True, refresh_every: int = 1) -> Path:
+              max_seconds: float | None = None, progress: bool = True, refresh_every: int = 1,
+              calibration: int = 0) -> Path:
     """Train a GP operator on the ``train`` split of ``dataset``; checkpoint after every epoch.
 
     AdamW with a cosine schedule on the negative ELBO (LoGoS, SVGP; mini-batches of whole
@@ -98,9 +101,16 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     closed-form (B, S) explains the training data with the M × d coefficients B before the
     mean has learnt anything, and the mean WNO receives almost no signal (LoGoS on Burgers:
     the mean alone left 85 % of the output variance unexplained after 8 epochs).
+
+    ``calibration`` > 0 holds out the ``calibration`` functions of the train split that follow
+    the ``n_train`` training ones and, when training stops, fits the predictive variance
+    s·v + σ² (a scale of the latent variance v and the noise) to them by maximum likelihood
+    (:func:`~.calibration.calibrate_variance`; the posterior mean is kept). Without it the
+    intervals are the trained model's, whose noise a variational bound overestimates.
     """
     dataset, out = Path(dataset), Path(out)
-    counts = (("epochs", epochs, 1), ("mean_epochs", mean_epochs, 0), ("refresh_every", refresh_every, 0))
+    counts = (("epochs", epochs, 1), ("mean_epochs", mean_epochs, 0), ("refresh_every", refresh_every, 0),
+              ("calibration", calibration, 0))
     for name, value, low in counts:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             kind = "positive" if low else "non-negative"
@@ -109,11 +119,12 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
         raise ValueError(f"train_gpo: variational must be 'closed-form' or 'gradient', got {variational!r}")
     settings = dict(dataset=str(dataset.resolve()), model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, level=level, stride=stride, n_train=n_train, options=dict(options or {}),
-                    mean_epochs=mean_epochs)
+                    mean_epochs=mean_epochs, calibration=calibration)
     closed_form = model == "logos" and variational == "closed-form"
     if model == "logos":
         settings.update(variational=variational, refresh_every=refresh_every)
     problem = load_problem(dataset, "train", level=level, stride=stride, limit=n_train)
+    held_out = _held_out(dataset, problem, level, stride, n_train, calibration) if calibration else None
     torch.manual_seed(seed)
     net = build_model(model, problem, options)
     if closed_form:  # set by LoGoSGPO.optimal_variational, not by AdamW
@@ -184,7 +195,25 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
         bar.set_postfix(loss=f"{state['losses'][-1]:.4g}")
         if max_seconds is not None and state["seconds"] > max_seconds:
             break
+    if held_out is not None:
+        calibrate_variance(net, held_out.a, held_out.y)
+        state["state_dict"] = net.state_dict()
+        _save(out, state)
     return out
+
+
+def _held_out(dataset: Path, problem: GridProblem, level, stride: int, n_train, calibration: int) -> GridProblem:
+    """The ``calibration`` train-split functions after the first ``n_train``, standardised as ``problem``."""
+    if n_train is None:
+        raise ValueError("train_gpo: calibration holds out train-split functions after the first n_train; "
+                         "set n_train")
+    both = load_problem(dataset, "train", level=level, stride=stride, limit=n_train + calibration,
+                        normalisation=problem.normalisation)
+    if len(both.a) < n_train + calibration:
+        raise ValueError(f"train_gpo: n_train + calibration = {n_train + calibration} functions, but the train "
+                         f"split of {dataset} has {len(both.a)}")
+    both.a, both.y = both.a[n_train:], both.y[n_train:]
+    return both
 
 
 def load_gpo(path):

@@ -17,7 +17,11 @@ import pywt
 import torch
 from torch import nn
 
-__all__ = ["WaveletConv", "WNO"]
+from .periodized_dwt import periodized_wavedec, periodized_waverec, periodized_wavedec2, periodized_waverec2
+
+__all__ = ["WaveletConv", "WNO", "BOUNDARIES"]
+
+BOUNDARIES = ("periodic", "symmetric", "reflect", "zero", "constant")
 
 
 def _check_features(x: torch.Tensor, dim: int, channels: int, who: str) -> None:
@@ -42,7 +46,9 @@ class WaveletConv(nn.Module):
         Fourier modes (per axis) of the coarsest coefficient arrays that are convolved; modes
         beyond the array's own are ignored.
     boundary : str
-        ptwt padding mode ("symmetric", "periodic", "reflect", "zero", "constant").
+        "periodic": the exact periodised transform (:mod:`.periodized_dwt`; grid sizes divisible
+        by 2^level, orthogonal wavelets), for periodic domains; otherwise ptwt's padding mode
+        ("symmetric", "reflect", "zero", "constant").
     """
 
     def __init__(self, channels: int, dim: int, level: int = 3, wavelet: str = "db4", modes: int = 16,
@@ -55,6 +61,10 @@ class WaveletConv(nn.Module):
                              f"{channels}, {level}, {modes}")
         if wavelet not in pywt.wavelist(kind="discrete"):
             raise ValueError(f"WaveletConv: unknown discrete wavelet {wavelet!r}")
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"WaveletConv: unknown boundary {boundary!r}; known: {list(BOUNDARIES)}")
+        if boundary == "periodic" and not pywt.Wavelet(wavelet).orthogonal:
+            raise ValueError(f"WaveletConv: the periodic transform needs an orthogonal wavelet; {wavelet!r} is not")
         self.channels, self.dim, self.level, self.wavelet, self.modes = channels, dim, level, wavelet, modes
         self.boundary = boundary
         bands = 2 if dim == 1 else 4  # approximation + the coarsest level's detail bands
@@ -83,14 +93,20 @@ class WaveletConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_features(x, self.dim, self.channels, "WaveletConv")
         w = self.weight
+        periodic = self.boundary == "periodic"
         if self.dim == 1:
-            coeffs = ptwt.wavedec(x, self.wavelet, mode=self.boundary, level=self.level)
+            coeffs = periodized_wavedec(x, self.wavelet, self.level) if periodic else \
+                ptwt.wavedec(x, self.wavelet, mode=self.boundary, level=self.level)
             coeffs = [self._spectral(coeffs[0], w[0]), self._spectral(coeffs[1], w[1])] + list(coeffs[2:])
-            return ptwt.waverec(coeffs, self.wavelet)[..., :x.shape[-1]]
-        coeffs = ptwt.wavedec2(x, self.wavelet, mode=self.boundary, level=self.level)
+            out = periodized_waverec(coeffs, self.wavelet) if periodic else ptwt.waverec(coeffs, self.wavelet)
+            return out[..., :x.shape[-1]]
+        coeffs = periodized_wavedec2(x, self.wavelet, self.level) if periodic else \
+            ptwt.wavedec2(x, self.wavelet, mode=self.boundary, level=self.level)
         approx = self._spectral(coeffs[0], w[0])
-        details = type(coeffs[1])(*(self._spectral(c, w[1 + i]) for i, c in enumerate(coeffs[1])))
-        out = ptwt.waverec2((approx, details, *coeffs[2:]), self.wavelet)
+        details = [self._spectral(c, w[1 + i]) for i, c in enumerate(coeffs[1])]
+        details = tuple(details) if periodic else type(coeffs[1])(*details)  # ptwt wants its named tuple
+        coeffs = (approx, details, *coeffs[2:])
+        out = periodized_waverec2(list(coeffs), self.wavelet) if periodic else ptwt.waverec2(coeffs, self.wavelet)
         return out[..., :x.shape[-2], :x.shape[-1]]
 
 
@@ -102,9 +118,8 @@ class WNO(nn.Module):
     ``config`` holds the constructor arguments, so a checkpoint rebuilds the model. With
     ``boundary="periodic"`` the grid is taken as periodic (points i/n) and each coordinate
     enters as (cos 2πx, sin 2πx): a coordinate x ∈ [0, 1] jumps from 1 to 0 across the seam.
-    The wavelet transforms' "periodic" mode is ptwt's periodic padding, which lengthens the
-    coefficient arrays; it is not an exact periodization (ptwt has none), so the layers are
-    not exactly shift-equivariant.
+    Its wavelet layers use the exact periodised transform, so each layer commutes with circular
+    shifts by multiples of 2^level points.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, width: int = 32, depth: int = 4,

@@ -1,0 +1,109 @@
+"""Held-out calibration of a GP operator's predictive noise.
+
+The noise variance σ² that a variational bound selects is not the one that makes the predictive
+intervals right. The collapsed ELBO of a sparse GP charges what the inducing points do not
+explain, tr(K − Q)/(2σ²), and σ² grows to absorb it (Bauer, van der Wilk and Rasmussen, 2016,
+"Understanding probabilistic sparse Gaussian process approximations"). On our benchmarks σ² was
+about 70 % of LoGoS-GPO's predictive variance at test points, and the test squared error only
+0.4–0.6× that variance: 95 % intervals covered 98–99 %. The exact GPO and SVGP over-cover too.
+
+The remedy here keeps the trained posterior mean and refits the two numbers that set the
+interval widths, a scale s of the latent variance and the noise added at prediction, by
+maximum likelihood on functions the model was not trained on:
+
+    (s, σ²) = argmax Σ_i Σ_j log N(y_ij | μ_ij, s v_ij + σ²),
+
+μ and v the predictive mean and latent variance: post-hoc recalibration of the predictive
+variance in the sense of temperature scaling (Guo et al. 2017) and of Levi et al. (2022,
+"Evaluating and calibrating uncertainty prediction in regression tasks"). The noise alone is
+not enough: where the latent variance by itself exceeds the test error (the exact GPO and
+SVGP on Burgers, LoGoS-GPO trained with a larger learning rate) a noise refit goes to zero and
+the bands still cover over 99 %. It needs held-out functions, which the training functions
+cannot replace (there the residuals are too small).
+"""
+
+from __future__ import annotations
+
+import math
+
+import scipy.optimize
+import torch
+from torch import nn
+
+__all__ = ["CalibratedVariance", "Prediction", "calibrate_variance"]
+
+
+class Prediction:
+    """Predictive marginals on the output points: ``mean`` and latent variance ``f_var`` (batch, d),
+    Gaussian noise variance ``noise``; ``std`` includes the noise (the predictive density of u)."""
+
+    def __init__(self, mean: torch.Tensor, f_var: torch.Tensor, noise: torch.Tensor):
+        self.mean, self.f_var, self.noise = mean, f_var, noise
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return self.f_var + self.noise
+
+    @property
+    def std(self) -> torch.Tensor:
+        return self.variance.sqrt()
+
+
+class CalibratedVariance(nn.Module):
+    """Base of the GP operators: the calibration of their predictive variance.
+
+    ``latent_scale`` s and ``predictive_noise`` σ² (buffers, so checkpoints keep them) are NaN
+    until :func:`calibrate_variance` sets them; until then predictions are the trained model's,
+    latent variance v plus the likelihood's noise, and afterwards s·v + σ².
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("latent_scale", torch.tensor(float("nan")))
+        self.register_buffer("predictive_noise", torch.tensor(float("nan")))
+
+    def _prediction(self, mean: torch.Tensor, f_var: torch.Tensor, calibrated: bool) -> Prediction:
+        if not calibrated or torch.isnan(self.predictive_noise):
+            return Prediction(mean, f_var, self.likelihood.noise.reshape(()))
+        return Prediction(mean, self.latent_scale * f_var, self.predictive_noise)
+
+
+@torch.no_grad()
+def calibrate_variance(net: CalibratedVariance, a: torch.Tensor, y: torch.Tensor,
+                       batch_size: int = 25) -> tuple[float, float]:
+    """Fit ``net``'s predictive variance, s·v + σ², to held-out functions by maximum likelihood.
+
+    Parameters
+    ----------
+    net : a GP operator (LoGoSGPO, ExactGPO, SVGPOperator)
+    a, y : held-out inputs (n, C, *grid) and standardised outputs (n, d), not used in training
+
+    Returns
+    -------
+    (float, float)
+        The latent-variance scale s and the noise variance σ² (standardised units); also
+        stored in ``net`` and used by its ``predict``.
+    """
+    if len(a) == 0:
+        raise ValueError("calibrate_variance: no held-out functions given")
+    if len(a) != len(y):
+        raise ValueError(f"calibrate_variance: {len(a)} inputs but {len(y)} outputs")
+    net.eval()
+    residual, latent = [], []
+    for idx in torch.arange(len(a)).split(batch_size):
+        pred = net.predict(a[idx], calibrated=False)
+        residual.append((y[idx] - pred.mean).double().flatten())
+        latent.append(pred.f_var.double().flatten())
+    r2, v = torch.cat(residual).square(), torch.cat(latent).clamp_min(0)
+    scale = max(float(r2.mean()), 1e-30)  # log-parameters relative to it: the optimiser sees O(1) numbers
+
+    def negative_log_likelihood(theta) -> float:
+        total = math.exp(theta[0]) * v + scale * math.exp(theta[1])
+        return float((r2 / total + torch.log(total)).mean())
+
+    # s = 1 and σ² = the mean squared residual as the start; bounds keep both positive and finite
+    best = scipy.optimize.minimize(negative_log_likelihood, [0.0, 0.0], method="L-BFGS-B",
+                                   bounds=[(-30.0, 30.0), (-40.0, 0.0)])
+    net.latent_scale.fill_(math.exp(best.x[0]))
+    net.predictive_noise.fill_(scale * math.exp(best.x[1]))
+    return float(net.latent_scale), float(net.predictive_noise)
