@@ -1,4 +1,4 @@
-"""Held-out calibration of a GP operator's predictive noise.
+"""Held-out calibration of a GP operator's predictive variance.
 
 The noise variance σ² that a variational bound selects is not the one that makes the predictive
 intervals right. The collapsed ELBO of a sparse GP charges what the inducing points do not
