@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     if args.samples < 48:
         raise SystemExit("--samples must be at least 48 (40 are the test functions)")
     fraction = (args.samples - 40) / args.samples
-    # a tenth of the training split is held out to calibrate the predictive noise (docs/gpo.md)
+    # a tenth of the training split is held out to calibrate the predictive variance (docs/gpo.md)
     calibration = max(4, (args.samples - 40) // 10)
     n_train = args.samples - 40 - calibration
     inducing = min(32, n_train)

@@ -95,15 +95,15 @@ def calibrate_variance(net: CalibratedVariance, a: torch.Tensor, y: torch.Tensor
         residual.append((y[idx] - pred.mean).double().flatten())
         latent.append(pred.f_var.double().flatten())
     r2, v = torch.cat(residual).square(), torch.cat(latent).clamp_min(0)
-    scale = max(float(r2.mean()), 1e-30)  # log-parameters relative to it: the optimiser sees O(1) numbers
+    r2_mean = max(float(r2.mean()), 1e-30)  # σ² relative to it: the optimiser sees O(1) numbers
 
     def negative_log_likelihood(theta) -> float:
-        total = math.exp(theta[0]) * v + scale * math.exp(theta[1])
+        total = math.exp(theta[0]) * v + r2_mean * math.exp(theta[1])
         return float((r2 / total + torch.log(total)).mean())
 
     # s = 1 and σ² = the mean squared residual as the start; bounds keep both positive and finite
     best = scipy.optimize.minimize(negative_log_likelihood, [0.0, 0.0], method="L-BFGS-B",
                                    bounds=[(-30.0, 30.0), (-40.0, 0.0)])
     net.latent_scale.fill_(math.exp(best.x[0]))
-    net.predictive_noise.fill_(scale * math.exp(best.x[1]))
+    net.predictive_noise.fill_(r2_mean * math.exp(best.x[1]))
     return float(net.latent_scale), float(net.predictive_noise)
