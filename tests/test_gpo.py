@@ -362,13 +362,15 @@ OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_
            "svgp": dict(inducing=16, input_size=4)}
 
 
-@pytest.mark.parametrize("name", ["logos", "logos-epoch-ends", "logos-gradient", "logos-mean", "logos-calibrated",
-                                  "gpo", "gpo-mean", "svgp"])
+@pytest.mark.parametrize("name", ["logos", "logos-epoch-ends", "logos-noise-every", "logos-gradient", "logos-mean",
+                                  "logos-calibrated", "gpo", "gpo-mean", "svgp"])
 def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name):
     if name == "logos-gradient":
         kw = dict(model="logos", options=OPTIONS["logos"], variational="gradient")
     elif name == "logos-epoch-ends":
         kw = dict(model="logos", options=OPTIONS["logos"], refresh_every=0)
+    elif name == "logos-noise-every":  # σ² re-fitted after epochs 2 and 3 only; the run stops after 1
+        kw = dict(model="logos", options=OPTIONS["logos"], noise_every=2)
     elif name == "logos-calibrated":  # 12 functions train, the next 4 calibrate the predictive variance
         kw = dict(model="logos", options=OPTIONS["logos"], n_train=12, calibration=4)
     elif name.endswith("-mean"):  # the interruption falls in the mean-fitting phase
@@ -428,6 +430,8 @@ def test_bad_shapes_and_values_raise(burgers):
         train_gpo(burgers, "unused.pt", model="svgp", mean_epochs=2)
     with pytest.raises(ValueError, match="refresh_every must be a non-negative integer"):
         train_gpo(burgers, "unused.pt", refresh_every=-1)
+    with pytest.raises(ValueError, match="noise_every must be a positive integer"):
+        train_gpo(burgers, "unused.pt", noise_every=0)
     with pytest.raises(ValueError, match="calibration holds out .* set n_train"):
         train_gpo(burgers, "unused.pt", calibration=4)
     with pytest.raises(ValueError, match=r"n_train \+ calibration = 20 functions, but the train split .* has 16"):
