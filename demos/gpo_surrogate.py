@@ -11,6 +11,10 @@ A small configuration that trains in a few minutes on a CPU; benchmarks/gpo.py h
 measured accuracy of longer runs (docs/gpo.md).
 
 Run:  scripts/env python demos/gpo_surrogate.py [--case darcy_notch] [--samples 400 --epochs 40]
+
+Training recipes (docs/gpo.md): on Burgers full batches (every step the exact gradient of the
+collapsed bound), on Darcy epochs fitting the mean first, then batches of 64 with (B, S) set
+to their optimum before every step.
 Writes demos/output/gpo_surrogate_<case>.png and demos/output/gpo_surrogate/ (data, checkpoint).
 """
 
@@ -24,13 +28,21 @@ from pathlib import Path
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=("burgers", "darcy_notch"), default="burgers")
-    parser.add_argument("--samples", type=int, default=340, help="functions generated (the last 40 are the test)")
+    parser.add_argument("--samples", type=int, help="functions generated, the last 40 the test "
+                        "(default: 200 Burgers, 340 Darcy)")
     parser.add_argument("--points", type=int, default=1024, help="Burgers grid points")
-    parser.add_argument("--mean-epochs", type=int, default=4, help="epochs fitting the WNO mean alone first")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs training the whole model after that")
+    parser.add_argument("--mean-epochs", type=int, help="epochs fitting the WNO mean alone first (default: 0 "
+                        "Burgers, 4 Darcy)")
+    parser.add_argument("--epochs", type=int, help="epochs training the whole model after that (default: 100 "
+                        "full-batch Burgers, 20 Darcy)")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
+    burgers = args.case == "burgers"
+    for name, value in (("samples", 200 if burgers else 340), ("mean_epochs", 0 if burgers else 4),
+                        ("epochs", 100 if burgers else 20)):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     import matplotlib
 
@@ -50,8 +62,8 @@ def main(argv=None) -> None:
     # a tenth of the training split is held out to calibrate the predictive variance (docs/gpo.md)
     calibration = max(4, (args.samples - 40) // 10)
     n_train = args.samples - 40 - calibration
-    inducing = min(32, n_train)
-    if args.case == "burgers":
+    inducing = min(64 if burgers else 32, n_train)
+    if burgers:
         config = BurgersConfig(name=f"burgers_{args.points}", samples=args.samples, points=args.points,
                                train_fraction=fraction)
         options = dict(width=args.width, depth=3, level=5 if args.points >= 256 else 2, modes=12,
@@ -60,10 +72,12 @@ def main(argv=None) -> None:
         config = DarcyNotchConfig(name="darcy_notch", samples=args.samples, train_fraction=fraction)
         options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=inducing, neighbours=16)
     dataset = generate(config, work)
-    # batches of 64 with (B, S) optimal before every step (train_gpo's refresh_every=1, docs/gpo.md)
-    name = f"logos_{args.case}_{args.mean_epochs}_{args.epochs}_b64_calibrated.pt"
+    # Burgers: full batches, the noise re-fitted every 10th epoch; Darcy: batches of 64 with (B, S)
+    # optimal before every step (train_gpo's refresh_every=1)
+    recipe = dict(batch_size=n_train, lr=1e-2, noise_every=10) if burgers else dict(batch_size=64, lr=4e-3)
+    name = f"logos_{args.case}_{args.mean_epochs}_{args.epochs}_b{recipe['batch_size']}_calibrated.pt"
     checkpoint = train_gpo(dataset, work / name, model="logos", mean_epochs=args.mean_epochs, epochs=args.epochs,
-                           batch_size=64, lr=4e-3, n_train=n_train, calibration=calibration, options=options)
+                           n_train=n_train, calibration=calibration, options=options, **recipe)
     net, _, state = load_gpo(checkpoint)
     test = load_problem(dataset, "test", normalisation=state["normalisation"])
     figures = evaluate(net, test)
@@ -81,7 +95,7 @@ def main(argv=None) -> None:
         print(f"test function {i}: posterior samples' relative L2 distance to the truth "
               f"{', '.join(f'{100 * g:.2f} %' for g in gaps)}")
     raw_a = test.a[pick, 0] * test.normalisation["a_std"][0] + test.normalisation["a_mean"][0]
-    if args.case == "burgers":
+    if burgers:
         x = test.points[:, 0]
         fig, axes = plt.subplots(3, 3, figsize=(13, 8.5), sharex=True)
         for i in range(3):
