@@ -96,11 +96,10 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     about three times the plain step; ``0`` updates at epoch ends only. With ``batch_size`` ≥ N
     each epoch is one step with the exact gradient of the collapsed bound (Burgers, 200
     functions, 150 such steps: 0.02 %, where 500 functions in batches of 64 reached 0.2 %;
-    docs/gpo.md). The epoch-end update
-    also re-fits the noise σ² (a bounded search over the collapsed bound, one sparse solve per
-    inducing point and trial σ²); ``noise_every=k`` does that at every k-th epoch end and the
-    last, and holds σ² in between (with full batches on Burgers the search was two thirds of
-    each step's time at k = 1).
+    docs/gpo.md). The epoch-end update also re-fits the noise σ² (a bounded search over the
+    collapsed bound, one sparse solve per inducing point and trial σ²); ``noise_every=k`` does
+    that at every k-th epoch end and the last, and holds σ² in between (with full batches on
+    Burgers the search was two thirds of each step's time at k = 1).
 
     ``mean_epochs`` > 0 first fits the neural mean m(a) alone (LoGoS, GPO) to the training
     outputs for that many epochs (mean squared error, mini-batches, its own AdamW + cosine
