@@ -86,7 +86,7 @@ def _plan(size: str) -> dict:
 def run_accuracy(case: str, model: str, size: str) -> dict:
     import torch
 
-    from fem_ms_torch.gpo import evaluate, load_gpo, load_problem, train_gpo
+    from fem_ms_torch.gpo import evaluate, load_gpo, load_problem, relative_l2, train_gpo
 
     torch.set_num_threads(1)
     plan = _plan(size)[case]
@@ -105,7 +105,7 @@ def run_accuracy(case: str, model: str, size: str) -> dict:
     if getattr(net, "mean_op", None) is not None:  # how much of the accuracy is the WNO mean's alone
         with torch.no_grad():
             y, m = test.raw_outputs(test.y), test.raw_outputs(net.prior_mean(test.a))
-        figures["prior_mean_rel_l2_mean"] = float(((m - y).norm(dim=1) / y.norm(dim=1)).mean())
+        figures["prior_mean_rel_l2_mean"] = float(relative_l2(m, y).mean())
     return {"case": case, "model": model, **figures, "train_seconds": state["seconds"],
             "predict_seconds": predict_seconds, "epochs": state["done"],
             "train_functions": len(net.train_a) if model == "gpo" else settings["n_train"],

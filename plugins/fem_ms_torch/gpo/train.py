@@ -18,7 +18,7 @@ from .logos import LoGoSGPO
 from .problems import GridProblem, load_problem
 from .spatial import KNNKernel, KroneckerKNNKernel
 
-__all__ = ["MODELS", "build_model", "train_gpo", "load_gpo", "evaluate", "FORMAT"]
+__all__ = ["MODELS", "build_model", "train_gpo", "load_gpo", "evaluate", "relative_l2", "FORMAT"]
 
 # 2: periodic WNOs take (cos, sin) coordinates (their lift has another shape than in 1)
 # 3: models carry a calibrated predictive variance
@@ -237,6 +237,11 @@ def load_gpo(path):
     return net.eval(), s, state
 
 
+def relative_l2(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """‖prediction − truth‖ / ‖truth‖ per function, (batch,), from (batch, d) point values."""
+    return (prediction - truth).norm(dim=1) / truth.norm(dim=1)
+
+
 @torch.no_grad()
 def evaluate(net, problem: GridProblem, batch_size: int = 25) -> dict:
     """Test figures in the data's own units: relative L2 error per function (mean, std), the
@@ -249,7 +254,7 @@ def evaluate(net, problem: GridProblem, batch_size: int = 25) -> dict:
         y = problem.raw_outputs(problem.y[idx])
         mean = problem.raw_outputs(pred.mean)
         std = pred.std * problem.y_std
-        rel.append(((mean - y).norm(dim=1) / y.norm(dim=1)).numpy())
+        rel.append(relative_l2(mean, y).numpy())
         z = (y - mean) / std
         inside += int((z.abs() <= 1.959964).sum())
         nlpd += float((0.5 * z**2 + torch.log(std) + 0.5 * math.log(2 * math.pi)).sum())
