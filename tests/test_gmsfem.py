@@ -175,3 +175,22 @@ def test_canonical_patches_stack_by_kind():
             if axis >= 2 - len(nbh.boundary_axes):  # boundary axes come last
                 assert vertex_pos[axis] == 0
     assert shapes == {"full": {(8, 8)}, "half": {(8, 4)}, "corner": {(4, 4)}}
+
+
+def test_later_samples_on_a_mesh_pair_match_a_fresh_pair():
+    """The κ-independent layout (cell grid numbering, patch positions, R's sparsity) is cached with
+    the mesh pair; a second κ on a used pair must give what a fresh pair gives."""
+    pair, first = kle_problem(3, 12, seed=0)
+    GMsFEM(first, pair, n_basis=3, provider_options=QUIET).offline()  # fills the cache
+    kappa = cell_field(pair.fine, paper_kle((12, 12)).sample_kappa(1))
+    warm = GMsFEM(Diffusion(first.V, kappa, 1.0), pair, n_basis=3, provider_options=QUIET).offline()
+    fresh_pair, second = kle_problem(3, 12, seed=1)
+    cold = GMsFEM(second, fresh_pair, n_basis=3, provider_options=QUIET).offline()
+    for i in range(len(cold.neighbourhoods)):
+        assert np.array_equal(warm.patches.kappa_patch(i), cold.patches.kappa_patch(i))
+        assert all(np.array_equal(a, b) for a, b in zip(warm.patches.grid_positions(i),
+                                                        cold.patches.grid_positions(i)))
+    for a, b in zip(warm.R.getValuesCSR(), cold.R.getValuesCSR()):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert not np.array_equal(warm.patches.kappa_patch(4), GMsFEM(first, pair, n_basis=3, provider_options=QUIET).offline()
+                              .patches.kappa_patch(4))

@@ -1,5 +1,8 @@
 """GMsFEM-NO building blocks: subspace losses, the F-FNO, training checkpoints, the provider."""
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -29,6 +32,48 @@ def test_subspace_losses_vanish_on_the_true_subspace_and_only_there(bases):
     assert rbfl2_loss(mixed, true) > 0.1  # RBFL2 compares functions, not spans
     with pytest.raises(ValueError, match="batch, n_basis, points"):
         sal_loss(true, true[:, :2])
+
+
+def test_weighted_losses_measure_the_weighted_inner_product(bases):
+    true, mixed, other = bases
+    g = torch.Generator().manual_seed(2)
+    weight = torch.rand(4, 50, generator=g, dtype=torch.float64) + 0.1
+    for loss in (sal_loss, rbfl2_loss):  # uniform weights change nothing; a scale changes nothing
+        assert torch.isclose(loss(other, true, torch.ones_like(weight)), loss(other, true))
+        assert torch.isclose(loss(other, true, 7 * weight), loss(other, true, weight))
+    assert sal_loss(mixed, true, weight) < 1e-12
+    assert sal_loss(other, true, weight) > 0.1
+    # against an independent computation: N_bf − ‖Q_tᵀ W Q_p‖² with W-orthonormal Q from a
+    # Cholesky factorisation of the Gram matrices
+    t, o, w = true[0].T, other[0].T, weight[0]
+
+    def w_orthonormal(b):
+        return b @ torch.linalg.inv(torch.linalg.cholesky(b.T @ (w[:, None] * b))).T
+
+    qt, qo = w_orthonormal(t), w_orthonormal(o)
+    expected = 3 - (qt.T @ (w[:, None] * qo)).pow(2).sum()
+    assert torch.isclose(sal_loss(other[:1], true[:1], weight[:1]), expected)
+    # where the weight vanishes, a difference costs nothing
+    mask = torch.ones(4, 50, dtype=torch.float64)
+    mask[:, 25:] = 0
+    changed = true.clone()
+    changed[:, :, 25:] = torch.randn(4, 3, 25, generator=g, dtype=torch.float64)
+    assert sal_loss(changed, true, mask) < 1e-12 and sal_loss(changed, true) > 0.1
+    with pytest.raises(ValueError, match="weight must be"):
+        sal_loss(true, true, weight[:, :10])
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_vertex_mass_is_the_lumped_kappa_mass(dim):
+    from fem_ms_torch.basis.features import vertex_mass
+
+    kappa = torch.rand(2, *([5] * dim), dtype=torch.float64) * 100
+    mass = vertex_mass(kappa)
+    assert mass.shape == (2, *([6] * dim))
+    # every cell hands κ_c / 2^dim to each of its 2^dim vertices
+    assert torch.allclose(mass.sum(dim=tuple(range(1, dim + 1))), kappa.sum(dim=tuple(range(1, dim + 1))))
+    ones = vertex_mass(torch.ones(1, *([4] * dim), dtype=torch.float64))[0]
+    assert ones[(2,) * dim] == 1 and ones[(0,) * dim] == 0.5 ** dim  # interior vertex, corner
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -115,6 +160,12 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
         train_basis(data, ckpt, **{**kwargs, "epochs": 5})
     fno = train_basis(data, tmp_path / "fno.pt", architecture="fno", **kwargs)
     assert load_checkpoint(fno)["kinds"]["full"]["architecture"] == "fno"
+    weighted = train_basis(data, tmp_path / "kappa.pt", inner_product="kappa", **kwargs)
+    assert load_checkpoint(weighted)["settings"]["inner_product"] == "kappa"
+    assert not torch.equal(load_checkpoint(weighted)["kinds"]["full"]["state_dict"]["lift.weight"],
+                           uninterrupted["kinds"]["full"]["state_dict"]["lift.weight"])
+    with pytest.raises(ValueError, match="unknown inner_product 'energy'"):
+        train_basis(data, tmp_path / "x.pt", inner_product="energy", **kwargs)
 
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
@@ -125,10 +176,21 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     assert "inference" in learned.bases.timings
     with pytest.raises(ValueError, match="predicts 3 basis functions, GMsFEM asked for n_basis=2"):
         GMsFEM(problem, pair, n_basis=2, basis="learned", provider_options={"checkpoint": str(ckpt)}).offline()
-    # the checkpoint reloads exactly: the same predictions twice
+    # the checkpoint reloads exactly: the same predictions from the shared models and from a fresh read
+    from fem_ms_torch.basis import provider as provider_module
+
     p1 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    assert get_provider("learned", checkpoint=str(ckpt)).models is learned.provider.models
+    provider_module._LOADED.clear()
     p2 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    assert get_provider("learned", checkpoint=str(ckpt)).models is not learned.provider.models
     assert all(np.array_equal(p1[i], p2[i]) for i in p1)
+    # a rewritten checkpoint is read again
+    shutil.copy(fno, tmp_path / "swapped.pt")
+    shutil.copy(ckpt, tmp_path / "swapped.pt.ffno")
+    assert type(get_provider("learned", checkpoint=str(tmp_path / "swapped.pt")).models["full"]).__name__ == "FNO"
+    os.replace(tmp_path / "swapped.pt.ffno", tmp_path / "swapped.pt")
+    assert type(get_provider("learned", checkpoint=str(tmp_path / "swapped.pt")).models["full"]).__name__ == "FFNO"
     # bfloat16 inference: the same subspaces up to bfloat16 rounding
     p3 = get_provider("learned", checkpoint=str(ckpt), precision="bfloat16").local_bases(learned.patches, 3).vectors
     for i in p1:

@@ -90,8 +90,9 @@ class GMsFEM:
                getattr(self.problem.boundary, "dirichlet_marker", None))
         if key not in self.pair.cache:
             geometry = FineGeometry.gather(self.pair, V, self.problem.bcs)
-            self.pair.cache[key] = (V, geometry, build_neighbourhoods(self.pair, geometry))
-        _, self.geometry, self.neighbourhoods = self.pair.cache[key]
+            # the last entry collects κ-independent index arrays (patch layout, R's sparsity)
+            self.pair.cache[key] = (V, geometry, build_neighbourhoods(self.pair, geometry), {})
+        _, self.geometry, self.neighbourhoods, layout = self.pair.cache[key]
         t1 = time.perf_counter()
         for nbh in self.neighbourhoods:
             if self.n_basis > nbh.size:
@@ -101,14 +102,14 @@ class GMsFEM:
         blocks = np.array_split(np.arange(len(self.neighbourhoods)), self.comm.size)
         self.mine = blocks[self.comm.rank].tolist()
         self.patches = PatchSet(self.neighbourhoods, self.mine, self.problem.kappa, self.geometry,
-                                self.pair, V)
+                                self.pair, V, cache=layout)
         bases = self.provider.local_bases(self.patches, self.n_basis)
         t2 = time.perf_counter()
         check_bases(bases, self.neighbourhoods, self.mine, self.n_basis,
                     getattr(self.provider, "name", type(self.provider).__name__))
         self.bases = bases
         self.R = restriction_matrix(bases, self.neighbourhoods, self.mine, self.n_basis,
-                                    self.geometry, V, self.comm)
+                                    self.geometry, V, self.comm, cache=layout)
         self._P = self.R.transpose(PETSc.Mat())  # (no argument would transpose R in place)
         t3 = time.perf_counter()
         provider_time = t2 - t1 - self.patches.assembly_time

@@ -62,16 +62,24 @@ class PatchSet:
         The permeability on the fine mesh.
     """
 
-    def __init__(self, neighbourhoods, mine, kappa, geometry: FineGeometry, pair, V):
+    def __init__(self, neighbourhoods, mine, kappa, geometry: FineGeometry, pair, V, cache: dict | None = None):
         self.neighbourhoods = neighbourhoods
         self.mine = list(mine)
         self.kappa = kappa
         self.geometry = geometry
         self.pair = pair
         self.V = V
+        # κ-independent index arrays (cell grid numbering, patch layouts); GMsFEM passes one
+        # dict per mesh pair, so that they are computed for the first sample only
+        self._cache = {} if cache is None else cache
         self._elements = None
         self._kappa_grid = None
         self.assembly_time = 0.0
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     @property
     def elements(self) -> ElementMatrices:
@@ -104,11 +112,12 @@ class PatchSet:
 
             self._require_structured()
             mesh = self.kappa.function_space().mesh()
-            idx = cell_grid_indices(mesh, self.pair.cells_per_side)
-            grid = np.zeros(self.pair.cells_per_side)
-            for ids, vals in zip(mesh.comm.allgather(np.stack(idx)), mesh.comm.allgather(
-                    np.asarray(self.kappa.dat.data_ro))):
-                grid[tuple(ids)] = vals
+            cells = self.pair.cells_per_side
+            indices = self._cached(("cell grid", id(mesh)), lambda: tuple(
+                tuple(ids) for ids in mesh.comm.allgather(np.stack(cell_grid_indices(mesh, cells)))))
+            grid = np.zeros(cells)
+            for ids, vals in zip(indices, mesh.comm.allgather(np.asarray(self.kappa.dat.data_ro))):
+                grid[ids] = vals
             self._kappa_grid = grid
         return self._kappa_grid
 
@@ -154,6 +163,9 @@ class PatchSet:
         A provider that predicts values ``G`` on the canonical vertex grid of ω_i (shape
         ``kappa_patch(i).shape + 1``) maps them to ω_i's DOFs as ``G[grid_positions(i)]``.
         """
+        return self._cached(("grid positions", i), lambda: self._grid_positions(i))
+
+    def _grid_positions(self, i: int) -> tuple[np.ndarray, ...]:
         nbh = self.neighbourhoods[i]
         lo, hi = self.patch_box(i)
         n = np.array(self.pair.cells_per_side)

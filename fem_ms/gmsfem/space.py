@@ -37,24 +37,38 @@ def check_bases(bases: LocalBases, neighbourhoods: list[Neighbourhood], mine, n_
 
 
 def restriction_matrix(bases: LocalBases, neighbourhoods: list[Neighbourhood], mine,
-                       n_basis: int, geometry: FineGeometry, V, comm) -> PETSc.Mat:
-    """R (N_v·n_basis × fine DOFs) from the local bases of this rank's neighbourhoods."""
-    indptr, indices, data = [0], [], []
-    for i in mine:
-        nbh = neighbourhoods[i]
-        keep = ~geometry.dirichlet[nbh.dofs]
-        order = np.argsort(nbh.dofs[keep])
-        cols = nbh.dofs[keep][order]
-        psi = (nbh.chi[:, None] * np.asarray(bases.vectors[i]))[keep][order]
-        for j in range(n_basis):
-            indices.append(cols)
-            data.append(psi[:, j])
-            indptr.append(indptr[-1] + len(cols))
-    n_rows_local = len(mine) * n_basis
-    n_rows = len(neighbourhoods) * n_basis
-    indices = np.concatenate(indices).astype(PETSc.IntType) if indices else np.empty(0, PETSc.IntType)
+                       n_basis: int, geometry: FineGeometry, V, comm, cache: dict | None = None) -> PETSc.Mat:
+    """R (N_v·n_basis × fine DOFs) from the local bases of this rank's neighbourhoods.
+
+    ``cache``: a dict kept with ``geometry`` (GMsFEM keeps one per mesh pair) in which the
+    κ-independent sparsity pattern is stored on first use, so that later samples only gather values.
+    """
+    indptr, indices, rows = _pattern(neighbourhoods, mine, n_basis, geometry, {} if cache is None else cache)
+    data = [(neighbourhoods[i].chi[r, None] * np.asarray(bases.vectors[i])[r]).T.ravel()
+            for i, r in zip(mine, rows)]
     data = np.concatenate(data) if data else np.empty(0)
-    R = PETSc.Mat().createAIJ(((n_rows_local, n_rows), (V.dof_dset.size, V.dim())),
-                              csr=(np.asarray(indptr, dtype=PETSc.IntType), indices, data), comm=comm)
+    R = PETSc.Mat().createAIJ(((len(mine) * n_basis, len(neighbourhoods) * n_basis), (V.dof_dset.size, V.dim())),
+                              csr=(indptr, indices, data), comm=comm)
     R.assemble()
     return R
+
+
+def _pattern(neighbourhoods, mine, n_basis, geometry, cache):
+    """(indptr, column indices, per-neighbourhood rows of ω_i's DOFs) of R, cached by (mine, n_basis).
+
+    Each neighbourhood contributes n_basis rows with the same columns: its non-Dirichlet DOFs in
+    ascending order (PETSc's CSR wants sorted columns); ``rows`` picks them from ω_i's DOF order.
+    """
+    key = ("restriction pattern", tuple(mine), n_basis)
+    if key not in cache:
+        indptr, indices, rows = [0], [], []
+        for i in mine:
+            dofs = neighbourhoods[i].dofs
+            keep = np.flatnonzero(~geometry.dirichlet[dofs])
+            r = keep[np.argsort(dofs[keep])]
+            rows.append(r)
+            indices.append(np.tile(dofs[r], n_basis))
+            indptr.extend(indptr[-1] + len(r) * np.arange(1, n_basis + 1))
+        indices = np.concatenate(indices).astype(PETSc.IntType) if indices else np.empty(0, PETSc.IntType)
+        cache[key] = (np.asarray(indptr, dtype=PETSc.IntType), indices, rows)
+    return cache[key]

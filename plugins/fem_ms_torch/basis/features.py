@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["patch_features", "n_features"]
+__all__ = ["patch_features", "n_features", "vertex_mass"]
 
 
 def n_features(dim: int) -> int:
@@ -24,3 +24,13 @@ def patch_features(kappa: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> 
     axes = [torch.linspace(0.0, 1.0, n, dtype=kappa.dtype, device=kappa.device) for n in vertex.shape[2:]]
     coords = torch.stack(torch.meshgrid(*axes, indexing="ij"))[None].expand(kappa.shape[0], -1, *vertex.shape[2:])
     return torch.cat([vertex, coords], dim=1)
+
+
+def vertex_mass(kappa: torch.Tensor) -> torch.Tensor:
+    """(batch, *cells) κ → (batch, *vertices): the lumped κ-weighted mass of every vertex,
+    Σ κ_c / 2^dim over its adjacent cells (in units of a cell's volume), the diagonal of GMsFEM's
+    S matrix with mass lumping on a Q1 patch grid."""
+    dim = kappa.dim() - 1
+    padded = F.pad(kappa[:, None], [1, 1] * dim)  # zeros outside: boundary vertices have fewer cells
+    pool = F.avg_pool2d if dim == 2 else F.avg_pool3d
+    return pool(padded, kernel_size=2, stride=1)[:, 0]

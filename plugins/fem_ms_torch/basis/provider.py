@@ -7,6 +7,8 @@ Registered as ``"learned"`` in the ``fem_ms.basis_providers`` entry-point group:
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,11 +44,10 @@ class LearnedBasisProvider:
     def __init__(self, checkpoint, device: str | None = None, precision: str = "float32"):
         if precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, got {precision!r}")
-        self.checkpoint = load_checkpoint(checkpoint)
         self.path = checkpoint
         self.precision = precision
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.models = {kind: build_model(entry).to(self.device) for kind, entry in self.checkpoint["kinds"].items()}
+        self.checkpoint, self.models = _load_models(checkpoint, self.device)
 
     def local_bases(self, patches, n_basis: int) -> LocalBases:
         ck = self.checkpoint
@@ -75,3 +76,28 @@ class LearnedBasisProvider:
                 positions = patches.grid_positions(i)
                 vectors[i] = grid[(slice(None),) + positions].T.copy()
         return LocalBases(vectors, timings={"inference": time.perf_counter() - t0})
+
+
+_LOADED: OrderedDict = OrderedDict()  # (path, mtime, size, device) → (checkpoint, models)
+
+
+def _load_models(path, device: str):
+    """The checkpoint and its models, loaded once per file version and device.
+
+    ``GMsFEM(..., basis="learned", provider_options={"checkpoint": path})`` makes a provider for
+    every κ sample; reading and building the models each time cost about as much as the
+    inference at 100². The models are in eval mode and only used under ``inference_mode``, so
+    providers can share them; a rewritten checkpoint (new mtime or size) is read again.
+    """
+    stat = Path(path).stat() if Path(path).is_file() else None
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, device) if stat else None
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    checkpoint = load_checkpoint(path)  # also raises the clear errors for a missing/foreign file
+    models = {kind: build_model(entry).to(device) for kind, entry in checkpoint["kinds"].items()}
+    if key is not None:
+        _LOADED[key] = (checkpoint, models)
+        while len(_LOADED) > 4:
+            _LOADED.popitem(last=False)
+    return checkpoint, models

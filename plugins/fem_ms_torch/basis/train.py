@@ -13,17 +13,18 @@ from ..data import GMsFEMBasisDataset
 from ..distributed import data_parallel
 from ..operators import ARCHITECTURES
 from .checkpoint import load_checkpoint, save_checkpoint
-from .features import n_features, patch_features
+from .features import n_features, patch_features, vertex_mass
 from .losses import rbfl2_loss, sal_loss, sal_pr_loss
 
-__all__ = ["train_basis", "LOSSES"]
+__all__ = ["train_basis", "LOSSES", "INNER_PRODUCTS"]
 
 LOSSES = {"sal": sal_loss, "sal-pr": sal_pr_loss, "rbfl2": rbfl2_loss}
+INNER_PRODUCTS = ("euclidean", "kappa")
 
 
 def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16, lr: float = 1e-3,
                 loss: str = "sal", width: int = 32, depth: int = 4, modes: int = 12, seed: int = 0,
-                architecture: str = "ffno",
+                architecture: str = "ffno", inner_product: str = "euclidean",
                 device: str | None = None, progress: bool = True) -> Path:
     """Train one neural operator per neighbourhood kind on a ``gmsfem_basis`` dataset.
 
@@ -47,6 +48,10 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
     width, depth, modes : size of the operator.
     architecture : {"ffno", "fno", ...}
         A name in :data:`fem_ms_torch.operators.ARCHITECTURES`.
+    inner_product : {"euclidean", "kappa"}
+        Of the loss (:mod:`.losses`): Euclidean on the patch's vertex grid, or the lumped
+        κ-weighted mass (:func:`.features.vertex_mass`), GMsFEM's S-inner product, in which a
+        basis function's error counts where κ is large, as it does in GMsFEM's energy error.
     device : str, optional
         ``"cpu"`` or ``"cuda"`` (default: CUDA when available).
     progress : bool
@@ -61,6 +66,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         raise ValueError(f"unknown loss {loss!r}; known: {sorted(LOSSES)}")
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
+    if inner_product not in INNER_PRODUCTS:
+        raise ValueError(f"unknown inner_product {inner_product!r}; known: {list(INNER_PRODUCTS)}")
     ranks = data_parallel(device)
     device = ranks.device
     dataset, out = Path(dataset), Path(out)
@@ -75,6 +82,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         raise ValueError(f"{dataset} has no patches of kind {missing}; it has {available}")
     settings = dict(dataset=str(dataset.resolve()), kinds=kinds, epochs=epochs, batch_size=batch_size,
                     lr=lr, loss=loss, width=width, depth=depth, modes=modes, seed=seed, architecture=architecture)
+    if inner_product != "euclidean":  # (absent from the settings of checkpoints written before it existed)
+        settings["inner_product"] = inner_product
     state = {"settings": settings, "n_basis": meta["n_basis"], "dim": meta["dim"], "kinds": {}, "done": {}}
     if out.exists():
         previous = load_checkpoint(out)
@@ -109,16 +118,17 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
             model.train()
             total, count = 0.0, 0
             for batch, (_, weight) in zip(loader, steps):
-                x = patch_features(batch["kappa"][:, 0].to(device), mean, std)
-                pred = net(x).flatten(2)
+                kappa = batch["kappa"][:, 0].to(device)
+                pred = net(patch_features(kappa, mean, std)).flatten(2)
                 true = batch["basis"].to(device).flatten(2)
-                value = LOSSES[loss](pred, true)
+                mass = vertex_mass(kappa).flatten(1).to(pred.dtype) if inner_product == "kappa" else None
+                value = LOSSES[loss](pred, true, mass)
                 optimizer.zero_grad()
                 (value * weight).backward()
                 optimizer.step()
                 if weight:
-                    total += float(value.detach()) * len(x)
-                    count += len(x)
+                    total += float(value.detach()) * len(kappa)
+                    count += len(kappa)
             scheduler.step()
             total, count = ranks.sum(total, count)
             bar.set_postfix(loss=f"{total / count:.4g}")

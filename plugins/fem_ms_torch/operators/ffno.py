@@ -46,7 +46,7 @@ class FactorizedSpectralConv(nn.Module):
         check_input(x, self.width, dim)
         out = spectral_mix_along(x, 2, self.weights[0])
         for d in range(1, dim):
-            out = out + spectral_mix_along(x, 2 + d, self.weights[d])
+            out += spectral_mix_along(x, 2 + d, self.weights[d])  # a fresh tensor: safe under autograd
         return out
 
 
@@ -97,6 +97,8 @@ class FFNO(nn.Module):
         for conv, ff, branches in zip(self.convs, self.ff, local):
             y = conv(z)
             if branches is not None:
-                y = y + branches(z)
-            z = z + nn.functional.gelu(ff(y.movedim(1, -1))).movedim(-1, 1)
+                y += branches(z)
+            update = nn.functional.gelu(ff(y.movedim(1, -1))).movedim(-1, 1)
+            # autograd keeps z for the spectral products: update it in place only without autograd
+            z = z.add_(update) if not torch.is_grad_enabled() else z + update
         return self.project(z.movedim(1, -1)).movedim(-1, 1)
