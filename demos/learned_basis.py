@@ -1,9 +1,10 @@
 """Learned GMsFEM bases: train small F-FNOs on SLEPc bases, then swap them in for SLEPc.
 
 Generates a GMsFEM basis dataset (KLE κ, SLEPc eigenvectors per neighbourhood), trains one
-F-FNO per neighbourhood kind with the subspace alignment loss (SAL), and solves a problem on
-an unseen κ with ``basis="slepc"`` and ``basis="learned"``: prints both error tables and the
-times to produce the bases, and plots true vs predicted basis functions.
+F-FNO per neighbourhood kind with the subspace alignment loss (SAL, in the energy inner product
+of the local problem), and solves a problem on an unseen κ with ``basis="slepc"`` and
+``basis="learned"``: prints both error tables and the times to produce the bases, and plots
+true vs predicted basis functions.
 
 A small configuration that trains in a few minutes on a CPU; it shows the mechanics, not the
 accuracy of a well-trained model (see docs/gmsfem.md).
@@ -49,7 +50,7 @@ def main(argv=None) -> None:
                                n_basis=args.n_basis, train_fraction=1.0)
     dataset = generate(config, work)
     checkpoint = train_basis(dataset, work / f"ffno_e{args.epochs}_w{args.width}.pt", epochs=args.epochs,
-                             width=args.width, depth=4, modes=8, batch_size=16, loss="sal")
+                             width=args.width, depth=4, modes=8, batch_size=4, lr=3e-3, loss="sal")
 
     pair = structured_hierarchy(args.coarse, args.fine)
     V = fd.FunctionSpace(pair.fine, "CG", 1)

@@ -77,6 +77,40 @@ def test_vertex_mass_is_the_lumped_kappa_mass(dim):
 
 
 @pytest.mark.parametrize("dim", [2, 3])
+def test_energy_embedding_integrates_q1_functions_exactly(dim):
+    """Gram matrix of the features = κ-stiffness + τ·lumped mass, against exact integrals of the
+    Q1 functions u₀ = Π x_b and u₁ = x₀ + 2x₁ on unit cells."""
+    import itertools
+
+    from fem_ms_torch.basis.features import energy_embedding, rayleigh_quotient, vertex_mass
+
+    cells = (4, 3) if dim == 2 else (3, 2, 4)
+    kappa = torch.rand(1, *cells, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 10 + 0.1
+    x = torch.meshgrid(*[torch.arange(n + 1, dtype=torch.float64) for n in cells], indexing="ij")
+    u = torch.stack([torch.prod(torch.stack(x), 0), x[0] + 2 * x[1]])[None]
+    c = [1.0, 2.0, 0.0][:dim]  # ∇u₁
+
+    def moment(i, k):  # ∫_i^{i+1} x^k dx
+        return ((i + 1) ** (k + 1) - i ** (k + 1)) / (k + 1)
+
+    a = np.zeros((2, 2))
+    for idx in itertools.product(*map(range, cells)):
+        k = float(kappa[(0, *idx)])
+        for ax in range(dim):  # ∂_ax u₀ = Π_{b≠ax} x_b
+            others = [moment(idx[b], 2) for b in range(dim) if b != ax]
+            a[0, 0] += k * np.prod(others)
+            a[0, 1] += k * c[ax] * np.prod([moment(idx[b], 1) for b in range(dim) if b != ax])
+        a[1, 1] += k * sum(ci * ci for ci in c)
+    a[1, 0] = a[0, 1]
+    m = vertex_mass(kappa).flatten(1)[0]
+    s = torch.stack([(m * u[0, i].flatten() * u[0, j].flatten()).sum() for i in range(2) for j in range(2)])
+    tau = torch.tensor([0.3], dtype=torch.float64)
+    e = energy_embedding(u, kappa, tau)[0]
+    assert torch.allclose(e @ e.T, torch.as_tensor(a) + 0.3 * s.reshape(2, 2), rtol=1e-12)
+    assert torch.isclose(rayleigh_quotient(u, kappa)[0], torch.as_tensor(a.trace()) / s.reshape(2, 2).trace())
+
+
+@pytest.mark.parametrize("dim", [2, 3])
 def test_ffno_shapes_resolution_transfer_and_gradients(dim):
     torch.manual_seed(0)
     model = FFNO(3, 5, dim=dim, width=8, depth=2, modes=4)
@@ -160,12 +194,15 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
         train_basis(data, ckpt, **{**kwargs, "epochs": 5})
     fno = train_basis(data, tmp_path / "fno.pt", architecture="fno", **kwargs)
     assert load_checkpoint(fno)["kinds"]["full"]["architecture"] == "fno"
-    weighted = train_basis(data, tmp_path / "kappa.pt", inner_product="kappa", **kwargs)
-    assert load_checkpoint(weighted)["settings"]["inner_product"] == "kappa"
-    assert not torch.equal(load_checkpoint(weighted)["kinds"]["full"]["state_dict"]["lift.weight"],
-                           uninterrupted["kinds"]["full"]["state_dict"]["lift.weight"])
-    with pytest.raises(ValueError, match="unknown inner_product 'energy'"):
-        train_basis(data, tmp_path / "x.pt", inner_product="energy", **kwargs)
+    assert uninterrupted["settings"]["inner_product"] == "energy"  # the default
+    for inner_product in ("kappa", "euclidean"):
+        other = load_checkpoint(train_basis(data, tmp_path / f"{inner_product}.pt", inner_product=inner_product,
+                                            **kwargs))
+        assert other["settings"].get("inner_product", "euclidean") == inner_product
+        assert not torch.equal(other["kinds"]["full"]["state_dict"]["lift.weight"],
+                               uninterrupted["kinds"]["full"]["state_dict"]["lift.weight"])
+    with pytest.raises(ValueError, match="unknown inner_product 'h1'"):
+        train_basis(data, tmp_path / "x.pt", inner_product="h1", **kwargs)
 
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["patch_features", "n_features", "vertex_mass"]
+__all__ = ["patch_features", "n_features", "vertex_mass", "energy_embedding", "rayleigh_quotient"]
 
 
 def n_features(dim: int) -> int:
@@ -34,3 +34,45 @@ def vertex_mass(kappa: torch.Tensor) -> torch.Tensor:
     padded = F.pad(kappa[:, None], [1, 1] * dim)  # zeros outside: boundary vertices have fewer cells
     pool = F.avg_pool2d if dim == 2 else F.avg_pool3d
     return pool(padded, kernel_size=2, stride=1)[:, 0]
+
+
+GAUSS = (0.5 - 0.5 / 3 ** 0.5, 0.5 + 0.5 / 3 ** 0.5)  # 2-point Gauss rule on [0, 1]
+
+
+def energy_embedding(u: torch.Tensor, kappa: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """(batch, n, *vertices) Q1 functions → (batch, n, features) whose Euclidean inner product is
+    the (A + τS) inner product of GMsFEM's local problem on the patch.
+
+    A is the κ-weighted stiffness ∫ κ ∇u·∇v and S the lumped κ-mass (:func:`vertex_mass`), both on
+    unit cells (the cell size only rescales τ). The features are √κ_c·∂_a u at the 2^dim Gauss
+    points of every cell (exact for Q1), then √(τ m_v)·u at the vertices; ``tau`` is (batch,).
+    Losses computed on the features (:mod:`.losses`) measure subspaces in that energy, which is
+    the norm of GMsFEM's error estimate, instead of pointwise on the grid.
+    """
+    mass = (tau[:, None, None] * vertex_mass(kappa)[:, None].flatten(2)).sqrt()
+    return torch.cat([_gradient_features(u, kappa), u.flatten(2) * mass], dim=2)
+
+
+def rayleigh_quotient(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """Σ_j a(u_j, u_j) / Σ_j s(u_j, u_j) per batch entry (A, S as in :func:`energy_embedding`):
+    for eigenvectors the mean of their eigenvalues, weighted by their S-norms."""
+    a = _gradient_features(u, kappa).pow(2).sum(dim=(1, 2))
+    s = (u.flatten(2).pow(2) * vertex_mass(kappa)[:, None].flatten(2)).sum(dim=(1, 2))
+    return a / s
+
+
+def _gradient_features(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """√κ_c·∂_a u at the Gauss points of every unit cell, with their quadrature weights, flattened."""
+    dim = kappa.dim() - 1
+    grid = u.shape[2:]
+    parts = []
+    for a in range(dim):
+        d = u.narrow(2 + a, 1, grid[a] - 1) - u.narrow(2 + a, 0, grid[a] - 1)  # ∂_a u, constant along a
+        for b in range(dim):  # multilinear in the other axes: their two Gauss coordinates
+            if b != a:
+                lo, hi = d.narrow(2 + b, 0, grid[b] - 1), d.narrow(2 + b, 1, grid[b] - 1)
+                d = torch.stack([(1 - g) * lo + g * hi for g in GAUSS], dim=-1)  # (…, cells, …, Gauss)
+        # weight of each (cell, Gauss coordinates of the other axes): κ_c · 2^-(dim-1)
+        scale = (kappa / 2 ** (dim - 1)).sqrt().reshape(kappa.shape[0], 1, *kappa.shape[1:], *([1] * (dim - 1)))
+        parts.append((d * scale).flatten(2))
+    return torch.cat(parts, dim=2)
