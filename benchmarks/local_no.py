@@ -216,10 +216,9 @@ def gmsfem_no(args, work: Path) -> dict:
     checkpoints, train_s = {}, {}
     for arch in ("ffno", "localno", "localffno"):
         t0 = time.process_time()
-        # Euclidean SAL, as when local_no.json was measured (train_basis's default is now the energy product)
         checkpoints[arch] = train_basis(data, work / f"{arch}.pt", epochs=args.no_epochs, width=args.no_width,
                                         depth=4, modes=args.no_modes, architecture=arch, seed=args.seed,
-                                        inner_product="euclidean")
+                                        inner_product=args.no_inner_product)
         train_s[arch] = time.process_time() - t0
     pair = structured_hierarchy(5, 100, quadrilateral=True)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
@@ -256,7 +255,10 @@ def main(argv=None) -> None:
     parser.add_argument("--no-width", type=int, default=16)
     parser.add_argument("--no-modes", type=int, default=8)
     parser.add_argument("--no-test", type=int, default=None, help="GMsFEM-NO test kappa")
-    parser.add_argument("--tasks", choices=("all", "basis", "darcy"), default="all", help="backbone comparison tasks")
+    parser.add_argument("--no-inner-product", choices=("energy", "euclidean", "kappa"), default="energy",
+                        help="of the GMsFEM-NO subspace loss (local_no.json: euclidean)")
+    parser.add_argument("--tasks", choices=("all", "basis", "darcy", "none"), default="all",
+                        help="backbone comparison tasks")
     parser.add_argument("--skip-gmsfem-no", action="store_true", help="skip the GMsFEM-NO backbone comparison")
     args = parse_benchmark_arguments(parser, argv)
     q = args.quick
@@ -269,7 +271,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     t_start = time.perf_counter()
-    tasks = load_tasks(q, args.seed, args.tasks)
+    tasks = {} if args.tasks == "none" else load_tasks(q, args.seed, args.tasks)
     rows = compare_backbones(args, tasks)
     no = None if args.skip_gmsfem_no else gmsfem_no(args, Path(tempfile.mkdtemp(prefix="fem-ms-local-no-")))
 
@@ -297,6 +299,7 @@ def main(argv=None) -> None:
                   "seed": args.seed, "optimizer": "AdamW, cosine over the CPU-time budget", "tasks": args.tasks,
                   "gmsfem_no": {"train_kappa": args.no_train_samples, "epochs": args.no_epochs,
                                 "width": args.no_width, "modes": args.no_modes, "test_kappa": args.no_test,
+                                "inner_product": args.no_inner_product,
                                 "test_kappa_seeds": f"{TEST_SEED} + 2s", "problem": "diffusion, f = 1, 100^2 / 5^2"},
                   "paper": PAPER},
         "backbones": rows, "gmsfem_no": no, "targets": targets})
