@@ -45,6 +45,8 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--inner-product", choices=("euclidean", "kappa", "energy"), default="energy",
                         help="of the subspace losses (train_basis; default: energy)")
+    parser.add_argument("--architecture", choices=("ffno", "fno", "localno", "localffno"), default="ffno",
+                        help="GMsFEM-NO backbone (train_basis)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
@@ -84,7 +86,7 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         checkpoints[loss] = train_basis(basis_set, work / f"no_{loss}.pt", epochs=epochs, loss=loss, width=width,
                                         depth=4, modes=modes, batch_size=batch_size, lr=lr,
-                                        inner_product=args.inner_product)
+                                        inner_product=args.inner_product, architecture=args.architecture)
         timings[f"train_{loss}_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     standalone = StandaloneSolver(train_standalone(level_set, 100, work / "standalone.pt", epochs=epochs,
@@ -169,7 +171,7 @@ def main(argv=None) -> None:
         "benchmark": "gmsfem_no_accuracy", "quick": q, "wall_s": time.perf_counter() - t_start,
         "setup": {"torch_threads": 2, "fine": 100, "coarse": 5, "n_basis": 8, "train_samples": n_train, "test_samples": n_test,
                   "epochs": epochs, "width": width, "depth": 4, "modes": modes, "batch_size": batch_size,
-                  "lr": lr, "inner_product": args.inner_product,
+                  "lr": lr, "inner_product": args.inner_product, "architecture": args.architecture,
                   "test_kappa_seeds": f"{TEST_SEED} + 2s (disjoint from training)",
                   "standalone": "F-FNO kappa (+ f) -> u trained on f = 1 fine diffusion solutions"},
         "timings": timings, "offline_per_solve_s": per_solve, "break_even_solves": break_even,
