@@ -34,6 +34,9 @@ TEST_SEED = 100_000
 
 
 def main(argv=None) -> None:
+    from fem_ms_torch.basis.train import INNER_PRODUCTS
+    from fem_ms_torch.operators import ARCHITECTURES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--train-samples", type=int, default=None)
@@ -43,9 +46,9 @@ def main(argv=None) -> None:
     parser.add_argument("--modes", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--inner-product", choices=("euclidean", "kappa", "energy"), default="energy",
+    parser.add_argument("--inner-product", choices=INNER_PRODUCTS, default="energy",
                         help="of the subspace losses (train_basis; default: energy)")
-    parser.add_argument("--architecture", choices=("ffno", "fno", "localno", "localffno"), default="ffno",
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="ffno",
                         help="GMsFEM-NO backbone (train_basis)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)

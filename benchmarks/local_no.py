@@ -239,6 +239,8 @@ def gmsfem_no(args, work: Path) -> dict:
 
 
 def main(argv=None) -> None:
+    from fem_ms_torch.basis.train import INNER_PRODUCTS
+
     parser = benchmark_arguments(__doc__, "smoke run: seconds of training, a few samples")
     parser.add_argument("--budget", type=float, default=None, help="CPU seconds of training per model")
     parser.add_argument("--width", type=int, default=20, help="baseline FNO width (others matched in parameters)")
@@ -255,7 +257,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-width", type=int, default=16)
     parser.add_argument("--no-modes", type=int, default=8)
     parser.add_argument("--no-test", type=int, default=None, help="GMsFEM-NO test kappa")
-    parser.add_argument("--no-inner-product", choices=("energy", "euclidean", "kappa"), default="energy",
+    parser.add_argument("--no-inner-product", choices=INNER_PRODUCTS, default="energy",
                         help="of the GMsFEM-NO subspace loss (local_no.json: euclidean)")
     parser.add_argument("--tasks", choices=("all", "basis", "darcy", "none"), default="all",
                         help="backbone comparison tasks")

@@ -122,9 +122,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
             total, count = 0.0, 0
             for batch, (_, weight) in zip(loader, steps):
                 kappa = batch["kappa"][:, 0].to(device)
-                pred = net(patch_features(kappa, mean, std)).flatten(2)
-                true = batch["basis"].to(device).flatten(2)
-                value = LOSSES[loss](*_in_inner_product(inner_product, pred, true, kappa))
+                pred = net(patch_features(kappa, mean, std))
+                value = LOSSES[loss](*_in_inner_product(inner_product, pred, batch["basis"].to(device), kappa))
                 optimizer.zero_grad()
                 (value * weight).backward()
                 optimizer.step()
@@ -147,14 +146,11 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
 
 
 def _in_inner_product(inner_product: str, pred, true, kappa):
-    """(pred, true, weight) for a loss: the (batch, n_basis, points) bases expressed so that the
-    loss's inner product is ``inner_product``."""
-    if inner_product == "kappa":
-        return pred, true, vertex_mass(kappa).flatten(1).to(pred.dtype)
+    """(pred, true, weight) for a loss: the (batch, n_basis, *vertices) bases flattened to
+    (batch, n_basis, points) so that the loss's inner product is ``inner_product``."""
     if inner_product == "energy":
-        shape = (*true.shape[:2], *(n + 1 for n in kappa.shape[1:]))
-        true, pred = true.reshape(shape), pred.reshape(shape)
         with torch.no_grad():
             tau = rayleigh_quotient(true, kappa)
         return energy_embedding(pred, kappa, tau), energy_embedding(true, kappa, tau), None
-    return pred, true, None
+    weight = vertex_mass(kappa).flatten(1).to(pred.dtype) if inner_product == "kappa" else None
+    return pred.flatten(2), true.flatten(2), weight
