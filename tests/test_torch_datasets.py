@@ -18,6 +18,13 @@ def test_basis_dataset(tmp_path):
     assert item["kappa"].dtype == torch.float32 and torch.all(item["kappa"] >= 1)
     batch = next(iter(DataLoader(train, batch_size=4, num_workers=2)))
     assert batch["basis"].shape == (4, 3, 9, 5)
+    whole = train.tensors()
+    for i in range(len(train)):  # row i of the in-memory split is item i, across samples too
+        for field, value in train[i].items():
+            torch.testing.assert_close(whole[field][i], value, rtol=0, atol=0)
+    assert len(whole["basis"]) == len(train)
+    with pytest.raises(ValueError, match="unknown fields"):
+        train.tensors(("u",))
     with pytest.raises(ValueError, match="no 'quarter' patches"):
         GMsFEMBasisDataset(path, "quarter")
     with pytest.raises(ValueError, match="not 'multilevel'"):

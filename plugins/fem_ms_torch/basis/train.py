@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import GMsFEMBasisDataset
@@ -97,9 +96,9 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         done = state["done"].get(kind, 0)
         if done >= epochs:
             continue
-        data = GMsFEMBasisDataset(dataset, kind, "train")
-        kappas = torch.stack([data[i]["kappa"][0] for i in range(len(data))]).double()
-        mean, std = float(torch.log(kappas).mean()), float(torch.log(kappas).std().clamp_min(1e-6))
+        data = GMsFEMBasisDataset(dataset, kind, "train").tensors(("kappa", "basis"))
+        log_kappa = torch.log(data["kappa"].double())
+        mean, std = float(log_kappa.mean()), float(log_kappa.std().clamp_min(1e-6))
         torch.manual_seed(seed)
         model = ARCHITECTURES[architecture](n_features(meta["dim"]), meta["n_basis"], dim=meta["dim"],
                                             width=width, depth=depth, modes=modes).to(device)
@@ -116,14 +115,13 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
                    disable=not progress or not ranks.is_main)
         for epoch in bar:
             generator.manual_seed(seed + epoch)  # the same shuffles whether or not the run was resumed
-            steps = ranks.local_batches(torch.randperm(len(data), generator=generator), batch_size)
-            loader = DataLoader(data, batch_sampler=[indices for indices, _ in steps])
+            steps = ranks.local_batches(torch.randperm(len(data["kappa"]), generator=generator), batch_size)
             model.train()
             total, count = 0.0, 0
-            for batch, (_, weight) in zip(loader, steps):
-                kappa = batch["kappa"][:, 0].to(device)
+            for indices, weight in steps:
+                kappa = data["kappa"][indices, 0].to(device)
                 pred = net(patch_features(kappa, mean, std))
-                value = LOSSES[loss](*_in_inner_product(inner_product, pred, batch["basis"].to(device), kappa))
+                value = LOSSES[loss](*_in_inner_product(inner_product, pred, data["basis"][indices].to(device), kappa))
                 optimizer.zero_grad()
                 (value * weight).backward()
                 optimizer.step()
