@@ -45,11 +45,12 @@ def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | No
     torch.manual_seed(0)
     entries = {}
     for kind in kinds:
-        model = FFNO(n_features(dim), N_BASIS, dim=dim, width=width, depth=4,
+        # as train_basis writes them: the constant put in exactly, the network predicts the rest
+        model = FFNO(n_features(dim), N_BASIS - 1, dim=dim, width=width, depth=4,
                      modes=modes or (16 if dim == 2 else 8))
         entries[kind] = {"model": model.config, "state_dict": model.state_dict(),
                          "log_kappa_mean": 4.0, "log_kappa_std": 2.0}
-    save_checkpoint(path, {"settings": {"untrained": True}, "n_basis": N_BASIS, "dim": dim,
+    save_checkpoint(path, {"settings": {"untrained": True, "exact_constant": True}, "n_basis": N_BASIS, "dim": dim,
                            "kinds": entries, "done": {}})
 
 

@@ -7,7 +7,7 @@ forcing (never seen by either network). Mean relative L2/H1 (%) against the fine
 
 The subspace losses are measured in the energy inner product of the local problem (train_basis's
 default; ``--inner-product euclidean`` for the pointwise one). Default sized to run in about 45
-minutes on this 2-core CPU (96 training κ, 20 epochs of batches of 4 at lr 3·10⁻³, width 16,
+minutes on this 2-core CPU (192 training κ, 20 epochs of batches of 4 at lr 3·10⁻³, width 16,
 8 modes); ``--quick`` is a smoke-size run (same schema). A full-size configuration for a GPU:
 ``--train-samples 1000 --epochs 100 --width 32 --modes 16``.
 
@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     q = args.quick
-    n_train = args.train_samples or (8 if q else 96)
+    n_train = args.train_samples or (8 if q else 192)
     n_test = args.test_samples or (3 if q else 10)
     epochs = args.epochs or (3 if q else 20)
     width = args.width or (8 if q else 16)

@@ -3,6 +3,7 @@
 import os
 import shutil
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -203,6 +204,19 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
                                uninterrupted["kinds"]["full"]["state_dict"]["lift.weight"])
     with pytest.raises(ValueError, match="unknown inner_product 'h1'"):
         train_basis(data, tmp_path / "x.pt", inner_product="h1", **kwargs)
+    # the constant (λ = 0) is put in exactly by default: the networks predict the other N_bf − 1
+    assert uninterrupted["settings"]["exact_constant"]
+    assert uninterrupted["kinds"]["full"]["model"]["out_channels"] == 2
+    all_predicted = load_checkpoint(train_basis(data, tmp_path / "all.pt", exact_constant=False, **kwargs))
+    assert "exact_constant" not in all_predicted["settings"]
+    assert all_predicted["kinds"]["full"]["model"]["out_channels"] == 3
+    tilted = tmp_path / "tilted.h5"
+    shutil.copy(data, tilted)
+    with h5py.File(tilted, "r+") as fh:  # a first basis function that is not constant
+        basis = fh["half/basis"]
+        basis[:, :, 0] = basis[:, :, 0] * np.linspace(1.0, 2.0, basis.shape[-1])
+    with pytest.raises(ValueError, match="first basis functions of the 'half' patches are not constant"):
+        train_basis(tilted, tmp_path / "tilted.pt", **kwargs)
 
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
@@ -217,6 +231,7 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     from fem_ms_torch.basis import provider as provider_module
 
     p1 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    assert all(v.shape[1] == 3 and np.ptp(v[:, 0]) == 0 for v in p1.values())
     assert get_provider("learned", checkpoint=str(ckpt)).models is learned.provider.models
     provider_module._LOADED.clear()
     p2 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors

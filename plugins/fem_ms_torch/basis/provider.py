@@ -72,6 +72,8 @@ class LearnedBasisProvider:
                                                         enabled=self.precision == "bfloat16"):
                 x = patch_features(kappa.to(self.device), entry["log_kappa_mean"], entry["log_kappa_std"])
                 pred = self.models[kind](x).double().cpu().numpy()
+            if ck["settings"].get("exact_constant"):  # the constant of λ = 0 is put in exactly
+                pred = np.concatenate([np.ones_like(pred[:, :1]), pred], axis=1)
             for i, grid in zip(indices, pred):
                 positions = patches.grid_positions(i)
                 vectors[i] = grid[(slice(None),) + positions].T.copy()
