@@ -27,9 +27,10 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
                 device: str | None = None, progress: bool = True) -> Path:
     """Train one neural operator per neighbourhood kind on a ``gmsfem_basis`` dataset.
 
-    AdamW with a cosine schedule; a checkpoint after every epoch. Rerunning with the same
-    arguments after an interruption continues from the last checkpoint (and ends where an
-    uninterrupted run ends); a checkpoint written with other arguments is refused. Launched by
+    AdamW with a cosine schedule; a checkpoint after every epoch. Each kind's training split is
+    held in memory while that kind trains (:meth:`GMsFEMBasisDataset.tensors`). Rerunning with
+    the same arguments after an interruption continues from the last checkpoint (and ends where
+    an uninterrupted run ends); a checkpoint written with other arguments is refused. Launched by
     ``torchrun --nproc_per_node=G``, the G processes train with DistributedDataParallel, each on
     its share of every batch of ``batch_size`` (the global batch), on its own GPU when there are
     GPUs; rank 0 writes the checkpoint.
@@ -58,9 +59,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         The first basis function of every neighbourhood is the constant (the eigenfunction of
         λ = 0 of the κ-weighted Neumann problem, for every κ), so the network predicts the other
         N_bf − 1 and the constant is put in exactly (default). The coarse hat function χ_i is
-        then in the GMsFEM space as it is with SLEPc's bases; on 100² / 5×5 data that alone cut
-        the GMsFEM-NO error from 7.32 % to 6.59 % (SLEPc 6.24 %; docs/gmsfem.md). A dataset whose
-        first basis functions are not constant is refused.
+        then in the GMsFEM space exactly, as with SLEPc's bases (docs/gmsfem.md has the measured
+        effect). A dataset whose first basis functions are not constant is refused.
     device : str, optional
         ``"cpu"`` or ``"cuda"`` (default: CUDA when available).
     progress : bool
