@@ -60,6 +60,32 @@ def test_deterministic_and_resumable(tmp_path):
     assert not parts.exists()
 
 
+def test_a_second_generator_waits_for_the_first(tmp_path, capfd):
+    """Two runs on one dataset take turns: the second waits, then reuses the finished file."""
+    import threading
+    import time
+
+    from fem_ms.data.store import generation_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def first_run():  # another process generating levels.h5 (flock conflicts across open files)
+        with generation_lock(tmp_path / "levels.h5"):
+            held.set()
+            release.wait(30)
+
+    other = threading.Thread(target=first_run)
+    other.start()
+    held.wait(30)
+    threading.Timer(1.0, release.set).start()
+    t0 = time.perf_counter()
+    path = generate(LEVELS, tmp_path, progress=False)
+    assert time.perf_counter() - t0 >= 1.0
+    assert "another process is generating" in capfd.readouterr().err
+    assert read(path)[0]["level_16/u"].shape == (3, 17, 17)
+    other.join()
+
+
 def test_refuses_other_config_unless_overwrite(tmp_path):
     generate(LEVELS, tmp_path, progress=False)
     other = MultilevelConfig(name="levels", samples=2, levels=(4, 8))

@@ -7,6 +7,7 @@ are stored and merged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .config import (BurgersConfig, CylinderFlowConfig, DarcyNotchConfig, GMsFEMBasisConfig, MultilevelConfig,
                      load_config)
-from .store import ShardStore
+from .store import ShardStore, generation_lock
 
 __all__ = ["generate"]
 
@@ -56,7 +57,14 @@ def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: 
     if comm.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     comm.barrier()
-    store = ShardStore(out_dir / f"{config.name}.h5", config.to_json(), overwrite, comm)
+    path = out_dir / f"{config.name}.h5"
+    # rank 0 holds the lock from the shard directory's set-up to the merge; the others follow it
+    with generation_lock(path) if comm.rank == 0 else contextlib.nullcontext():
+        return _generate(config, path, overwrite, comm, progress, max_new_samples)
+
+
+def _generate(config, path: Path, overwrite: bool, comm, progress: bool, max_new_samples: int | None) -> Path | None:
+    store = ShardStore(path, config.to_json(), overwrite, comm)
     if store.finished:
         return store.path
     sampler = _SAMPLERS[config.kind](config)
@@ -70,12 +78,12 @@ def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: 
     comm.barrier()
     if max_new_samples is not None and not all(store.done(s) for s in range(config.samples)):
         return None
-    path = None
+    merged = None
     if comm.rank == 0:
         n_train = int(round(config.train_fraction * config.samples))
-        path = store.merge(config.samples, sampler.shared(), _attrs(config, sampler),
-                           {"train": np.arange(n_train), "test": np.arange(n_train, config.samples)})
-    return Path(comm.bcast(str(path) if path else None))
+        merged = store.merge(config.samples, sampler.shared(), _attrs(config, sampler),
+                             {"train": np.arange(n_train), "test": np.arange(n_train, config.samples)})
+    return Path(comm.bcast(str(merged) if merged else None))
 
 
 def _attrs(config, sampler) -> dict:

@@ -10,19 +10,47 @@ config is refused unless ``overwrite=True``.
 
 Writing by hand rather than with parallel HDF5: HDF5 files are not crash-safe (a write cut off
 mid-way can corrupt the whole file) and per-sample atomic renames give resumability for free.
+
+Two independent runs generating the same dataset (two benchmarks sharing the data cache) take
+turns through :func:`generation_lock`: the second waits, then finds the finished file. Without
+it the first run's merge removed the shard directory the second was still reading.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-__all__ = ["ShardStore"]
+__all__ = ["ShardStore", "generation_lock"]
+
+
+@contextlib.contextmanager
+def generation_lock(path):
+    """Hold an exclusive lock on generating the dataset ``path`` (``NAME.h5``).
+
+    An advisory ``flock`` on ``.NAME.h5.lock`` beside it, released when the block ends or the
+    process dies; a process that has to wait says so on stderr. The lock file stays: removing it
+    would let a third process lock a different file.
+    """
+    path = Path(path)
+    with open(path.with_name(f".{path.name}.lock"), "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"fem-ms: another process is generating {path}; waiting for it", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class ShardStore:
