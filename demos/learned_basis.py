@@ -48,9 +48,15 @@ def main(argv=None) -> None:
     work = args.out_dir / "learned_basis"
     config = GMsFEMBasisConfig(name="train", samples=args.samples, fine=args.fine, coarse=args.coarse,
                                n_basis=args.n_basis, train_fraction=1.0)
-    dataset = generate(config, work)
-    checkpoint = train_basis(dataset, work / f"ffno_e{args.epochs}_w{args.width}.pt", epochs=args.epochs,
-                             width=args.width, depth=4, modes=8, batch_size=4, lr=3e-3, loss="sal")
+    dataset = generate(config, work, overwrite=True)  # the demo's own files: other arguments replace them
+    checkpoint = work / f"ffno_e{args.epochs}_w{args.width}.pt"
+    settings = dict(epochs=args.epochs, width=args.width, depth=4, modes=8, batch_size=4, lr=3e-3, loss="sal")
+    try:
+        train_basis(dataset, checkpoint, **settings)  # resumes an interrupted run of the same settings
+    except FileExistsError:  # written by another version or data: train afresh
+        print(f"{checkpoint} was trained with other settings; training afresh")
+        checkpoint.unlink()
+        train_basis(dataset, checkpoint, **settings)
 
     pair = structured_hierarchy(args.coarse, args.fine)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
