@@ -60,28 +60,35 @@ def test_deterministic_and_resumable(tmp_path):
     assert not parts.exists()
 
 
-def test_a_second_generator_waits_for_the_first(tmp_path, capfd):
+def test_a_second_generator_waits_for_the_first(tmp_path, monkeypatch):
     """Two runs on one dataset take turns: the second waits, then reuses the finished file."""
+    import io
+    import sys
     import threading
-    import time
 
     from fem_ms.data.store import generation_lock
 
-    held, release = threading.Event(), threading.Event()
+    held, waiting, released = threading.Event(), threading.Event(), threading.Event()
+
+    class Stderr(io.StringIO):  # tells the first run when the second has started to wait
+        def write(self, text):
+            if "another process is generating" in text:
+                waiting.set()
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Stderr())
 
     def first_run():  # another process generating levels.h5 (flock conflicts across open files)
         with generation_lock(tmp_path / "levels.h5"):
             held.set()
-            release.wait(30)
+            waiting.wait(60)
+            released.set()  # still holding the lock: generate cannot go on before this
 
     other = threading.Thread(target=first_run)
     other.start()
-    held.wait(30)
-    threading.Timer(1.0, release.set).start()
-    t0 = time.perf_counter()
+    held.wait(60)
     path = generate(LEVELS, tmp_path, progress=False)
-    assert time.perf_counter() - t0 >= 1.0
-    assert "another process is generating" in capfd.readouterr().err
+    assert waiting.is_set() and released.is_set()
     assert read(path)[0]["level_16/u"].shape == (3, 17, 17)
     other.join()
 
