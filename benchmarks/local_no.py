@@ -150,11 +150,13 @@ def load_tasks(quick: bool, seed: int, which: str = "all") -> dict:
 
     n_train, n_test = (64, 16) if quick else (10 ** 9, 10 ** 9)
     tasks = {}
-    train = stack(GMsFEMBasisDataset(basis_path, "full", "train"), n_train)
+    def patches(path, split, limit):
+        return {k: v[:limit] for k, v in GMsFEMBasisDataset(path, "full", split).tensors(("kappa", "basis")).items()}
+
+    train = patches(basis_path, "train", n_train)
     log_k = torch.log(train["kappa"])
     mean, std = float(log_k.mean()), float(log_k.std())
-    sets = {"train": train, "test": stack(GMsFEMBasisDataset(basis_path, "full", "test"), n_test),
-            "test_2x": stack(GMsFEMBasisDataset(basis_2x, "full", "test"), n_test)}
+    sets = {"train": train, "test": patches(basis_path, "test", n_test), "test_2x": patches(basis_2x, "test", n_test)}
     tasks[BASIS_TASK] = {
         "data": {k: (patch_features(v["kappa"][:, 0], mean, std), v["basis"]) for k, v in sets.items()},
         "loss": lambda p, t: sal_loss(p.flatten(2), t.flatten(2)), "metric": lambda p, t: subspace_error(
