@@ -150,6 +150,7 @@ def load_tasks(quick: bool, seed: int, which: str = "all") -> dict:
 
     n_train, n_test = (64, 16) if quick else (10 ** 9, 10 ** 9)
     tasks = {}
+
     def patches(path, split, limit):
         return {k: v[:limit] for k, v in GMsFEMBasisDataset(path, "full", split).tensors(("kappa", "basis")).items()}
 

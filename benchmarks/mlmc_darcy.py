@@ -24,7 +24,8 @@ most 50 % of its training time (the MLMC paper: the same accuracy at 60 %).
 Default size (about 45 CPU-minutes of training): 400 training and 200 test samples, FNO width
 16, 8 modes, depth 4, 40 epochs (1,000 optimiser steps; at 10 epochs the runs were far from
 converged: the 64² baseline's error fell from 0.164 to 0.142 between 10 and 40 epochs, and
-MLMC 32² + 64² nested δ = 4 went from 1.13× to 1.03× the baseline's), one seed. ``--quick``: a smoke run. Full size (a GPU; the paper's FNO settings):
+MLMC 32² + 64² nested δ = 4 went from 1.13× to 1.03× the baseline's), one seed. ``--quick``:
+a smoke run. Full size (a GPU; the paper's FNO settings):
 ``--train 800 --epochs 500 --width 32 --modes 12 --all-cases``.
 
     scripts/env python -m benchmarks.mlmc_darcy [--quick] [--out PATH]

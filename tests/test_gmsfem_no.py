@@ -83,7 +83,7 @@ def test_energy_embedding_integrates_q1_functions_exactly(dim):
     Q1 functions u₀ = Π x_b and u₁ = x₀ + 2x₁ on unit cells."""
     import itertools
 
-    from fem_ms_torch.basis.features import energy_embedding, rayleigh_quotient, vertex_mass
+    from fem_ms_torch.basis.features import energy_embedding, rayleigh_quotient, self_energy_embedding, vertex_mass
 
     cells = (4, 3) if dim == 2 else (3, 2, 4)
     kappa = torch.rand(1, *cells, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 10 + 0.1
@@ -109,6 +109,9 @@ def test_energy_embedding_integrates_q1_functions_exactly(dim):
     e = energy_embedding(u, kappa, tau)[0]
     assert torch.allclose(e @ e.T, torch.as_tensor(a) + 0.3 * s.reshape(2, 2), rtol=1e-12)
     assert torch.isclose(rayleigh_quotient(u, kappa)[0], torch.as_tensor(a.trace()) / s.reshape(2, 2).trace())
+    own, own_tau = self_energy_embedding(u, kappa)  # the one-pass form used for the true basis in training
+    torch.testing.assert_close(own_tau, rayleigh_quotient(u, kappa), rtol=0, atol=0)
+    torch.testing.assert_close(own, energy_embedding(u, kappa, own_tau), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("dim", [2, 3])

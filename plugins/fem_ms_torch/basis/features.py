@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["patch_features", "n_features", "vertex_mass", "energy_embedding", "rayleigh_quotient"]
+__all__ = ["patch_features", "n_features", "vertex_mass", "energy_embedding", "rayleigh_quotient",
+           "self_energy_embedding"]
 
 
 def n_features(dim: int) -> int:
@@ -49,16 +50,33 @@ def energy_embedding(u: torch.Tensor, kappa: torch.Tensor, tau: torch.Tensor) ->
     Losses computed on the features (:mod:`.losses`) measure subspaces in that energy, which is
     the norm of GMsFEM's error estimate, instead of pointwise on the grid.
     """
-    mass = (tau[:, None, None] * vertex_mass(kappa)[:, None].flatten(2)).sqrt()
-    return torch.cat([_gradient_features(u, kappa), u.flatten(2) * mass], dim=2)
+    return _embed(_gradient_features(u, kappa), u, _mass(kappa), tau)
 
 
 def rayleigh_quotient(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
     """Σ_j a(u_j, u_j) / Σ_j s(u_j, u_j) per batch entry (A, S as in :func:`energy_embedding`):
     for eigenvectors the mean of their eigenvalues, weighted by their S-norms."""
-    a = _gradient_features(u, kappa).pow(2).sum(dim=(1, 2))
-    s = (u.flatten(2).pow(2) * vertex_mass(kappa)[:, None].flatten(2)).sum(dim=(1, 2))
-    return a / s
+    return _rayleigh(_gradient_features(u, kappa), u, _mass(kappa))
+
+
+def self_energy_embedding(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(energy_embedding(u, kappa, τ), τ)`` with τ = ``rayleigh_quotient(u, kappa)``, the
+    gradient features computed once (the true basis in every training step)."""
+    gradient, mass = _gradient_features(u, kappa), _mass(kappa)
+    tau = _rayleigh(gradient, u, mass)
+    return _embed(gradient, u, mass, tau), tau
+
+
+def _mass(kappa: torch.Tensor) -> torch.Tensor:
+    return vertex_mass(kappa)[:, None].flatten(2)
+
+
+def _rayleigh(gradient: torch.Tensor, u: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+    return gradient.pow(2).sum(dim=(1, 2)) / (u.flatten(2).pow(2) * mass).sum(dim=(1, 2))
+
+
+def _embed(gradient: torch.Tensor, u: torch.Tensor, mass: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    return torch.cat([gradient, u.flatten(2) * (tau[:, None, None] * mass).sqrt()], dim=2)
 
 
 def _gradient_features(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:

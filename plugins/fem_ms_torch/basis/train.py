@@ -12,7 +12,7 @@ from ..data import GMsFEMBasisDataset
 from ..distributed import data_parallel
 from ..operators import ARCHITECTURES
 from .checkpoint import load_checkpoint, save_checkpoint
-from .features import energy_embedding, n_features, patch_features, rayleigh_quotient, vertex_mass
+from .features import energy_embedding, n_features, patch_features, self_energy_embedding, vertex_mass
 from .losses import rbfl2_loss, sal_loss, sal_pr_loss
 
 __all__ = ["train_basis", "LOSSES", "INNER_PRODUCTS"]
@@ -172,7 +172,7 @@ def _in_inner_product(inner_product: str, pred, true, kappa):
     (batch, n_basis, points) so that the loss's inner product is ``inner_product``."""
     if inner_product == "energy":
         with torch.no_grad():
-            tau = rayleigh_quotient(true, kappa)
-        return energy_embedding(pred, kappa, tau), energy_embedding(true, kappa, tau), None
+            true, tau = self_energy_embedding(true, kappa)
+        return energy_embedding(pred, kappa, tau), true, None
     weight = vertex_mass(kappa).flatten(1).to(pred.dtype) if inner_product == "kappa" else None
     return pred.flatten(2), true.flatten(2), weight
