@@ -7,7 +7,8 @@ back; R is assembled the same way for both. The F-FNO has the paper's size (widt
 16 modes per axis in 2D, 8 in 3D), one per neighbourhood kind, CPU, 1 torch thread against 1
 MPI rank; its weights are untrained (inference time does not depend on their values). The
 learned path is timed in float32 and with bfloat16 autocast, and so is a "small" F-FNO (width
-16, 8 modes: the size benchmarks/gmsfem_no_accuracy.py trains on this CPU).
+16, 8 modes, N_bf − 1 + 8 outputs reduced by Rayleigh–Ritz: the model
+benchmarks/gmsfem_no_accuracy.py trains on this CPU).
 ``bf16_subspace_gap`` is the mean SAL (N_bf − ‖Q₃₂ᵀQ₁₆‖²_F, 0 = the same span) between the
 float32 and bfloat16 predictions of each neighbourhood.
 Warm: each path runs once before it is timed; the paths alternate over 3 repetitions
@@ -26,6 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, print_table, run_case_in_subprocess, write_json
+from .gmsfem_no_accuracy import OVERSAMPLE
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
 QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
@@ -34,7 +36,8 @@ PAPER = {(2, 100): (16.87, 0.28), (3, 50): (935.0, 0.84)}
 N_BASIS = 8
 
 
-def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | None = None) -> None:
+def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | None = None,
+                          oversample: int = 0) -> None:
     import torch
 
     from fem_ms_torch.basis.checkpoint import save_checkpoint
@@ -46,11 +49,13 @@ def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | No
     entries = {}
     for kind in kinds:
         # as train_basis writes them: the constant put in exactly, the network predicts the rest
-        model = FFNO(n_features(dim), N_BASIS - 1, dim=dim, width=width, depth=4,
+        # (and ``oversample`` more, reduced by Rayleigh–Ritz in the provider)
+        model = FFNO(n_features(dim), N_BASIS - 1 + oversample, dim=dim, width=width, depth=4,
                      modes=modes or (16 if dim == 2 else 8))
         entries[kind] = {"model": model.config, "state_dict": model.state_dict(),
                          "log_kappa_mean": 4.0, "log_kappa_std": 2.0}
-    save_checkpoint(path, {"settings": {"untrained": True, "exact_constant": True}, "n_basis": N_BASIS, "dim": dim,
+    settings = {"untrained": True, "exact_constant": True, **({"oversample": oversample} if oversample else {})}
+    save_checkpoint(path, {"settings": settings, "n_basis": N_BASIS, "dim": dim,
                            "kinds": entries, "done": {}})
 
 
@@ -67,8 +72,8 @@ def run_case(dim: int, fine: int, coarse: int) -> dict:
     kle = paper_kle((fine,) * dim)
     ckpt = Path(tempfile.mkdtemp(prefix="fem-ms-speed-")) / "ffno.pt"
     _untrained_checkpoint(ckpt, dim)
-    small = ckpt.with_name("ffno_small.pt")  # the size gmsfem_no_accuracy trains on this CPU
-    _untrained_checkpoint(small, dim, width=16, modes=8)
+    small = ckpt.with_name("ffno_small.pt")  # the model gmsfem_no_accuracy trains on this CPU
+    _untrained_checkpoint(small, dim, width=16, modes=8, oversample=OVERSAMPLE)
     out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
            "n_basis": N_BASIS, "torch_threads": torch.get_num_threads()}
     paths = {"slepc": ("slepc", {"progress": False}), "learned": ("learned", {"checkpoint": str(ckpt)}),

@@ -32,7 +32,80 @@ def test_subspace_losses_vanish_on_the_true_subspace_and_only_there(bases):
         assert loss(other, true) > 0.1
     assert rbfl2_loss(mixed, true) > 0.1  # RBFL2 compares functions, not spans
     with pytest.raises(ValueError, match="batch, n_basis, points"):
-        sal_loss(true, true[:, :2])
+        sal_loss(true[:, :2], true)  # fewer functions than the true span
+
+
+def test_subspace_losses_of_an_oversampled_prediction_measure_containment(bases):
+    """A prediction of K > n_basis functions: SAL and SAL-PR vanish exactly when the true span
+    lies inside the predicted one; RBFL2, which pairs functions, refuses it."""
+    true, mixed, other = bases
+    g = torch.Generator().manual_seed(4)
+    mix = torch.randn(4, 5, 5, generator=g, dtype=torch.float64) + 3 * torch.eye(5, dtype=torch.float64)
+    containing = mix @ torch.cat([true, other[:, :2]], dim=1)  # span(true) ⊂ span(5 functions)
+    assert sal_loss(containing, true) < 1e-12
+    assert sal_pr_loss(containing, true, generator=torch.Generator().manual_seed(1)) < 1e-12
+    missing = mix @ torch.cat([true[:, :2], other[:, :3]], dim=1)  # one true direction is missing
+    assert sal_loss(missing, true) > 0.1 and sal_pr_loss(missing, true) > 0.1
+    # the loss is the projection error of the true span: 1 − ‖P t₃‖² for the missing direction
+    q = torch.linalg.qr(missing.transpose(1, 2)).Q
+    qt = torch.linalg.qr(true.transpose(1, 2)).Q
+    assert torch.allclose(sal_loss(missing, true), (3 - (q @ q.transpose(1, 2) @ qt).pow(2).sum((1, 2))).mean())
+    with pytest.raises(ValueError, match="batch, n_basis, points"):
+        rbfl2_loss(containing, true)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_rayleigh_ritz_recovers_eigenpairs_from_a_containing_space(dim):
+    """Against dense SciPy: the generalized eigenpairs of the Q1 stiffness and consistent mass,
+    assembled independently (Kronecker products of the 1D element matrices, cell by cell), are
+    recovered from any mixture of them with other functions; Ritz values bound them from above
+    on a space that does not contain them."""
+    import functools
+    import itertools
+
+    import scipy.linalg
+
+    from fem_ms_torch.basis.rayleigh_ritz import projected_matrices, rayleigh_ritz
+
+    cells = (5, 4) if dim == 2 else (3, 4, 3)
+    g = torch.Generator().manual_seed(5)
+    kappa = torch.exp(3 * torch.rand(1, *cells, generator=g, dtype=torch.float64))
+    vertices = tuple(c + 1 for c in cells)
+    n_v = int(np.prod(vertices))
+    k1 = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    m1 = np.array([[1 / 3, 1 / 6], [1 / 6, 1 / 3]])
+    a, s = np.zeros((n_v, n_v)), np.zeros((n_v, n_v))
+    for idx in itertools.product(*map(range, cells)):
+        local = [np.ravel_multi_index(tuple(i + o for i, o in zip(idx, off)), vertices)
+                 for off in itertools.product((0, 1), repeat=dim)]
+        # local vertices in C order (first axis slowest), as np.kron orders its factors
+        mass = functools.reduce(np.kron, [m1] * dim)
+        stiff = sum(functools.reduce(np.kron, [k1 if b == ax else m1 for b in range(dim)]) for ax in range(dim))
+        kc = float(kappa[(0, *idx)])
+        a[np.ix_(local, local)] += kc * stiff
+        s[np.ix_(local, local)] += kc * mass
+    lam, phi = scipy.linalg.eigh(a, s)
+    n = 4
+    true = torch.as_tensor(phi[:, :n].T.reshape(1, n, *vertices))
+    assert torch.allclose(torch.stack(projected_matrices(true, kappa)),
+                          torch.as_tensor(np.stack([phi[:, :n].T @ a @ phi[:, :n], np.eye(n)]))[:, None], atol=1e-9)
+    extra = torch.randn(1, 3, *vertices, generator=g, dtype=torch.float64)
+    mix = torch.randn(1, n + 3, n + 3, generator=g, dtype=torch.float64)
+    u = (mix @ torch.cat([true, extra], 1).flatten(2)).reshape(1, n + 3, *vertices)
+    basis, values = rayleigh_ritz(u, kappa, n)
+    assert torch.allclose(values[0], torch.as_tensor(lam[:n]), rtol=1e-8, atol=1e-10)
+    assert float(sal_loss(basis.flatten(2), true.flatten(2))) < 1e-10
+    gram = basis.flatten(2)[0].numpy() @ s @ basis.flatten(2)[0].numpy().T
+    assert np.allclose(gram, np.eye(n), atol=1e-8)  # S-orthonormal
+    # without the 4th eigenvector: Ritz values are upper bounds, strictly above for the 4th
+    partial = torch.cat([true[:, :3], extra], 1)
+    _, bounds = rayleigh_ritz(partial, kappa, n)
+    assert torch.all(bounds[0] >= torch.as_tensor(lam[:n]) - 1e-10) and bounds[0, 3] > lam[3] * 1.01
+    duplicated = torch.cat([true[:, :3], true[:, :3]], 1)  # rank 3: refuses to invent a fourth direction
+    with pytest.raises(ValueError, match="fewer than 4 independent directions"):
+        rayleigh_ritz(duplicated, kappa, n)
+    with pytest.raises(ValueError, match="vertex grid"):
+        rayleigh_ritz(u[..., :-1], kappa, n)
 
 
 def test_weighted_losses_measure_the_weighted_inner_product(bases):
@@ -213,6 +286,14 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     all_predicted = load_checkpoint(train_basis(data, tmp_path / "all.pt", exact_constant=False, **kwargs))
     assert "exact_constant" not in all_predicted["settings"]
     assert all_predicted["kinds"]["full"]["model"]["out_channels"] == 3
+    oversampled = load_checkpoint(train_basis(data, tmp_path / "over.pt", oversample=2, **kwargs))
+    assert oversampled["settings"]["oversample"] == 2 and "oversample" not in uninterrupted["settings"]
+    assert oversampled["kinds"]["full"]["model"]["out_channels"] == 4  # N_bf − 1 + 2
+    for bad, message in ((-1, "non-negative integer"), (1.5, "non-negative integer")):
+        with pytest.raises(ValueError, match=message):
+            train_basis(data, tmp_path / "x.pt", oversample=bad, **kwargs)
+    with pytest.raises(ValueError, match="oversample needs a subspace loss"):
+        train_basis(data, tmp_path / "x.pt", oversample=2, loss="rbfl2", **kwargs)
     tilted = tmp_path / "tilted.h5"
     shutil.copy(data, tilted)
     with h5py.File(tilted, "r+") as fh:  # a first basis function that is not constant
@@ -230,6 +311,17 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     assert "inference" in learned.bases.timings
     with pytest.raises(ValueError, match="predicts 3 basis functions, GMsFEM asked for n_basis=2"):
         GMsFEM(problem, pair, n_basis=2, basis="learned", provider_options={"checkpoint": str(ckpt)}).offline()
+    # an oversampled model: its N_bf lowest Ritz vectors, computed on the canonical patch grid, are
+    # eigenvectors of the projected local problem assembled by Firedrake in ω_i's DOF order
+    over = GMsFEM(problem, pair, n_basis=3, basis="learned",
+                  provider_options={"checkpoint": str(tmp_path / "over.pt")})
+    assert np.isfinite(relative_l2_error(over.solve().u, solve(problem).u))
+    for i, v in over.bases.vectors.items():
+        A, S = over.patches.local_matrices(i)
+        a, m = v.T @ A @ v, v.T @ S @ v
+        assert v.shape[1] == 3 and np.allclose(m, m[0, 0] * np.eye(3), atol=1e-9 * m[0, 0])
+        assert np.allclose(a, np.diag(np.diag(a)), atol=1e-9 * np.abs(a).max())
+        assert np.all(np.diff(np.diag(a)) >= 0) and np.ptp(v[:, 0]) < 1e-9 * np.abs(v[:, 0]).max()
     # the checkpoint reloads exactly: the same predictions from the shared models and from a fresh read
     from fem_ms_torch.basis import provider as provider_module
 

@@ -6,6 +6,11 @@ point weights ``weight`` (batch, points): without them Euclidean on the grid poi
 uniform patch grid the L2 inner product up to a constant); with the lumped κ-weighted mass of
 :func:`~fem_ms_torch.basis.features.vertex_mass` the S-inner product of the GMsFEM eigenproblem
 A φ = λ S φ, in which the spectral bases are orthonormal and GMsFEM's error estimate is stated.
+
+SAL and SAL-PR also take a prediction of K > n_basis functions (an oversampled space, reduced
+to n_basis by :func:`~fem_ms_torch.basis.rayleigh_ritz.rayleigh_ritz` at inference): they then
+measure how far the true span is from being *contained* in the predicted one, and are zero
+exactly when it is.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ def _orthonormal(basis: torch.Tensor) -> torch.Tensor:
 def sal_loss(pred: torch.Tensor, true: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Subspace alignment loss N_bf − ‖Q_trueᵀ Q_pred‖²_F, averaged over the batch.
 
-    Zero exactly when the spans agree; invariant to any invertible mixing of either basis.
+    Zero exactly when the spans agree (when the true span lies in the predicted one, for a
+    prediction of more functions); invariant to any invertible mixing of either basis.
     """
-    _check(pred, true, weight)
+    _check(pred, true, weight, wider=True)
     pred, true = _weighted(pred, weight), _weighted(true, weight)
     overlap = _orthonormal(true).transpose(1, 2) @ _orthonormal(pred)
     return (true.shape[1] - overlap.pow(2).sum(dim=(1, 2))).mean()
@@ -39,7 +45,7 @@ def sal_pr_loss(pred: torch.Tensor, true: torch.Tensor, weight: torch.Tensor | N
                 pr_weight: float = 1.0, n_vectors: int = 10,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """SAL + pr_weight × mean projection error of ``n_vectors`` random vectors of the true span."""
-    _check(pred, true, weight)
+    _check(pred, true, weight, wider=True)
     pred, true = _weighted(pred, weight), _weighted(true, weight)
     q_true, q_pred = _orthonormal(true), _orthonormal(pred)
     coeff = torch.randn(true.shape[0], true.shape[1], n_vectors, generator=generator,
@@ -62,12 +68,14 @@ def rbfl2_loss(pred: torch.Tensor, true: torch.Tensor, weight: torch.Tensor | No
     return (torch.minimum(plus, minus).sum(dim=1) / true.pow(2).sum(dim=(1, 2))).mean()
 
 
-def _check(pred, true, weight):
-    if pred.shape != true.shape or pred.dim() != 3:
-        raise ValueError(f"pred and true must both be (batch, n_basis, points); got {tuple(pred.shape)} "
+def _check(pred, true, weight, wider=False):
+    if pred.dim() != 3 or true.dim() != 3 or pred.shape[0] != true.shape[0] or pred.shape[2] != true.shape[2] \
+            or pred.shape[1] < true.shape[1] or (pred.shape[1] > true.shape[1] and not wider):
+        more = " (pred may have more functions than true)" if wider else ""
+        raise ValueError(f"pred and true must both be (batch, n_basis, points){more}; got {tuple(pred.shape)} "
                          f"and {tuple(true.shape)}")
-    if true.shape[1] > true.shape[2]:
-        raise ValueError(f"{true.shape[1]} basis functions on only {true.shape[2]} points")
+    if pred.shape[1] > pred.shape[2]:
+        raise ValueError(f"{pred.shape[1]} basis functions on only {pred.shape[2]} points")
     if weight is not None and weight.shape != (true.shape[0], true.shape[2]):
         raise ValueError(f"weight must be (batch, points) = {(true.shape[0], true.shape[2])}, "
                          f"got {tuple(weight.shape)}")

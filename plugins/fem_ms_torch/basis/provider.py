@@ -17,6 +17,7 @@ from fem_ms.gmsfem import LocalBases
 
 from .checkpoint import build_model, load_checkpoint
 from .features import patch_features
+from .rayleigh_ritz import rayleigh_ritz
 
 __all__ = ["LearnedBasisProvider"]
 
@@ -27,7 +28,9 @@ class LearnedBasisProvider:
     Parameters
     ----------
     checkpoint : path
-        Written by :func:`fem_ms_torch.basis.train.train_basis`.
+        Written by :func:`fem_ms_torch.basis.train.train_basis`. A model trained with
+        ``oversample`` predicts more than ``n_basis`` functions; its ``n_basis`` lowest
+        Rayleigh–Ritz vectors on the local problem (:mod:`.rayleigh_ritz`) are the basis.
     device : str, optional
         ``"cuda"`` when available, else ``"cpu"``.
     precision : {"float32", "bfloat16"}
@@ -67,13 +70,16 @@ class LearnedBasisProvider:
                 raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
                                  f"(it has {sorted(self.models)})")
             entry = ck["kinds"][kind]
-            kappa = torch.as_tensor(np.stack([patches.kappa_patch(i) for i in indices]), dtype=torch.float32)
+            kappa_patches = np.stack([patches.kappa_patch(i) for i in indices])
+            kappa = torch.as_tensor(kappa_patches, dtype=torch.float32)
             with torch.inference_mode(), torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
                                                         enabled=self.precision == "bfloat16"):
                 x = patch_features(kappa.to(self.device), entry["log_kappa_mean"], entry["log_kappa_std"])
                 pred = self.models[kind](x).double().cpu().numpy()
             if ck["settings"].get("exact_constant"):  # the constant of λ = 0 is put in exactly
                 pred = np.concatenate([np.ones_like(pred[:, :1]), pred], axis=1)
+            if ck["settings"].get("oversample"):  # an oversampled space: its n_basis lowest Ritz vectors
+                pred = rayleigh_ritz(torch.from_numpy(pred), torch.from_numpy(kappa_patches), n_basis)[0].numpy()
             for i, grid in zip(indices, pred):
                 positions = patches.grid_positions(i)
                 vectors[i] = grid[(slice(None),) + positions].T.copy()

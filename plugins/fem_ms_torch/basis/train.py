@@ -24,7 +24,7 @@ INNER_PRODUCTS = ("euclidean", "kappa", "energy")
 def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16, lr: float = 1e-3,
                 loss: str = "sal", width: int = 32, depth: int = 4, modes: int = 12, seed: int = 0,
                 architecture: str = "ffno", inner_product: str = "energy", exact_constant: bool = True,
-                device: str | None = None, progress: bool = True) -> Path:
+                oversample: int = 0, device: str | None = None, progress: bool = True) -> Path:
     """Train one neural operator per neighbourhood kind on a ``gmsfem_basis`` dataset.
 
     AdamW with a cosine schedule; a checkpoint after every epoch. Each kind's training split is
@@ -61,6 +61,12 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         N_bf − 1 and the constant is put in exactly (default). The coarse hat function χ_i is
         then in the GMsFEM space exactly, as with SLEPc's bases (docs/gmsfem.md has the measured
         effect). A dataset whose first basis functions are not constant is refused.
+    oversample : int
+        Predict ``oversample`` functions more than N_bf and train the span of the prediction to
+        *contain* the true span (SAL and SAL-PR measure exactly that for a wider prediction);
+        the provider reduces the prediction to N_bf functions by Rayleigh–Ritz on the local
+        problem (:mod:`.rayleigh_ritz`). Default 0: N_bf functions, compared span to span.
+        Not with ``loss="rbfl2"``, which compares function by function.
     device : str, optional
         ``"cpu"`` or ``"cuda"`` (default: CUDA when available).
     progress : bool
@@ -77,6 +83,11 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
     if inner_product not in INNER_PRODUCTS:
         raise ValueError(f"unknown inner_product {inner_product!r}; known: {list(INNER_PRODUCTS)}")
+    if isinstance(oversample, bool) or not isinstance(oversample, int) or oversample < 0:
+        raise ValueError(f"oversample must be a non-negative integer, got {oversample!r}")
+    if oversample and loss == "rbfl2":
+        raise ValueError("oversample needs a subspace loss ('sal' or 'sal-pr'): rbfl2 compares the "
+                         "predicted functions one by one with the true ones")
     ranks = data_parallel(device)
     device = ranks.device
     dataset, out = Path(dataset), Path(out)
@@ -95,6 +106,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         settings["inner_product"] = inner_product
     if exact_constant:  # and they predicted all N_bf functions
         settings["exact_constant"] = True
+    if oversample:
+        settings["oversample"] = oversample
     state = {"settings": settings, "n_basis": meta["n_basis"], "dim": meta["dim"], "kinds": {}, "done": {}}
     if out.exists():
         previous = load_checkpoint(out)
@@ -111,7 +124,7 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         log_kappa = torch.log(data["kappa"].double())
         mean, std = float(log_kappa.mean()), float(log_kappa.std().clamp_min(1e-6))
         torch.manual_seed(seed)
-        model = ARCHITECTURES[architecture](n_features(meta["dim"]), meta["n_basis"] - int(exact_constant),
+        model = ARCHITECTURES[architecture](n_features(meta["dim"]), meta["n_basis"] - int(exact_constant) + oversample,
                                             dim=meta["dim"], width=width, depth=depth, modes=modes).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
