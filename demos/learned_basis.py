@@ -2,7 +2,8 @@
 
 Generates a GMsFEM basis dataset (KLE κ, SLEPc eigenvectors per neighbourhood), trains one
 F-FNO per neighbourhood kind with the subspace alignment loss (SAL, in the energy inner product
-of the local problem), and solves a problem on an unseen κ with ``basis="slepc"`` and
+of the local problem; the networks predict ``--oversample`` functions more, and the provider
+keeps the n_basis lowest Rayleigh–Ritz vectors of the local problem in their span), and solves a problem on an unseen κ with ``basis="slepc"`` and
 ``basis="learned"``: prints both error tables and the times to produce the bases, and plots
 true vs predicted basis functions.
 
@@ -30,6 +31,8 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=32, help="training κ samples")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--width", type=int, default=24)
+    parser.add_argument("--oversample", type=int, default=4,
+                        help="functions predicted beyond n_basis, reduced by Rayleigh-Ritz (0: exactly n_basis)")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
@@ -49,8 +52,9 @@ def main(argv=None) -> None:
     config = GMsFEMBasisConfig(name="train", samples=args.samples, fine=args.fine, coarse=args.coarse,
                                n_basis=args.n_basis, train_fraction=1.0)
     dataset = generate(config, work, overwrite=True)  # the demo's own files: other arguments replace them
-    checkpoint = work / f"ffno_e{args.epochs}_w{args.width}.pt"
-    settings = dict(epochs=args.epochs, width=args.width, depth=4, modes=8, batch_size=4, lr=3e-3, loss="sal")
+    checkpoint = work / f"ffno_e{args.epochs}_w{args.width}_p{args.oversample}.pt"
+    settings = dict(epochs=args.epochs, width=args.width, depth=4, modes=8, batch_size=4, lr=3e-3, loss="sal",
+                    oversample=args.oversample)
     try:
         train_basis(dataset, checkpoint, **settings)  # resumes an interrupted run of the same settings
     except FileExistsError:  # written by another version or data: train afresh

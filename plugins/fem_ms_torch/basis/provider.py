@@ -70,16 +70,18 @@ class LearnedBasisProvider:
                 raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
                                  f"(it has {sorted(self.models)})")
             entry = ck["kinds"][kind]
-            kappa_patches = np.stack([patches.kappa_patch(i) for i in indices])
-            kappa = torch.as_tensor(kappa_patches, dtype=torch.float32)
-            with torch.inference_mode(), torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
-                                                        enabled=self.precision == "bfloat16"):
-                x = patch_features(kappa.to(self.device), entry["log_kappa_mean"], entry["log_kappa_std"])
-                pred = self.models[kind](x).double().cpu().numpy()
-            if ck["settings"].get("exact_constant"):  # the constant of λ = 0 is put in exactly
-                pred = np.concatenate([np.ones_like(pred[:, :1]), pred], axis=1)
-            if ck["settings"].get("oversample"):  # an oversampled space: its n_basis lowest Ritz vectors
-                pred = rayleigh_ritz(torch.from_numpy(pred), torch.from_numpy(kappa_patches), n_basis)[0].numpy()
+            kappa = torch.as_tensor(np.stack([patches.kappa_patch(i) for i in indices]))  # float64
+            with torch.inference_mode():
+                with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                                    enabled=self.precision == "bfloat16"):
+                    x = patch_features(kappa.to(self.device, torch.float32), entry["log_kappa_mean"],
+                                       entry["log_kappa_std"])
+                    pred = self.models[kind](x).float()
+                if ck["settings"].get("exact_constant"):  # the constant of λ = 0 is put in exactly
+                    pred = torch.cat([torch.ones_like(pred[:, :1]), pred], dim=1)
+                if ck["settings"].get("oversample"):  # an oversampled space: its n_basis lowest Ritz vectors
+                    pred = rayleigh_ritz(pred, kappa.to(self.device), n_basis)[0]
+                pred = pred.double().cpu().numpy()
             for i, grid in zip(indices, pred):
                 positions = patches.grid_positions(i)
                 vectors[i] = grid[(slice(None),) + positions].T.copy()
