@@ -9,9 +9,9 @@ The subspace losses are measured in the energy inner product of the local proble
 default; ``--inner-product euclidean`` for the pointwise one). The SAL and SAL-PR models predict
 8 functions more than N_bf − 1 and are trained for their span to contain the true one; the
 provider keeps the N_bf lowest Rayleigh–Ritz vectors of the local problem in that span
-(``--oversample``; RBFL2 compares functions one by one and predicts N_bf − 1). Default sized to run in about 45
-minutes on this 2-core CPU (192 training κ, 20 epochs of batches of 4 at lr 3·10⁻³, width 16,
-8 modes); ``--quick`` is a smoke-size run (same schema). A full-size configuration for a GPU:
+(``--oversample``; RBFL2 compares functions one by one and predicts N_bf − 1). Default sized
+to run in about 47 minutes on this 2-core CPU (192 training κ, 20 epochs of batches of 4 at
+lr 3·10⁻³, width 16, 8 modes); ``--quick`` is a smoke-size run (same schema). A full-size configuration for a GPU:
 ``--train-samples 1000 --epochs 100 --width 32 --modes 16``.
 
     scripts/env python -m benchmarks.gmsfem_no_accuracy [--quick] [--out PATH]

@@ -3,9 +3,9 @@
 Generates a GMsFEM basis dataset (KLE κ, SLEPc eigenvectors per neighbourhood), trains one
 F-FNO per neighbourhood kind with the subspace alignment loss (SAL, in the energy inner product
 of the local problem; the networks predict ``--oversample`` functions more, and the provider
-keeps the n_basis lowest Rayleigh–Ritz vectors of the local problem in their span), and solves a problem on an unseen κ with ``basis="slepc"`` and
-``basis="learned"``: prints both error tables and the times to produce the bases, and plots
-true vs predicted basis functions.
+keeps the n_basis lowest Rayleigh–Ritz vectors of the local problem in their span), and solves
+a problem on an unseen κ with ``basis="slepc"`` and ``basis="learned"``: prints both error
+tables and the times to produce the bases, and plots true vs predicted basis functions.
 
 A small configuration that trains in a few minutes on a CPU; it shows the mechanics, not the
 accuracy of a well-trained model (see docs/gmsfem.md).

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["patch_features", "n_features", "vertex_mass", "energy_embedding", "rayleigh_quotient",
-           "self_energy_embedding", "gradient_features"]
+           "self_energy_embedding"]
 
 
 def n_features(dim: int) -> int:
@@ -50,19 +50,19 @@ def energy_embedding(u: torch.Tensor, kappa: torch.Tensor, tau: torch.Tensor) ->
     Losses computed on the features (:mod:`.losses`) measure subspaces in that energy, which is
     the norm of GMsFEM's error estimate, instead of pointwise on the grid.
     """
-    return _embed(gradient_features(u, kappa), u, _mass(kappa), tau)
+    return _embed(_gradient_features(u, kappa), u, _mass(kappa), tau)
 
 
 def rayleigh_quotient(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
     """Σ_j a(u_j, u_j) / Σ_j s(u_j, u_j) per batch entry (A, S as in :func:`energy_embedding`):
     for eigenvectors the mean of their eigenvalues, weighted by their S-norms."""
-    return _rayleigh(gradient_features(u, kappa), u, _mass(kappa))
+    return _rayleigh(_gradient_features(u, kappa), u, _mass(kappa))
 
 
 def self_energy_embedding(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(energy_embedding(u, kappa, τ), τ)`` with τ = ``rayleigh_quotient(u, kappa)``, the
     gradient features computed once (the true basis in every training step)."""
-    gradient, mass = gradient_features(u, kappa), _mass(kappa)
+    gradient, mass = _gradient_features(u, kappa), _mass(kappa)
     tau = _rayleigh(gradient, u, mass)
     return _embed(gradient, u, mass, tau), tau
 
@@ -79,7 +79,7 @@ def _embed(gradient: torch.Tensor, u: torch.Tensor, mass: torch.Tensor, tau: tor
     return torch.cat([gradient, u.flatten(2) * (tau[:, None, None] * mass).sqrt()], dim=2)
 
 
-def gradient_features(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+def _gradient_features(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
     """√κ_c·∂_a u at the Gauss points of every unit cell, with their quadrature weights, flattened."""
     dim = kappa.dim() - 1
     grid = u.shape[2:]
