@@ -3,6 +3,8 @@ the Pareto front, the plot."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from .batcher import MultilevelBatcher
 from .trainer import MLMCTrainer
 
@@ -61,15 +63,29 @@ def plot_pareto(rows: list[dict], path, title: str, ylabel: str, ax=None) -> Non
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 5))
-    base = sorted((r for r in rows if r["kind"] == "single-level"), key=lambda r: r["time_s"])
+    single = [r for r in rows if r["kind"] == "single-level"]
+    # the line joins the resolutions of the most common (batch size, epochs); runs with other
+    # settings (batch-size controls) are marked apart, with their settings
+    setting = Counter((r["batch_sizes"][0], r["epochs"]) for r in single).most_common(1)[0][0] if single else None
+
+    def other_setting(r):
+        return (r["batch_sizes"][0], r["epochs"]) != setting
+
+    base = sorted((r for r in single if not other_setting(r)), key=lambda r: r["time_s"])
     ax.plot([r["time_s"] for r in base], [r["test_loss"] for r in base], "k:o", label="single level")
     for r in base:
         ax.annotate(r["levels"][-1], (r["time_s"], r["test_loss"]), textcoords="offset points", xytext=(4, 4),
                     fontsize=8)
+    controls = [r for r in single if other_setting(r)]
+    for i, r in enumerate(controls):
+        ax.scatter(r["time_s"], r["test_loss"], marker="o", s=40, facecolors="none", edgecolors="k",
+                   label=None if i else "single level, other batch / epochs")
+        ax.annotate(f"{r['levels'][-1]} B={r['batch_sizes'][0]}, {r['epochs']} ep", (r["time_s"], r["test_loss"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
     colours = {2: "tab:blue", 3: "tab:orange", 4: "tab:green"}
     markers = {"random": "o", "nested": "s"}
     finite = [r["test_loss"] for r in rows]
-    top = min(max(finite), 4 * max(r["test_loss"] for r in base)) if base else max(finite)
+    top = min(max(finite), 4 * max(r["test_loss"] for r in single)) if single else max(finite)
     seen = set()
     for r in rows:
         if r["kind"] == "single-level":
@@ -85,6 +101,8 @@ def plot_pareto(rows: list[dict], path, title: str, ylabel: str, ax=None) -> Non
                    edgecolors=colours.get(r["m"], "tab:red"))
         seen.add(key)
         text = f"δ={r['delta']:g}" + (f" ({r['test_loss']:.3g}, off scale)" if r["test_loss"] > top else "")
+        if other_setting(r):
+            text += f", B={'/'.join(map(str, r['batch_sizes']))}, {r['epochs']} ep"
         ax.annotate(text, (r["time_s"], y), textcoords="offset points", xytext=(3, -9), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
