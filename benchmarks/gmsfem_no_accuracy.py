@@ -57,6 +57,7 @@ def main(argv=None) -> None:
     parser.add_argument("--oversample", type=int, default=OVERSAMPLE,
                         help=f"extra functions the SAL and SAL-PR models predict, reduced to N_bf by Rayleigh-Ritz "
                              f"(train_basis; default {OVERSAMPLE}; RBFL2 compares functions one by one: none)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the GMsFEM-NO models (default 0)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
@@ -97,7 +98,7 @@ def main(argv=None) -> None:
         checkpoints[loss] = train_basis(basis_set, work / f"no_{loss}.pt", epochs=epochs, loss=loss, width=width,
                                         depth=4, modes=modes, batch_size=batch_size, lr=lr,
                                         inner_product=args.inner_product, architecture=args.architecture,
-                                        oversample=0 if loss == "rbfl2" else args.oversample)
+                                        oversample=0 if loss == "rbfl2" else args.oversample, seed=args.seed)
         timings[f"train_{loss}_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     standalone = StandaloneSolver(train_standalone(level_set, 100, work / "standalone.pt", epochs=epochs,
@@ -184,6 +185,7 @@ def main(argv=None) -> None:
                   "epochs": epochs, "width": width, "depth": 4, "modes": modes, "batch_size": batch_size,
                   "lr": lr, "inner_product": args.inner_product, "architecture": args.architecture,
                   "oversample": {loss: 0 if loss == "rbfl2" else args.oversample for loss in LOSSES},
+                  "seed": args.seed,
                   "test_kappa_seeds": f"{TEST_SEED} + 2s (disjoint from training)",
                   "standalone": "F-FNO kappa (+ f) -> u trained on f = 1 fine diffusion solutions"},
         "timings": timings, "offline_per_solve_s": per_solve, "break_even_solves": break_even,
