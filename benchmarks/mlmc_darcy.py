@@ -105,12 +105,13 @@ def main(argv=None) -> None:
     if not q:
         # batch-size controls, every one 1,000 optimiser steps or fewer: the 64² baseline at half
         # its epochs and with smaller batches, and MLMC with the coarse batch halved (B_0 = 8)
-        cases += [("single-level", [3], "random", 1.0, None, 16, epochs // 2),
-                  ("single-level", [3], "random", 1.0, None, 8, epochs // 2),
-                  ("single-level", [3], "random", 1.0, None, 4, epochs // 4),
-                  ("mlmc-all-data", [2, 3], "nested", 2.0, None, 8, epochs // 2),
-                  ("mlmc-all-data", [1, 3], "nested", 2.0, None, 8, epochs // 2),
-                  ("mlmc-all-data", [2, 3], "nested", 2.0, None, 4, epochs // 4)]
+        half, quarter = max(1, epochs // 2), max(1, epochs // 4)
+        cases += [("single-level", [3], "random", 1.0, None, 16, half),
+                  ("single-level", [3], "random", 1.0, None, 8, half),
+                  ("single-level", [3], "random", 1.0, None, 4, quarter),
+                  ("mlmc-all-data", [2, 3], "nested", 2.0, None, 8, half),
+                  ("mlmc-all-data", [1, 3], "nested", 2.0, None, 8, half),
+                  ("mlmc-all-data", [2, 3], "nested", 2.0, None, 4, quarter)]
     rows = []
     out = args.out or RESULTS / ("mlmc_darcy_quick.json" if q else "mlmc_darcy.json")
     settings = {"dataset": config.to_json(), "train_samples": n_train, "test_samples": n_test, "epochs": epochs,

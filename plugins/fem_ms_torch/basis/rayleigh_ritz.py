@@ -109,9 +109,9 @@ def rayleigh_ritz(u: torch.Tensor, kappa: torch.Tensor, n: int,
     # float64 Gram matrices (κ's contrast makes S ill-conditioned), ~1.5 MB of functions at a
     # time: the derived fields then stay in cache (2.5× faster for 81 patches of 51², 1.35× for
     # 64 of 21³, than all at once)
+    v, kappa = u.double(), kappa.double()
     step = max(1, CHUNK_BYTES // (8 * u[0].numel()))
-    chunks = [projected_matrices(u[i:i + step].double(), kappa[i:i + step].double())
-              for i in range(0, len(u), step)]
+    chunks = [projected_matrices(v[i:i + step], kappa[i:i + step]) for i in range(0, len(v), step)]
     a, s = torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks])
     # whiten S on its numerically nonzero part; dropped directions get a Ritz value above all others
     s_values, s_vectors = torch.linalg.eigh(s)
@@ -125,5 +125,5 @@ def rayleigh_ritz(u: torch.Tensor, kappa: torch.Tensor, n: int,
     reduced = reduced + torch.diag_embed(torch.where(keep, torch.zeros_like(s_values), 10 * penalty))
     values, vectors = torch.linalg.eigh(reduced)
     coefficients = (w @ vectors[:, :, :n]).transpose(1, 2)            # (batch, n, K)
-    basis = (coefficients @ u.double().flatten(2)).reshape(u.shape[0], n, *u.shape[2:])
+    basis = (coefficients @ v.flatten(2)).reshape(u.shape[0], n, *u.shape[2:])
     return basis, values[:, :n]
