@@ -4,6 +4,8 @@ The GMsFEM-NO models learn the local bases from κ alone (f = 1 never enters the
 standalone F-FNO learns κ → u from the fine solutions with f = 1, the same κ samples and the
 same optimiser. Test: new κ samples, diffusion and Richards, f = 1 and the paper's random
 forcing (never seen by either network). Mean relative L2/H1 (%) against the fine solution.
+The SAL model is also evaluated with bfloat16 inference (``precision="bfloat16"``), the
+setting of the fastest figures in benchmarks/basis_speed.py.
 
 The subspace losses are measured in the energy inner product of the local problem (train_basis's
 default; ``--inner-product euclidean`` for the pointwise one). The SAL and SAL-PR models predict
@@ -109,7 +111,7 @@ def main(argv=None) -> None:
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     kle, forcing = paper_kle((100, 100)), paper_forcing((100, 100))
     errors: dict = {}
-    solve_times = {"slepc": [], **{loss: [] for loss in LOSSES}}
+    solve_times = {"slepc": [], **{loss: [] for loss in LOSSES}, "sal, bfloat16": []}
     for s in tqdm(range(n_test), desc="test samples", unit="sample"):
         kappa_grid = kle.sample_kappa(TEST_SEED + 2 * s)
         kappa = cell_field(pair.fine, kappa_grid)
@@ -122,6 +124,8 @@ def main(argv=None) -> None:
                 methods = [("GMsFEM (SLEPc)", "slepc", {"progress": False})]
                 methods += [(f"GMsFEM-NO ({loss})", "learned", {"checkpoint": str(checkpoints[loss])})
                             for loss in LOSSES]
+                methods += [("GMsFEM-NO (sal, bfloat16)", "learned",  # the same model, bfloat16 products
+                             {"checkpoint": str(checkpoints["sal"]), "precision": "bfloat16"})]
                 for label, basis, opts in methods:
                     g = GMsFEM(problem, pair, n_basis=8, basis=basis, provider_options=opts)
                     u = g.solve().u
