@@ -205,6 +205,34 @@ def test_ffno_shapes_resolution_transfer_and_gradients(dim):
         FFNO(3, 5, dim=2, modes=(4, 4, 4))
 
 
+def test_ffno_under_bfloat16_autocast_keeps_the_residual_stream_in_float32():
+    """Only the layers' products run in bfloat16: the lifting, the residual stream and the
+    projection see float32, so the output is float32 and close to the float32 forward pass."""
+    torch.manual_seed(0)
+    model = FFNO(3, 5, dim=2, width=8, depth=2, modes=4).eval()
+    x = torch.randn(2, 3, 17, 17)
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen[name] = (args[0].dtype, out.dtype)
+        return hook
+
+    hooks = [module.register_forward_hook(record(name))
+             for name, module in (("lift", model.lift), ("project", model.project[0]), ("ff", model.ff[0][0]))]
+    with torch.inference_mode():
+        exact = model(x)
+        seen.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model(x)
+    for hook in hooks:
+        hook.remove()
+    assert seen["lift"] == (torch.float32, torch.float32) and seen["project"] == (torch.float32, torch.float32)
+    assert seen["ff"][1] == torch.bfloat16  # the feed-forward products do run in bfloat16
+    assert fast.dtype == torch.float32 and not torch.equal(fast, exact)
+    assert float((fast - exact).norm() / exact.norm()) < 1e-2
+
+
 @pytest.mark.parametrize("dim", [2, 3])
 def test_spectral_convolutions_with_identity_weights_reproduce_the_input(dim):
     """All modes kept and W = identity: K(z) = z for the FNO layer, Σ_axes z = dim·z for the F-FNO."""
