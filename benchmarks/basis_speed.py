@@ -102,6 +102,8 @@ def run_case(dim: int, fine: int, coarse: int) -> dict:
         out[f"{name}_restriction_s"] = g.timings["restriction"]
         if name != "slepc":
             out[f"{name}_inference_s"] = g.bases.timings["inference"]
+        if "rayleigh_ritz" in g.bases.timings:
+            out[f"{name}_rayleigh_ritz_s"] = g.bases.timings["rayleigh_ritz"]
     from fem_ms_torch.basis.losses import sal_loss
 
     v32, v16 = runs["learned"].bases.vectors, runs["learned_bf16"].bases.vectors
