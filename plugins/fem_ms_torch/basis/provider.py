@@ -42,7 +42,7 @@ class LearnedBasisProvider:
     ritz_precision : {"float32", "float64"}
         Arithmetic of the Rayleigh–Ritz Gram matrices of an oversampled model
         (:func:`.rayleigh_ritz.rayleigh_ritz`): float32 on an orthonormalised span (default,
-        about 1.7× faster; the same subspace as float64 to a subspace distance of ~10⁻⁶), or
+        about 1.7× faster; the same subspace as float64 to a SAL of ~10⁻¹⁰ for a trained model), or
         float64 for S-orthonormal vectors to rounding.
     """
 
