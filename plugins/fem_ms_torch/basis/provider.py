@@ -34,11 +34,12 @@ class LearnedBasisProvider:
     device : str, optional
         ``"cuda"`` when available, else ``"cpu"``.
     precision : {"float32", "bfloat16"}
-        Arithmetic of the inference. ``"bfloat16"`` runs the matrix products under
-        ``torch.autocast`` (about twice as fast on CPUs with AVX-512 BF16, and on GPUs);
-        values carry bfloat16's 8-bit mantissa, and the predicted subspaces differ from the
-        float32 ones by principal angles of ~0.1 rad (measured by benchmarks/basis_speed.py):
-        check the GMsFEM error of a model before relying on it.
+        Arithmetic of the inference. ``"bfloat16"`` runs the layers' matrix products under
+        ``torch.autocast`` (up to twice as fast on CPUs with AVX-512 BF16, and on GPUs; the
+        F-FNO's residual stream stays float32). The predicted subspaces differ from the
+        float32 ones by a SAL of ~10⁻³ (benchmarks/basis_speed.py), and the GMsFEM-NO errors of
+        benchmarks/gmsfem_no_accuracy.py's model by +0.8 to +2.7 %: check the GMsFEM error of
+        a model before relying on it.
     ritz_precision : {"float32", "float64"}
         Arithmetic of the Rayleigh–Ritz Gram matrices of an oversampled model
         (:func:`.rayleigh_ritz.rayleigh_ritz`): float32 on an orthonormalised span (default,
