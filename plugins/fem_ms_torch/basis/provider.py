@@ -70,7 +70,7 @@ class LearnedBasisProvider:
         if dim != ck["dim"]:
             raise ValueError(f"checkpoint {self.path} is for {ck['dim']}D patches, the mesh is {dim}D")
         t0 = time.perf_counter()
-        ritz_s = 0.0
+        oversampled, ritz_s = bool(ck["settings"].get("oversample")), 0.0
         by_kind: dict[str, list[int]] = {}
         for i in patches.mine:
             by_kind.setdefault(patches.neighbourhoods[i].kind, []).append(i)
@@ -89,7 +89,7 @@ class LearnedBasisProvider:
                     pred = self.models[kind](x).float()
                 if ck["settings"].get("exact_constant"):  # the constant of λ = 0 is put in exactly
                     pred = torch.cat([torch.ones_like(pred[:, :1]), pred], dim=1)
-                if ck["settings"].get("oversample"):  # an oversampled space: its n_basis lowest Ritz vectors
+                if oversampled:  # an oversampled space: its n_basis lowest Ritz vectors
                     t_ritz = time.perf_counter()
                     pred = rayleigh_ritz(pred, kappa.to(self.device), n_basis, precision=self.ritz_precision)[0]
                     ritz_s += time.perf_counter() - t_ritz
@@ -98,7 +98,7 @@ class LearnedBasisProvider:
                 positions = patches.grid_positions(i)
                 vectors[i] = grid[(slice(None),) + positions].T.copy()
         timings = {"inference": time.perf_counter() - t0}  # all of it: patches, network, Rayleigh-Ritz, mapping back
-        if ck["settings"].get("oversample"):
+        if oversampled:
             timings["rayleigh_ritz"] = ritz_s
         return LocalBases(vectors, timings=timings)
 
