@@ -129,7 +129,7 @@ def evaluate(model, x, y, metric, batch: int = 16) -> float:
         return float(torch.cat([metric(model(xb), yb) for xb, yb in zip(x.split(batch), y.split(batch))]).mean())
 
 
-def load_tasks(quick: bool, seed: int, which: str = "all") -> dict:
+def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = 80) -> dict:
     """Tensors of both tasks: train (x, y), test at the training resolution and at 2×."""
     import torch
 
@@ -138,7 +138,9 @@ def load_tasks(quick: bool, seed: int, which: str = "all") -> dict:
     from fem_ms_torch.basis.losses import sal_loss
     from fem_ms_torch.data import GMsFEMBasisDataset, MultilevelDataset
 
-    basis_path = cached_dataset(GMsFEMBasisConfig(name="gmsfem_basis_100_local_no", samples=80, fine=100, coarse=5,
+    # 80 κ: 1,024 training patches (64 κ × 16 interior neighbourhoods), the default
+    name = "gmsfem_basis_100_local_no" + ("" if basis_samples == 80 else f"_{basis_samples}")
+    basis_path = cached_dataset(GMsFEMBasisConfig(name=name, samples=basis_samples, fine=100, coarse=5,
                                                   n_basis=8, seed=seed))
     basis_2x = cached_dataset(GMsFEMBasisConfig(name="gmsfem_basis_200_local_no_test", samples=6, fine=200,
                                                 coarse=5, n_basis=8, seed=TEST_SEED, train_fraction=0.0))
@@ -269,6 +271,9 @@ def main(argv=None) -> None:
                         help="of the GMsFEM-NO subspace loss (local_no.json: euclidean)")
     parser.add_argument("--tasks", choices=("all", "basis", "darcy", "none"), default="all",
                         help="backbone comparison tasks")
+    parser.add_argument("--basis-samples", type=int, default=80,
+                        help="κ samples of the basis task's dataset, 80 %% for training (default 80: 1,024 "
+                             "training patches)")
     parser.add_argument("--models", nargs="+", default=None,
                         help="train only these of the compared models (default all; the FNO baseline is needed "
                              "for the 'vs FNO' columns)")
@@ -284,7 +289,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     t_start = time.perf_counter()
-    tasks = {} if args.tasks == "none" else load_tasks(q, args.seed, args.tasks)
+    tasks = {} if args.tasks == "none" else load_tasks(q, args.seed, args.tasks, args.basis_samples)
     rows = compare_backbones(args, tasks)
     no = None if args.skip_gmsfem_no else gmsfem_no(args, Path(tempfile.mkdtemp(prefix="fem-ms-local-no-")))
 
@@ -311,7 +316,7 @@ def main(argv=None) -> None:
         "setup": {"torch_threads": 1, "budget_cpu_s_per_model": args.budget, "baseline_width": args.width,
                   "modes": args.modes, "depth": 4, "disco_radius": args.radius, "batch": args.batch, "lr": args.lr,
                   "seed": args.seed, "optimizer": "AdamW, cosine over the CPU-time budget", "tasks": args.tasks,
-                  "models": args.models or "all",
+                  "models": args.models or "all", "basis_samples": args.basis_samples,
                   "gmsfem_no": {"train_kappa": args.no_train_samples, "epochs": args.no_epochs,
                                 "width": args.no_width, "modes": args.no_modes, "test_kappa": args.no_test,
                                 "inner_product": args.no_inner_product,
