@@ -40,6 +40,7 @@ from .common import RESULTS, benchmark_arguments, cached_dataset, machine, parse
     write_json
 
 TEST_SEED = 100_000
+BASIS_SAMPLES = 80  # κ of the basis task's default dataset: 1,024 training patches (64 κ × 16 interior)
 BASIS_TASK, DARCY_TASK = "GMsFEM basis 100^2, N_bf=8 (full patches)", "Darcy multilevel 32^2 (2x: 64^2)"
 MODELS = ("FNO", "FNO+diff", "FNO+DISCO", "LocalNO (FNO+diff+DISCO)", "neuralop FNO", "neuralop LocalNO")
 PAPER = "34-72 % lower relative L2 than FNO on turbulent Navier-Stokes / shallow water; gains on Darcy"
@@ -129,7 +130,7 @@ def evaluate(model, x, y, metric, batch: int = 16) -> float:
         return float(torch.cat([metric(model(xb), yb) for xb, yb in zip(x.split(batch), y.split(batch))]).mean())
 
 
-def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = 80) -> dict:
+def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = BASIS_SAMPLES) -> dict:
     """Tensors of both tasks: train (x, y), test at the training resolution and at 2×."""
     import torch
 
@@ -138,8 +139,7 @@ def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = 
     from fem_ms_torch.basis.losses import sal_loss
     from fem_ms_torch.data import GMsFEMBasisDataset, MultilevelDataset
 
-    # 80 κ: 1,024 training patches (64 κ × 16 interior neighbourhoods), the default
-    name = "gmsfem_basis_100_local_no" + ("" if basis_samples == 80 else f"_{basis_samples}")
+    name = "gmsfem_basis_100_local_no" + ("" if basis_samples == BASIS_SAMPLES else f"_{basis_samples}")
     basis_path = cached_dataset(GMsFEMBasisConfig(name=name, samples=basis_samples, fine=100, coarse=5,
                                                   n_basis=8, seed=seed))
     basis_2x = cached_dataset(GMsFEMBasisConfig(name="gmsfem_basis_200_local_no_test", samples=6, fine=200,
@@ -268,9 +268,9 @@ def main(argv=None) -> None:
                         help="of the GMsFEM-NO subspace loss (local_no.json: euclidean)")
     parser.add_argument("--tasks", choices=("all", "basis", "darcy", "none"), default="all",
                         help="backbone comparison tasks")
-    parser.add_argument("--basis-samples", type=int, default=80,
-                        help="κ samples of the basis task's dataset, 80 %% for training (default 80: 1,024 "
-                             "training patches)")
+    parser.add_argument("--basis-samples", type=int, default=BASIS_SAMPLES,
+                        help=f"κ samples of the basis task's dataset, 80 %% for training (default {BASIS_SAMPLES}: "
+                             "1,024 training patches)")
     parser.add_argument("--models", nargs="+", default=None, choices=MODELS, metavar="MODEL",
                         help="train only these of the compared models (default all; the FNO baseline is needed "
                              "for the 'vs FNO' columns): " + ", ".join(f"'{m}'" for m in MODELS))
