@@ -78,8 +78,8 @@ def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
             geometry_once = g.timings["geometry"]
     timings = {k: comm.allreduce(v, op=_max()) for k, v in g.timings.items()}
     out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
-           "ranks": comm.size, "dofs": V.dim(), "N_v": len(g.neighbourhoods), "n_basis": N_BASIS,
-           "largest_local_dofs": max(n.size for n in g.neighbourhoods),
+           "ranks": comm.size, "dofs": V.dim(), "N_v": len(g.space.neighbourhoods), "n_basis": N_BASIS,
+           "largest_local_dofs": max(n.size for n in g.space.neighbourhoods),
            "offline_total_s": comm.allreduce(offline_total, op=_max()),
            "geometry_once_s": comm.allreduce(geometry_once, op=_max()),
            **{f"{k}_s": v for k, v in timings.items()},
@@ -87,7 +87,7 @@ def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
            "paper_offline_s": PAPER_S.get((dim, fine)), "target_s": TARGET_S.get((dim, fine))}
     out["eigen_stage_s"] = timings["factorization"] + timings["eigensolve"]
     if compare and comm.size == 1:
-        idx = list(range(len(g.neighbourhoods)))
+        idx = list(range(len(g.space.neighbourhoods)))
         subset = idx
         if dim == 3:  # a spread of kinds, scaled to all neighbourhoods by kind
             rng = np.random.default_rng(0)
@@ -95,19 +95,19 @@ def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
         t_assembly, t_scipy, per_kind = 0.0, 0.0, {}
         for i in tqdm(subset, desc="scipy eigsh", unit="nbh", leave=False):
             t0 = time.perf_counter()
-            A, S = g.patches.local_matrices(i)
+            A, S = g.space.patches.local_matrices(i)
             t1 = time.perf_counter()
             _scipy_eigs(A, S, N_BASIS)
             t2 = time.perf_counter()
             t_assembly += t1 - t0
             t_scipy += t2 - t1
-            per_kind.setdefault(g.neighbourhoods[i].kind, []).append(t2 - t1)
+            per_kind.setdefault(g.space.neighbourhoods[i].kind, []).append(t2 - t1)
         if subset != idx:
             counts = {}
-            for n in g.neighbourhoods:
+            for n in g.space.neighbourhoods:
                 counts[n.kind] = counts.get(n.kind, 0) + 1
             t_scipy = sum(np.mean(per_kind[k]) * c for k, c in counts.items() if k in per_kind)
-        floor = _cholesky_floor(g.patches, subset)
+        floor = _cholesky_floor(g.space.patches, subset)
         if subset != idx:
             floor *= len(idx) / len(subset)
         out.update(scipy_eigsh_s=t_scipy, scipy_estimated_from_subset=subset != idx,

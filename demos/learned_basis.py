@@ -83,11 +83,11 @@ def main(argv=None) -> None:
 
     # true basis functions of one full neighbourhood and their best approximation in the learned span
     slepc, learned = runs["slepc"], runs["learned"]
-    i = next(n.index for n in slepc.neighbourhoods if n.kind == "full")
-    true = slepc.bases.vectors[i]
-    q, _ = np.linalg.qr(learned.bases.vectors[i])
+    i = next(n.index for n in slepc.space.neighbourhoods if n.kind == "full")
+    true = slepc.space.bases.vectors[i]
+    q, _ = np.linalg.qr(learned.space.bases.vectors[i])
     approx = q @ (q.T @ true)
-    patches = slepc.patches
+    patches = slepc.space.patches
     shape = tuple(s + 1 for s in patches.kappa_patch(i).shape)
     pos = patches.grid_positions(i)
 

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +64,6 @@ class NestedMeshes:
     fine_to_coarse: np.ndarray
     cells_per_side: tuple[int, ...] | None = None
     coarse_cells_per_side: tuple[int, ...] | None = None
-    # κ-independent data derived from the pair (GMsFEM neighbourhoods per fine space), reused
-    # across coefficient samples
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def dim(self) -> int:

@@ -30,6 +30,7 @@ __all__ = [
     "Richards",
     "Heat",
     "make_problem",
+    "dirichlet_conditions",
     "PROBLEMS",
 ]
 
@@ -59,6 +60,15 @@ class RobinBoundary:
     def __post_init__(self):
         if not self.alpha > 0:
             raise ValueError(f"Robin coefficient alpha must be positive, got {self.alpha!r}")
+
+
+def dirichlet_conditions(V, boundary) -> list[fd.DirichletBC]:
+    """The Dirichlet conditions ``boundary`` (DirichletBoundary or RobinBoundary) puts on ``V``."""
+    if isinstance(boundary, DirichletBoundary):
+        return [fd.DirichletBC(V, boundary.value, "on_boundary")]
+    if isinstance(boundary, RobinBoundary):
+        return [fd.DirichletBC(V, 0.0, boundary.dirichlet_marker)]
+    raise TypeError(f"boundary must be DirichletBoundary or RobinBoundary, got {boundary!r}")
 
 
 def _check_kappa(kappa, mesh) -> None:
@@ -123,10 +133,7 @@ class Problem:
     @property
     def bcs(self) -> list[fd.DirichletBC]:
         """Dirichlet conditions on ``V``."""
-        b = self.boundary
-        if isinstance(b, DirichletBoundary):
-            return [fd.DirichletBC(self.V, b.value, "on_boundary")]
-        return [fd.DirichletBC(self.V, 0.0, b.dirichlet_marker)]
+        return dirichlet_conditions(self.V, self.boundary)
 
     def stiffness(self, u, v, state=None):
         """Bilinear form ∫ κ k(state) ∇u·∇v (+ Robin term), with k frozen at ``state``."""

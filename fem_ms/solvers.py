@@ -93,13 +93,16 @@ class SolveResult:
     residuals : list of float
         Nonlinear residual norm after each iteration (starting with the initial guess).
     timings : dict
-        Wall seconds by phase (``assembly``, ``solve``).
+        Wall seconds by phase (``assembly``, ``solve``; ``online`` for multiscale solves).
+    coarse : petsc4py.PETSc.Vec or None
+        For a multiscale solve, the coarse coefficients u_0 (u = Rᵀ u_0).
     """
 
     u: fd.Function
     iterations: int = 0
     residuals: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    coarse: object = None
 
 
 def assemble_system(problem: Problem, state=None):

@@ -8,7 +8,7 @@ import firedrake as fd
 
 from fem_ms import Diffusion, Heat, Richards, RobinBoundary, cell_field, solve, structured_hierarchy
 from fem_ms.coefficients import paper_kle
-from fem_ms.gmsfem import (GMsFEM, LocalBases, SpectralBasisProvider, SpectralConvergenceError,
+from fem_ms.gmsfem import (GMsFEM, LocalBases, MultiscaleSpace, SpectralBasisProvider, SpectralConvergenceError,
                            available_providers, get_provider)
 from fem_ms.gmsfem.spectral import ElementMatrices
 from fem_ms.metrics import relative_h1_error, relative_l2_error
@@ -33,7 +33,7 @@ def test_provider_registry():
 @pytest.mark.parametrize("quad", [True, False], ids=["Q1", "P1"])
 def test_eigenvalues_match_scipy(quad):
     pair, problem = kle_problem(3, 30, quad=quad)
-    g = GMsFEM(problem, pair, n_basis=6, provider_options=QUIET).offline()
+    g = MultiscaleSpace.for_problem(problem, pair, n_basis=6, provider_options=QUIET)
     for i in (0, 1, 5):  # corner, half, full
         A, S = g.patches.local_matrices(i)
         ref = np.sort(spla.eigsh(A.tocsc(), k=6, M=S.tocsc(), sigma=-1e-3, which="LM")[0])
@@ -51,7 +51,7 @@ def test_element_matrices_sum_to_the_global_matrix(dim, quad):
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     kappa = cell_field(pair.fine, paper_kle((4,) * dim).sample_kappa(0))
     problem = Diffusion(V, kappa, 1.0)
-    g = GMsFEM(problem, pair, n_basis=2, provider_options=QUIET).offline()
+    g = MultiscaleSpace.for_problem(problem, pair, n_basis=2, provider_options=QUIET)
     geom, V = g.geometry, problem.V
     elements = ElementMatrices.assemble(V, problem.kappa, geom)
     u, v = fd.TrialFunction(V), fd.TestFunction(V)
@@ -66,7 +66,7 @@ def test_element_matrices_sum_to_the_global_matrix(dim, quad):
 
 def test_partition_of_unity_and_kinds():
     pair, problem = kle_problem(4, 16)
-    g = GMsFEM(problem, pair, n_basis=1, provider_options=QUIET).offline()
+    g = MultiscaleSpace.for_problem(problem, pair, n_basis=1, provider_options=QUIET)
     total = np.zeros(problem.V.dim())
     for nbh in g.neighbourhoods:
         np.add.at(total, nbh.dofs, nbh.chi)
@@ -89,8 +89,8 @@ def test_constant_kappa_first_eigenpair():
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     kappa = fd.Function(fd.FunctionSpace(pair.fine, "DG", 0)).assign(3.0)
-    g = GMsFEM(Diffusion(V, kappa, 1.0), pair, n_basis=3, provider_options=QUIET).offline()
-    for i in g.mine:
+    g = MultiscaleSpace(pair, V, kappa, n_basis=3, provider_options=QUIET)
+    for i in g.owned:
         lam, phi = g.bases.eigenvalues[i], g.bases.vectors[i]
         assert abs(lam[0]) < 1e-9
         np.testing.assert_allclose(phi[:, 0], phi[0, 0], rtol=1e-8)  # constant
@@ -113,7 +113,8 @@ def test_richards_heat_and_robin_converge_to_the_fine_solution_with_many_bases()
                                   (Diffusion, {}, RobinBoundary())):
         pair, problem = kle_problem(1, 6, cls=cls, boundary=boundary, **kwargs)
         fine = solve(problem, **({"progress": False} if cls is Heat else {})).u
-        ms = GMsFEM(problem, pair, n_basis=49, provider_options=QUIET).solve(rtol=1e-12, progress=False)
+        options = {Richards: {"rtol": 1e-12}, Heat: {"progress": False}}.get(cls, {})
+        ms = GMsFEM(problem, pair, n_basis=49, provider_options=QUIET).solve(**options)
         assert relative_l2_error(ms.u, fine) < 1e-7, cls.name
 
 
@@ -128,7 +129,7 @@ def test_richards_gmsfem_is_close_to_fine():
 def test_bad_input():
     pair, problem = kle_problem(4, 8)
     with pytest.raises(ValueError, match="n_basis=10 exceeds the 9 fine DOFs of neighbourhood"):
-        GMsFEM(problem, pair, n_basis=10, provider_options=QUIET).offline()
+        MultiscaleSpace.for_problem(problem, pair, n_basis=10, provider_options=QUIET)
     other = structured_hierarchy(2, 8)
     with pytest.raises(ValueError, match="not on the fine mesh of this pair"):
         GMsFEM(problem, other, n_basis=2)
@@ -141,26 +142,26 @@ def test_slepc_not_converging_names_the_neighbourhood():
     provider = SpectralBasisProvider({"eps_max_it": 1, "eps_ncv": 5}, options_prefix="noconv_",
                                      progress=False)
     with pytest.raises(SpectralConvergenceError, match=r"converged \d of 4 eigenpairs in neighbourhood 0"):
-        GMsFEM(problem, pair, n_basis=4, basis=provider).offline()
+        MultiscaleSpace.for_problem(problem, pair, n_basis=4, basis=provider)
 
 
 class WrongShapeProvider:
     name = "wrong-shape"
 
     def local_bases(self, patches, n_basis):
-        return LocalBases({i: np.ones((patches.neighbourhoods[i].size, n_basis - 1)) for i in patches.mine})
+        return LocalBases({i: np.ones((patches.neighbourhoods[i].size, n_basis - 1)) for i in patches.owned})
 
 
 def test_provider_returning_wrong_shape_is_rejected():
     pair, problem = kle_problem(2, 8)
     with pytest.raises(ValueError, match=r"'wrong-shape' returned an array of shape \(25, 2\) for "
                                          r"neighbourhood 0 \(corner\); expected \(25, 3\)"):
-        GMsFEM(problem, pair, n_basis=3, basis=WrongShapeProvider()).offline()
+        MultiscaleSpace.for_problem(problem, pair, n_basis=3, basis=WrongShapeProvider())
 
 
 def test_canonical_patches_stack_by_kind():
     pair, problem = kle_problem(3, 12)
-    g = GMsFEM(problem, pair, n_basis=1, provider_options=QUIET).offline()
+    g = MultiscaleSpace.for_problem(problem, pair, n_basis=1, provider_options=QUIET)
     shapes = {}
     for nbh in g.neighbourhoods:
         kp = g.patches.kappa_patch(nbh.index)
@@ -181,16 +182,16 @@ def test_later_samples_on_a_mesh_pair_match_a_fresh_pair():
     """The κ-independent layout (cell grid numbering, patch positions, R's sparsity) is cached with
     the mesh pair; a second κ on a used pair must give what a fresh pair gives."""
     pair, first = kle_problem(3, 12, seed=0)
-    GMsFEM(first, pair, n_basis=3, provider_options=QUIET).offline()  # fills the cache
+    MultiscaleSpace.for_problem(first, pair, n_basis=3, provider_options=QUIET)  # fills the cache
     kappa = cell_field(pair.fine, paper_kle((12, 12)).sample_kappa(1))
-    warm = GMsFEM(Diffusion(first.V, kappa, 1.0), pair, n_basis=3, provider_options=QUIET).offline()
+    warm = MultiscaleSpace(pair, first.V, kappa, n_basis=3, provider_options=QUIET)
     fresh_pair, second = kle_problem(3, 12, seed=1)
-    cold = GMsFEM(second, fresh_pair, n_basis=3, provider_options=QUIET).offline()
+    cold = MultiscaleSpace.for_problem(second, fresh_pair, n_basis=3, provider_options=QUIET)
     for i in range(len(cold.neighbourhoods)):
         assert np.array_equal(warm.patches.kappa_patch(i), cold.patches.kappa_patch(i))
         assert all(np.array_equal(a, b) for a, b in zip(warm.patches.grid_positions(i),
                                                         cold.patches.grid_positions(i)))
     for a, b in zip(warm.R.getValuesCSR(), cold.R.getValuesCSR()):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
-    assert not np.array_equal(warm.patches.kappa_patch(4), GMsFEM(first, pair, n_basis=3, provider_options=QUIET).offline()
+    assert not np.array_equal(warm.patches.kappa_patch(4), MultiscaleSpace.for_problem(first, pair, n_basis=3, provider_options=QUIET)
                               .patches.kappa_patch(4))

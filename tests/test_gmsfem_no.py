@@ -340,7 +340,7 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     learned = GMsFEM(problem, pair, n_basis=3, basis="learned", provider_options={"checkpoint": str(ckpt)})
     u = learned.solve().u
     assert np.isfinite(relative_l2_error(u, solve(problem).u))
-    assert "inference" in learned.bases.timings
+    assert "inference" in learned.space.bases.timings
     with pytest.raises(ValueError, match="predicts 3 basis functions, GMsFEM asked for n_basis=2"):
         GMsFEM(problem, pair, n_basis=2, basis="learned", provider_options={"checkpoint": str(ckpt)}).offline()
     # an oversampled model: its N_bf lowest Ritz vectors, computed on the canonical patch grid, are
@@ -348,30 +348,30 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     over = GMsFEM(problem, pair, n_basis=3, basis="learned",
                   provider_options={"checkpoint": str(tmp_path / "over.pt"), "ritz_precision": "float64"})
     assert np.isfinite(relative_l2_error(over.solve().u, solve(problem).u))
-    timings = over.bases.timings
+    timings = over.space.bases.timings
     assert 0 < timings["rayleigh_ritz"] and 0 < timings["network"]
     assert timings["rayleigh_ritz"] + timings["network"] < timings["inference"]
-    assert "rayleigh_ritz" not in learned.bases.timings
-    for i, v in over.bases.vectors.items():
-        A, S = over.patches.local_matrices(i)
+    assert "rayleigh_ritz" not in learned.space.bases.timings
+    for i, v in over.space.bases.vectors.items():
+        A, S = over.space.patches.local_matrices(i)
         a, m = v.T @ A @ v, v.T @ S @ v
         assert v.shape[1] == 3 and np.allclose(m, m[0, 0] * np.eye(3), atol=1e-9 * m[0, 0])
         assert np.allclose(a, np.diag(np.diag(a)), atol=1e-9 * np.abs(a).max())
         assert np.all(np.diff(np.diag(a)) >= 0) and np.ptp(v[:, 0]) < 1e-9 * np.abs(v[:, 0]).max()
     # the default float32 Rayleigh-Ritz: the same subspaces to float32's accuracy
-    fast = get_provider("learned", checkpoint=str(tmp_path / "over.pt")).local_bases(over.patches, 3).vectors
-    for i, v in over.bases.vectors.items():
+    fast = get_provider("learned", checkpoint=str(tmp_path / "over.pt")).local_bases(over.space.patches, 3).vectors
+    for i, v in over.space.bases.vectors.items():
         assert float(sal_loss(torch.as_tensor(fast[i].T[None]), torch.as_tensor(v.T[None]))) < 1e-8
     with pytest.raises(ValueError, match="ritz_precision must be one of"):
         get_provider("learned", checkpoint=str(ckpt), ritz_precision="bfloat16")
     # the checkpoint reloads exactly: the same predictions from the shared models and from a fresh read
     from fem_ms_torch.basis import provider as provider_module
 
-    p1 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    p1 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.space.patches, 3).vectors
     assert all(v.shape[1] == 3 and np.ptp(v[:, 0]) == 0 for v in p1.values())
     assert get_provider("learned", checkpoint=str(ckpt)).models is learned.provider.models
     provider_module._LOADED.clear()
-    p2 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.patches, 3).vectors
+    p2 = get_provider("learned", checkpoint=str(ckpt)).local_bases(learned.space.patches, 3).vectors
     assert get_provider("learned", checkpoint=str(ckpt)).models is not learned.provider.models
     assert all(np.array_equal(p1[i], p2[i]) for i in p1)
     # a rewritten checkpoint is read again
@@ -381,7 +381,7 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     os.replace(tmp_path / "swapped.pt.ffno", tmp_path / "swapped.pt")
     assert type(get_provider("learned", checkpoint=str(tmp_path / "swapped.pt")).models["full"]).__name__ == "FFNO"
     # bfloat16 inference: the same subspaces up to bfloat16 rounding
-    p3 = get_provider("learned", checkpoint=str(ckpt), precision="bfloat16").local_bases(learned.patches, 3).vectors
+    p3 = get_provider("learned", checkpoint=str(ckpt), precision="bfloat16").local_bases(learned.space.patches, 3).vectors
     for i in p1:
         a, b = torch.as_tensor(p1[i].T[None]), torch.as_tensor(p3[i].T[None])
         assert not torch.equal(a, b) and float(sal_loss(b, a)) < 1e-2

@@ -38,7 +38,7 @@ def _gmsfem(comm, problem_cls):
     kappa = cell_field(pair.fine, paper_kle((24, 24)).sample_kappa(3))
     g = GMsFEM(problem_cls(V, kappa, 1.0), pair, n_basis=4, provider_options={"progress": False})
     u = g.solve().u
-    A0, _ = g.coarse_system()
+    A0 = g.model.operator()
     rows = range(*A0.getOwnershipRange())
     block = A0.getValues(rows, range(A0.getSize()[1]))
     dense = np.concatenate(comm.allgather(block))

@@ -124,18 +124,17 @@ class _GMsFEMBasisSampler:
                                  f"fine cells nested in {config.coarse}^{config.dim} coarse cells")
         self._shared = None
 
-    def _offline(self, s: int):
+    def _space(self, s: int):
         from ..coefficients import cell_field
-        from ..gmsfem import GMsFEM
-        from ..problems import Diffusion
+        from ..gmsfem import MultiscaleSpace
 
         kappa = cell_field(self.pair.fine, self.kle.sample_kappa(self.config.kappa_seed(s),
                                                                   contrast=self.config.contrast))
-        return GMsFEM(Diffusion(self.V, kappa, 1.0), self.pair, n_basis=self.config.n_basis,
-                      provider_options={"progress": False}).offline()
+        return MultiscaleSpace(self.pair, self.V, kappa, n_basis=self.config.n_basis,
+                               provider_options={"progress": False})
 
     def sample(self, s: int) -> dict:
-        g = self._offline(s)
+        g = self._space(s)
         by_kind: dict[str, dict[str, list]] = {}
         for nbh in g.neighbourhoods:
             kp = g.patches.kappa_patch(nbh.index)
@@ -166,7 +165,7 @@ class _GMsFEMBasisSampler:
 
     def shared(self) -> dict:
         if self._shared is None:  # rank 0 computed no sample this run (all were resumed)
-            self._shared = self._geometry(self._offline(0))
+            self._shared = self._geometry(self._space(0))
         return self._shared
 
 

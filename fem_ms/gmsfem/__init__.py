@@ -1,11 +1,27 @@
-"""Generalized Multiscale FEM: neighbourhoods, local spectral bases, multiscale space, online solves."""
+"""Generalized Multiscale FEM: neighbourhoods, basis providers, the multiscale space, coarse models.
 
+* :mod:`.neighbourhoods`, :mod:`.layout` — the coarse neighbourhoods ω_i and everything else
+  that does not depend on κ, cached per mesh pair.
+* :mod:`.patches`, :mod:`.providers` — what a basis provider is given and returns; the SLEPc
+  provider (:mod:`.spectral`) and the entry-point registry.
+* :mod:`.space` — :class:`MultiscaleSpace`: the offline stage for one κ (R, ``reconstruct``).
+* :mod:`.coarse` — coarse models (linear, Picard, time stepping) on a space.
+* :mod:`.method` — :class:`GMsFEM`, the one-line facade.
+"""
+
+from .coarse import (CoarseModel, CoarseSolveError, LinearCoarseModel, PicardCoarseModel, TimeSteppingCoarseModel,
+                     coarse_model)
+from .layout import SpaceLayout, clear_layouts
+from .method import GMsFEM
 from .neighbourhoods import FineGeometry, Neighbourhood, build_neighbourhoods
-from .online import GMsFEM
-from .providers import (BasisProvider, LocalBases, PatchSet, SpectralBasisProvider, available_providers,
+from .patches import PatchSet
+from .providers import (BasisProvider, LocalBases, SpectralBasisProvider, TruncatedBasisProvider, available_providers,
                         get_provider)
+from .space import DegenerateSpaceError, MultiscaleSpace
 from .spectral import SpectralConvergenceError, SpectralSolver
 
-__all__ = ["BasisProvider", "FineGeometry", "GMsFEM", "LocalBases", "Neighbourhood", "PatchSet",
-           "SpectralBasisProvider", "SpectralConvergenceError", "SpectralSolver", "available_providers",
-           "build_neighbourhoods", "get_provider"]
+__all__ = ["BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry", "GMsFEM",
+           "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet", "PicardCoarseModel",
+           "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError", "SpectralSolver",
+           "TimeSteppingCoarseModel", "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts",
+           "coarse_model", "get_provider"]

@@ -1,27 +1,228 @@
-"""The multiscale space: ψ_j^i = χ_i φ_j^i and the restriction matrix R as a PETSc Mat.
+"""The multiscale space V_ms = span{ψ_j^i = χ_i φ_j^i}: GMsFEM's offline stage for one κ.
 
-Row ``i * n_basis + j`` of R holds ψ_j^i on the fine DOFs; rows are distributed over the ranks
-in the blocks of neighbourhoods each rank handled, columns follow the fine space's PETSc layout.
-Dirichlet DOFs are dropped from every row, so every multiscale function satisfies the homogeneous
-Dirichlet condition exactly.
+A :class:`MultiscaleSpace` is built once per (mesh pair, fine space, κ, basis provider, N_bf,
+Dirichlet part of the boundary) and then serves any number of online solves: every right-hand
+side, Robin datum, nonlinearity or time-stepping scheme on the same κ (the coarse models of
+:mod:`.coarse`). It plays the role of a reductor in pyMOR's sense: ``project`` builds coarse
+operators, ``reconstruct`` maps coarse coefficients back to the fine space.
+
+R is a PETSc Mat with row ``i * n_basis + j`` holding ψ_j^i on the fine DOFs; rows are
+distributed over the ranks in the blocks of neighbourhoods each rank owns, columns follow the
+fine space's PETSc layout. Dirichlet DOFs are dropped from every row, so every multiscale
+function satisfies the homogeneous Dirichlet condition exactly.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+import firedrake as fd
 from firedrake.petsc import PETSc
 
+from ..meshes import NestedMeshes
+from ..problems import DirichletBoundary, dirichlet_conditions
+from .layout import SpaceLayout
 from .neighbourhoods import FineGeometry, Neighbourhood
-from .providers import LocalBases
+from .patches import PatchSet
+from .providers import LocalBases, get_provider
 
-__all__ = ["restriction_matrix", "check_bases"]
+__all__ = ["MultiscaleSpace", "DegenerateSpaceError", "check_bases", "restriction_matrix"]
+
+# the χ_i φ_j of a neighbourhood whose smallest singular value is below this fraction of the
+# largest are taken as dependent
+_RANK_TOLERANCE = 1e-6
 
 
-def check_bases(bases: LocalBases, neighbourhoods: list[Neighbourhood], mine, n_basis: int,
+class DegenerateSpaceError(ValueError):
+    """The multiscale functions of a neighbourhood are linearly dependent (or vanish)."""
+
+
+class MultiscaleSpace:
+    """GMsFEM's multiscale space for one κ: neighbourhoods, local bases and R, built once.
+
+    Parameters
+    ----------
+    pair : NestedMeshes
+        The coarse/fine meshes.
+    V : firedrake.FunctionSpace
+        Scalar P1/Q1 space on ``pair.fine``.
+    kappa : firedrake.Function
+        The permeability the local problems are built from.
+    n_basis : int
+        Local basis functions per neighbourhood (N_bf).
+    basis : str or BasisProvider
+        Provider name from the ``fem_ms.basis_providers`` entry points (``"slepc"`` built in)
+        or a provider object.
+    provider_options : dict, optional
+        Keyword arguments for the provider's constructor when ``basis`` is a name.
+    boundary : DirichletBoundary or RobinBoundary
+        Where the problems solved in this space have (homogeneous) Dirichlet conditions: the
+        multiscale functions vanish there.
+
+    Attributes
+    ----------
+    layout : SpaceLayout
+        The κ-independent part, shared by every space on the same pair (:mod:`.layout`).
+    patches : PatchSet
+        What the provider was given.
+    bases : LocalBases
+        What the provider returned (the φ_j^i, and eigenvalues where known).
+    R : petsc4py.PETSc.Mat
+        The restriction matrix (dimension × fine DOFs).
+    timings : dict
+        Wall seconds of the offline phases: ``geometry`` (the layout; ~0 when reused),
+        ``local_assembly``, ``provider`` (the provider's own time, assembly excluded),
+        ``factorization`` and ``eigensolve`` (SLEPc's share, where the provider reports them),
+        ``restriction`` (R), ``offline`` (all but ``geometry``), plus any other phase the
+        provider reports.
+    """
+
+    def __init__(self, pair: NestedMeshes, V, kappa, n_basis: int = 8, basis="slepc",
+                 provider_options: dict | None = None, boundary=None):
+        if not isinstance(pair, NestedMeshes):
+            raise TypeError(f"pair must be NestedMeshes (see fem_ms.meshes), got {type(pair).__name__}")
+        if V.mesh() is not pair.fine:
+            raise ValueError("the function space is not on the fine mesh of this pair")
+        if V.ufl_element().degree() != 1 or V.value_shape != ():
+            raise ValueError("GMsFEM is implemented for scalar P1/Q1 fine spaces")
+        if kappa.function_space().mesh() is not pair.fine:
+            raise ValueError("kappa is not on the fine mesh of this pair")
+        if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
+            raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")
+        boundary = DirichletBoundary() if boundary is None else boundary
+        value = getattr(boundary, "value", 0.0)
+        if isinstance(boundary, DirichletBoundary) and not (isinstance(value, (int, float)) and value == 0):
+            raise ValueError("GMsFEM supports homogeneous Dirichlet conditions (value 0)")
+        self.pair, self.V, self.kappa, self.n_basis = pair, V, kappa, int(n_basis)
+        self.boundary = boundary
+        self.comm = V.mesh().comm
+        self.provider = get_provider(basis, **(provider_options or {}))
+        self.timings: dict[str, float] = {}
+
+        self._kappa_values = np.array(kappa.dat.data_ro)  # to notice a κ changed after the offline stage
+        self.dirichlet_conditions = dirichlet_conditions(V, boundary)
+        t0 = time.perf_counter()
+        self.layout = SpaceLayout.of(pair, V, self.dirichlet_conditions)
+        t1 = time.perf_counter()
+        for nbh in self.neighbourhoods:
+            if self.n_basis > nbh.size:
+                raise ValueError(
+                    f"n_basis={self.n_basis} exceeds the {nbh.size} fine DOFs of neighbourhood "
+                    f"{nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()})")
+        self.owned = self.layout.owned_neighbourhoods()
+        self.patches = PatchSet(self.layout, self.owned, kappa, V)
+        bases = self.provider.local_bases(self.patches, self.n_basis)
+        t2 = time.perf_counter()
+        name = getattr(self.provider, "name", type(self.provider).__name__)
+        check_bases(bases, self.neighbourhoods, self.owned, self.n_basis, name)
+        _check_independent(bases, self.neighbourhoods, self.owned, self.layout.geometry, name)
+        self.bases = bases
+        self.R = restriction_matrix(bases, self.layout, self.owned, self.n_basis, V)
+        self._P = self.R.transpose(PETSc.Mat())  # (no argument would transpose R in place)
+        t3 = time.perf_counter()
+        self.timings.update({k: v for k, v in bases.timings.items()})
+        self.timings.update(geometry=t1 - t0, local_assembly=self.patches.assembly_time,
+                            provider=t2 - t1 - self.patches.assembly_time, restriction=t3 - t2,
+                            offline=t3 - t1)
+        self.timings.setdefault("factorization", 0.0)
+        self.timings.setdefault("eigensolve", 0.0)
+
+    @classmethod
+    def for_problem(cls, problem, pair: NestedMeshes, n_basis: int = 8, basis="slepc",
+                    provider_options: dict | None = None) -> "MultiscaleSpace":
+        """The space for ``problem``'s fine space, κ and Dirichlet boundary."""
+        return cls(pair, problem.V, problem.kappa, n_basis, basis, provider_options, problem.boundary)
+
+    # --- what the space is ------------------------------------------------------------------
+
+    @property
+    def neighbourhoods(self) -> list[Neighbourhood]:
+        """All coarse neighbourhoods (every rank knows all of them)."""
+        return self.layout.neighbourhoods
+
+    @property
+    def geometry(self) -> FineGeometry:
+        """The fine mesh in a global numbering."""
+        return self.layout.geometry
+
+    @property
+    def dimension(self) -> int:
+        """Dimension of the multiscale space: N_v · n_basis."""
+        return len(self.neighbourhoods) * self.n_basis
+
+    def matches_kappa(self, kappa) -> bool:
+        """Whether ``kappa`` has, on every rank, the values the space was built from."""
+        from mpi4py import MPI
+
+        same = (kappa.function_space() == self.kappa.function_space()
+                and np.array_equal(np.asarray(kappa.dat.data_ro), self._kappa_values))
+        return bool(self.comm.allreduce(same, op=MPI.LAND))
+
+    def coarse_vector(self) -> PETSc.Vec:
+        """A zero vector of coarse coefficients (distributed as R's rows)."""
+        vec = self.R.createVecLeft()
+        vec.zeroEntries()
+        return vec
+
+    # --- maps between the fine and the coarse space -----------------------------------------
+
+    def restrict(self, cofunction) -> PETSc.Vec:
+        """R b: a fine load vector (an assembled :class:`firedrake.Cofunction`) in coarse coordinates."""
+        out = self.R.createVecLeft()
+        with cofunction.dat.vec_ro as b:
+            self.R.mult(b, out)
+        return out
+
+    def project(self, A: PETSc.Mat) -> PETSc.Mat:
+        """R A Rᵀ: a fine operator (assembled without boundary conditions) on the coarse space."""
+        return A.ptap(self._P)
+
+    def reconstruct(self, u0, name: str = "u_ms") -> fd.Function:
+        """Rᵀ u_0: the fine function with coarse coefficients ``u0``.
+
+        ``u0`` is a PETSc Vec laid out as :meth:`coarse_vector`, or an array of all
+        :attr:`dimension` coefficients (the same on every rank).
+        """
+        if not isinstance(u0, PETSc.Vec):
+            values = np.asarray(u0, dtype=float)
+            if values.shape != (self.dimension,):
+                raise ValueError(f"coarse coefficients must have shape ({self.dimension},), got {values.shape}")
+            vec = self.coarse_vector()
+            lo, hi = vec.getOwnershipRange()
+            vec.array[:] = values[lo:hi]
+            u0 = vec
+        elif u0.getSize() != self.dimension:
+            raise ValueError(f"coarse vector of size {u0.getSize()}, the space has dimension {self.dimension}")
+        u = fd.Function(self.V, name=name)
+        with u.dat.vec_wo as x:
+            self._P.mult(u0, x)
+        return u
+
+    def basis_function(self, i: int, j: int) -> fd.Function:
+        """ψ_j^i = χ_i φ_j^i as a fine Function (collective over the fine mesh's ranks)."""
+        if not 0 <= i < len(self.neighbourhoods) or not 0 <= j < self.n_basis:
+            raise IndexError(f"basis function ({i}, {j}) outside {len(self.neighbourhoods)} neighbourhoods "
+                             f"× {self.n_basis} functions")
+        psi = fd.Function(self.V, name=f"psi_{i}_{j}")
+        with psi.dat.vec_wo as x:
+            self._P.getColumnVector(i * self.n_basis + j, x)
+        return psi
+
+    def reduce(self, problem):
+        """The coarse model of ``problem`` in this space (:func:`.coarse.coarse_model`)."""
+        from .coarse import coarse_model
+
+        return coarse_model(self, problem)
+
+
+def check_bases(bases: LocalBases, neighbourhoods: list[Neighbourhood], owned, n_basis: int,
                 provider_name: str) -> None:
     """Raise ValueError naming the neighbourhood if a provider returned the wrong thing."""
-    for i in mine:
+    if not isinstance(bases, LocalBases):
+        raise TypeError(f"basis provider {provider_name!r} returned {type(bases).__name__}, not LocalBases")
+    for i in owned:
         if i not in bases.vectors:
             raise ValueError(f"basis provider {provider_name!r} returned no basis for neighbourhood {i}")
         phi = np.asarray(bases.vectors[i])
@@ -36,39 +237,58 @@ def check_bases(bases: LocalBases, neighbourhoods: list[Neighbourhood], mine, n_
                              f"neighbourhood {i}")
 
 
-def restriction_matrix(bases: LocalBases, neighbourhoods: list[Neighbourhood], mine,
-                       n_basis: int, geometry: FineGeometry, V, comm, cache: dict | None = None) -> PETSc.Mat:
-    """R (N_v·n_basis × fine DOFs) from the local bases of this rank's neighbourhoods.
+def _check_independent(bases: LocalBases, neighbourhoods, owned, geometry: FineGeometry, provider_name: str):
+    """Raise :class:`DegenerateSpaceError` if a neighbourhood's ψ_j = χ_i φ_j, on the DOFs
+    without Dirichlet condition, are linearly dependent or vanish: the coarse matrix would be
+    singular. A fine mesh no finer than the coarse one does this (χ_i then lives on one DOF).
 
-    ``cache``: a dict kept with ``geometry`` (GMsFEM keeps one per mesh pair) in which the
-    κ-independent sparsity pattern is stored on first use, so that later samples only gather values.
-    """
-    indptr, indices, rows = _pattern(neighbourhoods, mine, n_basis, geometry, {} if cache is None else cache)
+    Tested on the Gram matrix of the ψ_j (n_basis² entries; cheaper than an SVD of the
+    neighbourhood's values): its eigenvalues are the squared singular values."""
+    for i in owned:
+        nbh = neighbourhoods[i]
+        free = ~geometry.dirichlet[nbh.dofs]
+        psi = nbh.chi[free, None] * np.asarray(bases.vectors[i])[free]
+        gram = np.linalg.eigvalsh(psi.T @ psi)
+        if gram[-1] > 0 and gram[0] > _RANK_TOLERANCE**2 * gram[-1]:
+            continue
+        rank = int(np.sum(gram > _RANK_TOLERANCE**2 * gram[-1])) if gram[-1] > 0 else 0
+        raise DegenerateSpaceError(
+            f"the multiscale functions χ_i φ_j of neighbourhood {i} ({nbh.kind}, vertex "
+            f"{nbh.vertex.tolist()}) span {rank} dimensions, not n_basis={psi.shape[1]} (basis provider "
+            f"{provider_name!r}; {int(free.sum())} of its {nbh.size} fine DOFs are free of Dirichlet "
+            f"conditions, and χ_i is nonzero on {int(np.count_nonzero(nbh.chi[free]))} of them): the "
+            f"coarse system would be singular. Use a fine mesh several times finer than the coarse "
+            f"one, or a smaller n_basis")
+
+
+def restriction_matrix(bases: LocalBases, layout: SpaceLayout, owned, n_basis: int, V) -> PETSc.Mat:
+    """R (N_v·n_basis × fine DOFs) from the local bases of this rank's neighbourhoods; its
+    κ-independent sparsity pattern is kept in ``layout``, so later samples only gather values."""
+    neighbourhoods = layout.neighbourhoods
+    indptr, indices, rows = layout.cached(("restriction pattern", tuple(owned), n_basis),
+                                          lambda: _pattern(neighbourhoods, owned, n_basis, layout.geometry))
     data = [(neighbourhoods[i].chi[r, None] * np.asarray(bases.vectors[i])[r]).T.ravel()
-            for i, r in zip(mine, rows)]
+            for i, r in zip(owned, rows)]
     data = np.concatenate(data) if data else np.empty(0)
-    R = PETSc.Mat().createAIJ(((len(mine) * n_basis, len(neighbourhoods) * n_basis), (V.dof_dset.size, V.dim())),
-                              csr=(indptr, indices, data), comm=comm)
+    R = PETSc.Mat().createAIJ(((len(owned) * n_basis, len(neighbourhoods) * n_basis), (V.dof_dset.size, V.dim())),
+                              csr=(indptr, indices, data), comm=layout.comm)
     R.assemble()
     return R
 
 
-def _pattern(neighbourhoods, mine, n_basis, geometry, cache):
-    """(indptr, column indices, per-neighbourhood rows of ω_i's DOFs) of R, cached by (mine, n_basis).
+def _pattern(neighbourhoods, owned, n_basis, geometry):
+    """(indptr, column indices, per-neighbourhood rows of ω_i's DOFs) of R.
 
     Each neighbourhood contributes n_basis rows with the same columns: its non-Dirichlet DOFs in
     ascending order (PETSc's CSR wants sorted columns); ``rows`` picks them from ω_i's DOF order.
     """
-    key = ("restriction pattern", tuple(mine), n_basis)
-    if key not in cache:
-        indptr, indices, rows = [0], [], []
-        for i in mine:
-            dofs = neighbourhoods[i].dofs
-            keep = np.flatnonzero(~geometry.dirichlet[dofs])
-            r = keep[np.argsort(dofs[keep])]
-            rows.append(r)
-            indices.append(np.tile(dofs[r], n_basis))
-            indptr.extend(indptr[-1] + len(r) * np.arange(1, n_basis + 1))
-        indices = np.concatenate(indices).astype(PETSc.IntType) if indices else np.empty(0, PETSc.IntType)
-        cache[key] = (np.asarray(indptr, dtype=PETSc.IntType), indices, rows)
-    return cache[key]
+    indptr, indices, rows = [0], [], []
+    for i in owned:
+        dofs = neighbourhoods[i].dofs
+        keep = np.flatnonzero(~geometry.dirichlet[dofs])
+        r = keep[np.argsort(dofs[keep])]
+        rows.append(r)
+        indices.append(np.tile(dofs[r], n_basis))
+        indptr.extend(indptr[-1] + len(r) * np.arange(1, n_basis + 1))
+    indices = np.concatenate(indices).astype(PETSc.IntType) if indices else np.empty(0, PETSc.IntType)
+    return np.asarray(indptr, dtype=PETSc.IntType), indices, rows

@@ -20,6 +20,7 @@ from finat.ufl import BrokenElement
 import firedrake as fd
 from firedrake.petsc import PETSc
 
+from ..petsc_options import SolverOptions
 from .neighbourhoods import FineGeometry, Neighbourhood
 
 __all__ = ["ElementMatrices", "local_matrices", "SpectralSolver", "SpectralConvergenceError",
@@ -112,26 +113,29 @@ class SpectralSolver:
     Parameters
     ----------
     options : dict, optional
-        SLEPc/PETSc options (without prefix) overriding :data:`DEFAULT_EPS_OPTIONS`.
+        SLEPc/PETSc options (without prefix) overriding :data:`DEFAULT_EPS_OPTIONS`. Each
+        solver keeps its own: they are in PETSc's options database only while its eigensolves
+        are set up and run (:class:`fem_ms.petsc_options.SolverOptions`), so two solvers in one
+        process never share options. An option SLEPc does not read raises
+        :class:`~fem_ms.petsc_options.UnusedOptionsError` at the first solve.
     options_prefix : str
         Prefix under which the options are set; command-line options with this prefix
         (e.g. ``-gmsfem_eps_tol 1e-12``) override both.
     """
 
     def __init__(self, options: dict | None = None, options_prefix: str = "gmsfem_"):
-        self.options_prefix = options_prefix
-        self.options = {**DEFAULT_EPS_OPTIONS, "st_pc_factor_mat_solver_type": _default_factorization(),
-                        **(options or {})}
-        self.timings = {"factorization": 0.0, "eigensolve": 0.0}
         from slepc4py import SLEPc
 
         self._SLEPc = SLEPc
-        opts = PETSc.Options()
-        for key, value in self.options.items():
-            name = options_prefix + key
-            if not opts.hasName(name):  # command line wins
-                opts[name] = "" if value is None else value
-        self._eps = None
+        self._options = SolverOptions({**DEFAULT_EPS_OPTIONS, "st_pc_factor_mat_solver_type": _default_factorization()},
+                                      options, options_prefix, "the SLEPc eigensolver")
+        self.options_prefix = self._options.prefix
+        self.timings = {"factorization": 0.0, "eigensolve": 0.0}
+
+    @property
+    def options(self) -> dict:
+        """The options in effect (defaults, the caller's, the command line's), without prefix."""
+        return self._options.parameters
 
     def solve(self, A: sp.csr_matrix, S: sp.csr_matrix, n: int, name: str = "problem"):
         """The ``n`` smallest eigenvalues and S-orthonormal eigenvectors (columns).
@@ -148,31 +152,31 @@ class SpectralSolver:
         Am = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr, A.indices, A.data), comm=PETSc.COMM_SELF)
         Sm = PETSc.Mat().createAIJ(S.shape, csr=(S.indptr, S.indices, S.data), comm=PETSc.COMM_SELF)
         eps = SLEPc.EPS().create(comm=PETSc.COMM_SELF)
-        eps.setOptionsPrefix(self.options_prefix)
-        eps.setOperators(Am, Sm)
-        eps.setDimensions(n)
-        eps.setFromOptions()
-        t0 = time.perf_counter()
-        eps.setUp()  # the shift-and-invert factorization happens here
-        t1 = time.perf_counter()
-        eps.solve()
-        t2 = time.perf_counter()
-        self.timings["factorization"] += t1 - t0
-        self.timings["eigensolve"] += t2 - t1
-        nconv = eps.getConverged()
-        if nconv < n:
-            reason = eps.getConvergedReason()
+        try:
+            eps.setOperators(Am, Sm)
+            eps.setDimensions(n)
+            with self._options.configure(eps):
+                t0 = time.perf_counter()
+                eps.setUp()  # the shift-and-invert factorization happens here
+                t1 = time.perf_counter()
+                eps.solve()
+                t2 = time.perf_counter()
+            self.timings["factorization"] += t1 - t0
+            self.timings["eigensolve"] += t2 - t1
+            nconv = eps.getConverged()
+            if nconv < n:
+                raise SpectralConvergenceError(
+                    f"SLEPc converged {nconv} of {n} eigenpairs in {name} "
+                    f"({size} DOFs, reason {eps.getConvergedReason()}); raise {self.options_prefix}eps_max_it "
+                    f"or loosen {self.options_prefix}eps_tol")
+            vals = np.empty(n)
+            vecs = np.empty((size, n))
+            vr = Am.createVecRight()
+            for j in range(n):
+                vals[j] = eps.getEigenpair(j, vr).real
+                vecs[:, j] = vr.array_r
+            vr.destroy()
+        finally:
             eps.destroy(), Am.destroy(), Sm.destroy()
-            raise SpectralConvergenceError(
-                f"SLEPc converged {nconv} of {n} eigenpairs in {name} "
-                f"({size} DOFs, reason {reason}); raise {self.options_prefix}eps_max_it or "
-                f"loosen {self.options_prefix}eps_tol")
-        vals = np.empty(n)
-        vecs = np.empty((size, n))
-        vr = Am.createVecRight()
-        for j in range(n):
-            vals[j] = eps.getEigenpair(j, vr).real
-            vecs[:, j] = vr.array_r
-        eps.destroy(), Am.destroy(), Sm.destroy(), vr.destroy()
         order = np.argsort(vals)
         return vals[order], vecs[:, order]

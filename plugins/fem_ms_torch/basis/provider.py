@@ -72,7 +72,7 @@ class LearnedBasisProvider:
         t0 = time.perf_counter()
         oversampled, ritz_s, network_s = bool(ck["settings"].get("oversample")), 0.0, 0.0
         by_kind: dict[str, list[int]] = {}
-        for i in patches.mine:
+        for i in patches.owned:
             by_kind.setdefault(patches.neighbourhoods[i].kind, []).append(i)
         vectors = {}
         for kind, indices in by_kind.items():

@@ -1,0 +1,150 @@
+"""What a basis provider is handed: the neighbourhoods of one κ, with their local matrices on
+demand and κ on each neighbourhood's canonically oriented patch grid."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .layout import SpaceLayout
+from .spectral import ElementMatrices, local_matrices
+
+__all__ = ["PatchSet"]
+
+
+class PatchSet:
+    """The neighbourhoods a provider makes bases for, with what a provider may need of them.
+
+    Parameters
+    ----------
+    layout : SpaceLayout
+        The κ-independent layout (neighbourhoods, geometry, cached index arrays).
+    owned : list of int
+        The neighbourhoods this rank must provide bases for.
+    kappa : firedrake.Function
+        The permeability on the fine mesh.
+    V : firedrake.FunctionSpace
+        The fine space.
+
+    Attributes
+    ----------
+    neighbourhoods : list of Neighbourhood
+        All neighbourhoods (every rank knows all of them).
+    owned : list of int
+    kappa : firedrake.Function
+    geometry : FineGeometry
+    assembly_time : float
+        Wall seconds spent assembling element and local matrices so far.
+    """
+
+    def __init__(self, layout: SpaceLayout, owned, kappa, V):
+        self.layout = layout
+        self.neighbourhoods = layout.neighbourhoods
+        self.geometry = layout.geometry
+        self.owned = list(owned)
+        self.kappa = kappa
+        self.V = V
+        self._elements = None
+        self._kappa_grid = None
+        self.assembly_time = 0.0
+
+    @property
+    def comm(self):
+        """The fine mesh's communicator."""
+        return self.layout.comm
+
+    @property
+    def elements(self) -> ElementMatrices:
+        """κ-weighted element matrices of all fine cells (assembled on first use)."""
+        if self._elements is None:
+            t0 = time.perf_counter()
+            self._elements = ElementMatrices.assemble(self.V, self.kappa, self.geometry)
+            self.assembly_time += time.perf_counter() - t0
+        return self._elements
+
+    def local_matrices(self, i: int):
+        """(A_i, S_i) of neighbourhood i as scipy CSR matrices: the κ-weighted Neumann stiffness
+        and mass on ω_i, in :attr:`Neighbourhood.dofs` order."""
+        elements = self.elements
+        t0 = time.perf_counter()
+        out = local_matrices(self.neighbourhoods[i], self.geometry, elements)
+        self.assembly_time += time.perf_counter() - t0
+        return out
+
+    # --- structured patches, for learned providers ------------------------------------------
+
+    def _require_structured(self):
+        if self.layout.cells_per_side is None:
+            raise ValueError("patch grids need a structured hierarchy (structured_hierarchy)")
+
+    @property
+    def kappa_grid(self) -> np.ndarray:
+        """κ on the fine cell grid of a structured unit square/cube (gathered on every rank)."""
+        if self._kappa_grid is None:
+            from ..coefficients import cell_grid_indices
+
+            self._require_structured()
+            mesh = self.kappa.function_space().mesh()
+            cells = self.layout.cells_per_side
+            indices = self.layout.cached("cell grid", lambda: tuple(
+                tuple(ids) for ids in mesh.comm.allgather(np.stack(cell_grid_indices(mesh, cells)))))
+            grid = np.zeros(cells)
+            for ids, vals in zip(indices, mesh.comm.allgather(np.asarray(self.kappa.dat.data_ro))):
+                grid[ids] = vals
+            self._kappa_grid = grid
+        return self._kappa_grid
+
+    def patch_box(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fine-cell index range [lo, hi) per axis covered by ω_i."""
+        self._require_structured()
+        n = np.array(self.layout.cells_per_side)
+        m = n // np.array(self.layout.coarse_cells_per_side)
+        centre = np.rint(self.neighbourhoods[i].vertex * n).astype(int)
+        return np.maximum(centre - m, 0), np.minimum(centre + m, n)
+
+    def canonical_transform(self, i: int) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+        """(axis permutation, flips) that put ω_i in its kind's canonical orientation.
+
+        Canonical: the coarse vertex sits at the low end of every boundary axis (flip the axes
+        where it sits at the high end), and boundary axes come after the interior ones. All
+        patches of one kind then have one grid shape, so their data stack into one array.
+        """
+        nbh = self.neighbourhoods[i]
+        dim = len(nbh.vertex)
+        flips = [False] * dim
+        for axis, side in nbh.boundary_axes:
+            flips[axis] = bool(side)
+        boundary = {a for a, _ in nbh.boundary_axes}
+        perm = tuple([a for a in range(dim) if a not in boundary] + sorted(boundary))
+        return perm, tuple(flips)
+
+    def _orient(self, i: int, array: np.ndarray) -> np.ndarray:
+        perm, flips = self.canonical_transform(i)
+        for axis, flip in enumerate(flips):
+            if flip:
+                array = np.flip(array, axis)
+        return np.ascontiguousarray(np.transpose(array, perm))
+
+    def kappa_patch(self, i: int) -> np.ndarray:
+        """κ on ω_i's fine cell grid, in canonical orientation."""
+        lo, hi = self.patch_box(i)
+        return self._orient(i, self.kappa_grid[tuple(slice(a, b) for a, b in zip(lo, hi))])
+
+    def grid_positions(self, i: int) -> tuple[np.ndarray, ...]:
+        """Canonical vertex-grid index (per axis) of each DOF of ω_i, in DOF order.
+
+        A provider that predicts values ``G`` on the canonical vertex grid of ω_i (shape
+        ``kappa_patch(i).shape + 1``) maps them to ω_i's DOFs as ``G[grid_positions(i)]``.
+        """
+        return self.layout.cached(("grid positions", i), lambda: self._grid_positions(i))
+
+    def _grid_positions(self, i: int) -> tuple[np.ndarray, ...]:
+        nbh = self.neighbourhoods[i]
+        lo, hi = self.patch_box(i)
+        n = np.array(self.layout.cells_per_side)
+        idx = np.rint(self.geometry.dof_coords[nbh.dofs] * n).astype(int) - lo
+        extent = hi - lo
+        perm, flips = self.canonical_transform(i)
+        idx = np.where(np.array(flips), extent - idx, idx)
+        return tuple(idx[:, a] for a in perm)
