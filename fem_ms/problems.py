@@ -31,6 +31,7 @@ __all__ = [
     "Heat",
     "make_problem",
     "dirichlet_conditions",
+    "check_kappa",
     "PROBLEMS",
 ]
 
@@ -71,11 +72,13 @@ def dirichlet_conditions(V, boundary) -> list[fd.DirichletBC]:
     raise TypeError(f"boundary must be DirichletBoundary or RobinBoundary, got {boundary!r}")
 
 
-def _check_kappa(kappa, mesh) -> None:
+def check_kappa(kappa, mesh) -> None:
+    """Raise naming the problem unless ``kappa`` is a scalar Function on ``mesh``, finite and
+    positive on every rank."""
     if not isinstance(kappa, fd.Function):
         raise TypeError(f"kappa must be a firedrake Function on the fine mesh, got {type(kappa).__name__}")
     if kappa.function_space().mesh() is not mesh:
-        raise ValueError("kappa lives on a different mesh than the problem's function space")
+        raise ValueError("kappa lives on another mesh than the fine function space")
     if kappa.function_space().value_shape != ():
         raise ValueError(f"kappa must be scalar, got value shape {kappa.function_space().value_shape}")
     data = kappa.dat.data_ro
@@ -110,8 +113,11 @@ class Problem:
             raise TypeError(f"V must be a firedrake FunctionSpace, got {type(V).__name__}")
         if V.value_shape != ():
             raise ValueError("V must be a scalar function space")
-        _check_kappa(kappa, V.mesh())
-        if isinstance(forcing, (int, float, np.floating)):
+        if isinstance(forcing, (bool, np.bool_)):
+            raise TypeError(f"forcing must be a number, a Function or a UFL expression, got {forcing!r}")
+        if isinstance(forcing, (int, float, np.integer, np.floating)):
+            if not np.isfinite(forcing):
+                raise ValueError(f"forcing must be finite, got {forcing!r}")
             forcing = fd.Constant(float(forcing))
         boundary = DirichletBoundary() if boundary is None else boundary
         if not isinstance(boundary, (DirichletBoundary, RobinBoundary)):
@@ -121,6 +127,19 @@ class Problem:
         self.kappa = kappa
         self.forcing = forcing
         self.boundary = boundary
+        self.check_data()
+
+    def check_data(self) -> None:
+        """Check κ > 0 and finite, and a Function forcing finite, on every rank.
+
+        Called when the problem is built and again by every solve: a κ changed in place
+        afterwards (to 0 or NaN) is reported here, naming the field, and not as a PETSc error.
+        """
+        check_kappa(self.kappa, self.mesh)
+        if isinstance(self.forcing, fd.Function):
+            bad = self.mesh.comm.allreduce(int(np.count_nonzero(~np.isfinite(self.forcing.dat.data_ro))))
+            if bad:
+                raise ValueError(f"the forcing f has {bad} non-finite (NaN or inf) values")
 
     def relative_conductivity(self, u):
         """k(u) multiplying κ; 1 for linear problems."""
@@ -186,8 +205,11 @@ class Heat(Problem):
 
     def __init__(self, V, kappa, forcing=1.0, boundary=None, dt=2.5e-6, t_end=5e-4, initial=0.0):
         super().__init__(V, kappa, forcing, boundary)
-        if not dt > 0 or not t_end > 0:
-            raise ValueError(f"dt and t_end must be positive, got dt={dt!r}, t_end={t_end!r}")
+        for name, value in (("dt", dt), ("t_end", t_end)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a number, got {value!r}")
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         steps = t_end / dt
         if abs(steps - round(steps)) > 1e-8 * steps:
             raise ValueError(f"t_end={t_end!r} is not a whole number of steps dt={dt!r}")

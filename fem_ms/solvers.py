@@ -105,6 +105,14 @@ class SolveResult:
     coarse: object = None
 
 
+def _require_finite(u: fd.Function, what: str, iterations: int = 0) -> None:
+    """Raise :class:`ConvergenceError` if ``u`` has a non-finite value on any rank."""
+    with u.dat.vec_ro as vec:
+        norm = vec.norm()
+    if not np.isfinite(norm):
+        raise ConvergenceError(f"{what}: the solution is not finite", iterations, float("nan"))
+
+
 def assemble_system(problem: Problem, state=None):
     """Assemble the fine matrix (Dirichlet rows eliminated) and load vector of ``problem``.
 
@@ -124,12 +132,14 @@ def solve_linear(problem: Problem, solver: str | dict = "mumps", options_prefix=
     if not problem.linear:
         raise ValueError(f"{problem.name} is nonlinear: use solve_nonlinear")
     params = solver_parameters(solver)
+    problem.check_data()
     t0 = time.perf_counter()
     A, b = assemble_system(problem)
     t1 = time.perf_counter()
     u = fd.Function(problem.V, name="u")
     linear_solver(A, params, options_prefix).solve(u, b)
     t2 = time.perf_counter()
+    _require_finite(u, f"the linear solve of {problem.name}")
     return SolveResult(u, timings={"assembly": t1 - t0, "solve": t2 - t1})
 
 
@@ -181,6 +191,7 @@ def solve_nonlinear(
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be positive, got {max_iterations!r}")
     params = solver_parameters(solver)
+    problem.check_data()
     u = fd.Function(problem.V, name="u")
     if initial_guess is not None:
         u.assign(initial_guess)
@@ -216,8 +227,11 @@ def solve_nonlinear(
                                           bcs=problem.bcs)
         picard = fd.LinearVariationalSolver(
             lvp, solver_parameters={"ksp_error_if_not_converged": True, **params})
-        while residuals[-1] > target:
-            if iterations == max_iterations or not np.isfinite(residuals[-1]):
+        while not residuals[-1] <= target:  # (a NaN residual is not below the target either)
+            if not np.isfinite(residuals[-1]):
+                raise ConvergenceError(f"Picard iterations for {problem.name} diverged: the residual is not "
+                                       "finite", iterations, residuals[-1])
+            if iterations == max_iterations:
                 raise ConvergenceError(
                     f"Picard did not converge for {problem.name} (target residual {target:.3e})",
                     iterations, residuals[-1])
@@ -245,6 +259,7 @@ def solve_heat(
     if not isinstance(problem, Heat):
         raise TypeError(f"solve_heat needs a Heat problem, got {type(problem).__name__}")
     params = solver_parameters(solver)
+    problem.check_data()
     V = problem.V
     w, v = fd.TrialFunction(V), fd.TestFunction(V)
     u_old = fd.Function(V, name="u")
@@ -263,6 +278,7 @@ def solve_heat(
                disable=not progress or V.mesh().comm.rank != 0, leave=False)
     for step in bar:
         lin.solve(u, fd.assemble(rhs))
+        _require_finite(u, f"backward Euler step {step} of {problem.name}", step)
         u_old.assign(u)
         if callback is not None:
             callback(step, step * problem.dt, u)

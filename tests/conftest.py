@@ -23,3 +23,11 @@ def observed_rates(errors):
 
     e = np.asarray(errors, dtype=float)
     return np.log2(e[:-1] / e[1:])
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize the provider contract's checks (tests/provider_contract.py) over the
+    dimensions each provider's test class supports."""
+    if "contract_dim" in metafunc.fixturenames and metafunc.cls is not None:
+        dims = getattr(metafunc.cls, "dims", (2, 3))
+        metafunc.parametrize("contract_dim", dims, ids=[f"{d}D" for d in dims])

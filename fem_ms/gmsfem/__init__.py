@@ -13,15 +13,15 @@ from .coarse import (CoarseModel, CoarseSolveError, LinearCoarseModel, PicardCoa
                      coarse_model)
 from .layout import SpaceLayout, clear_layouts
 from .method import GMsFEM
-from .neighbourhoods import FineGeometry, Neighbourhood, build_neighbourhoods
+from .neighbourhoods import KINDS, FineGeometry, Neighbourhood, build_neighbourhoods
 from .patches import PatchSet
 from .providers import (BasisProvider, LocalBases, SpectralBasisProvider, TruncatedBasisProvider, available_providers,
                         get_provider)
 from .space import DegenerateSpaceError, MultiscaleSpace
-from .spectral import SpectralConvergenceError, SpectralSolver
+from .spectral import SpectralConvergenceError, SpectralSolveError, SpectralSolver
 
-__all__ = ["BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry", "GMsFEM",
+__all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry", "GMsFEM",
            "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet", "PicardCoarseModel",
-           "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError", "SpectralSolver",
+           "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError", "SpectralSolveError", "SpectralSolver",
            "TimeSteppingCoarseModel", "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts",
            "coarse_model", "get_provider"]

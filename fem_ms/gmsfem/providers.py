@@ -88,13 +88,14 @@ class SpectralBasisProvider:
         self.progress = progress
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
+        _check_n_basis(n_basis)
         vectors, values = {}, {}
         patches.elements  # assemble once, before the loop
         bar = tqdm(patches.owned, desc="GMsFEM local eigenproblems (SLEPc)", unit="nbh", leave=False,
                    disable=not self.progress or patches.comm.rank != 0)
         for i in bar:
             A, S = patches.local_matrices(i)
-            lam, phi = self.solver.solve(A, S, n_basis, name=f"neighbourhood {i}")
+            lam, phi = self.solver.solve(A, S, n_basis, name=f"neighbourhood {i} ({patches.neighbourhoods[i].kind})")
             signs = np.sign(phi[np.argmax(np.abs(phi), axis=0), np.arange(n_basis)])
             vectors[i] = phi * signs
             values[i] = lam
@@ -122,6 +123,7 @@ class TruncatedBasisProvider:
         self.bases = bases
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
+        _check_n_basis(n_basis)
         vectors, values = {}, {}
         for i in patches.owned:
             if i not in self.bases.vectors:
@@ -134,6 +136,11 @@ class TruncatedBasisProvider:
             if i in self.bases.eigenvalues:
                 values[i] = np.asarray(self.bases.eigenvalues[i])[:n_basis]
         return LocalBases(vectors, values)
+
+
+def _check_n_basis(n_basis) -> None:
+    if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
+        raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")
 
 
 def available_providers() -> list[str]:

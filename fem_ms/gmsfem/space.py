@@ -22,7 +22,7 @@ import firedrake as fd
 from firedrake.petsc import PETSc
 
 from ..meshes import NestedMeshes
-from ..problems import DirichletBoundary, dirichlet_conditions
+from ..problems import DirichletBoundary, check_kappa, dirichlet_conditions
 from .layout import SpaceLayout
 from .neighbourhoods import FineGeometry, Neighbourhood
 from .patches import PatchSet
@@ -87,8 +87,7 @@ class MultiscaleSpace:
             raise ValueError("the function space is not on the fine mesh of this pair")
         if V.ufl_element().degree() != 1 or V.value_shape != ():
             raise ValueError("GMsFEM is implemented for scalar P1/Q1 fine spaces")
-        if kappa.function_space().mesh() is not pair.fine:
-            raise ValueError("kappa is not on the fine mesh of this pair")
+        check_kappa(kappa, pair.fine)
         if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
             raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")
         boundary = DirichletBoundary() if boundary is None else boundary

@@ -23,7 +23,7 @@ from firedrake.petsc import PETSc
 from ..petsc_options import SolverOptions
 from .neighbourhoods import FineGeometry, Neighbourhood
 
-__all__ = ["ElementMatrices", "local_matrices", "SpectralSolver", "SpectralConvergenceError",
+__all__ = ["ElementMatrices", "local_matrices", "SpectralSolver", "SpectralConvergenceError", "SpectralSolveError",
            "DEFAULT_EPS_OPTIONS"]
 
 
@@ -87,6 +87,10 @@ def local_matrices(nbh: Neighbourhood, geometry: FineGeometry, elements: Element
 
 class SpectralConvergenceError(RuntimeError):
     """SLEPc found fewer eigenpairs than asked for in a neighbourhood."""
+
+
+class SpectralSolveError(RuntimeError):
+    """SLEPc (or the factorization under it) failed in a neighbourhood; the PETSc error is chained."""
 
 
 def _default_factorization() -> str:
@@ -155,12 +159,18 @@ class SpectralSolver:
         try:
             eps.setOperators(Am, Sm)
             eps.setDimensions(n)
-            with self._options.configure(eps):
-                t0 = time.perf_counter()
-                eps.setUp()  # the shift-and-invert factorization happens here
-                t1 = time.perf_counter()
-                eps.solve()
-                t2 = time.perf_counter()
+            try:
+                with self._options.configure(eps):
+                    t0 = time.perf_counter()
+                    eps.setUp()  # the shift-and-invert factorization happens here
+                    t1 = time.perf_counter()
+                    eps.solve()
+                    t2 = time.perf_counter()
+            except (PETSc.Error, SystemError) as exc:  # petsc4py raises SystemError for some setUp errors
+                cause = exc if isinstance(exc, PETSc.Error) else (exc.__cause__ or exc.__context__ or exc)
+                raise SpectralSolveError(
+                    f"SLEPc failed in {name} ({size} DOFs): {str(cause).strip() or type(cause).__name__}; "
+                    f"options in effect: {self.options}") from exc
             self.timings["factorization"] += t1 - t0
             self.timings["eigensolve"] += t2 - t1
             nconv = eps.getConverged()

@@ -1,0 +1,47 @@
+"""The provider contract (tests/provider_contract.py) for the learned provider (fem_ms_torch).
+
+Small GMsFEM-NO models, one per dimension, trained here on SLEPc bases of the contract's mesh
+(with the oversampling + Rayleigh–Ritz recipe of the benchmarks) and checked on a κ they were not
+trained on. Their error factor against SLEPc is what such small models reach, not a target.
+"""
+
+import pytest
+
+from pyop2.mpi import COMM_SELF
+
+from .provider_contract import MESHES, BasisProviderContract
+
+# dim → (training samples, epochs, width): a few seconds of training each on one core
+TRAINING = {2: (24, 30, 12), 3: (8, 8, 8)}
+
+
+@pytest.fixture(scope="session")
+def learned_checkpoints(tmp_path_factory):
+    from fem_ms.data import GMsFEMBasisConfig, generate
+    from fem_ms_torch.basis.train import train_basis
+
+    root = tmp_path_factory.mktemp("learned-provider")
+    checkpoints = {}
+    for dim, (samples, epochs, width) in TRAINING.items():
+        coarse, fine = MESHES[dim]
+        config = GMsFEMBasisConfig(name=f"basis{dim}d", samples=samples, dim=dim, fine=fine, coarse=coarse,
+                                   n_basis=BasisProviderContract.n_basis, train_fraction=1.0)
+        data = generate(config, root, comm=COMM_SELF, progress=False)
+        checkpoints[dim] = train_basis(data, root / f"model{dim}d.pt", epochs=epochs, width=width, depth=2, modes=4,
+                                       batch_size=8, oversample=2, progress=False, device="cpu")
+    return checkpoints
+
+
+class TestLearnedBasisProvider(BasisProviderContract):
+    error_factor = {2: 1.5, 3: 1.5}
+    s_orthonormal = False
+    eigenvalues = False
+
+    @pytest.fixture(autouse=True)
+    def _checkpoints(self, learned_checkpoints):
+        self.checkpoints = learned_checkpoints
+
+    def make_provider(self, dim, comm):
+        from fem_ms_torch.basis.provider import LearnedBasisProvider
+
+        return LearnedBasisProvider(self.checkpoints[dim], device="cpu")
