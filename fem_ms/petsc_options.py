@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 
-__all__ = ["SolverOptions", "UnusedOptionsError"]
+__all__ = ["SolverOptions", "UnusedOptionsError", "petsc_error_summary"]
 
 
 class UnusedOptionsError(ValueError):
@@ -86,3 +86,16 @@ class SolverOptions:
             hints.append(f"{self.prefix}{key}" + (f" (did you mean {self.prefix}{close[0]}?)" if close else ""))
         return (f"{self.what} did not use the option(s) {', '.join(hints)}: misspelt, or not applicable to "
                 f"the method chosen; options in effect: {sorted(self.manager.parameters)}")
+
+
+def petsc_error_summary(exc: BaseException) -> str:
+    """One line from a PETSc error (or the SystemError petsc4py raises around one): PETSc's own
+    message — the last line of its traceback — and the error code."""
+    cause = exc
+    while cause is not None and not hasattr(cause, "ierr") and cause is not (cause.__cause__ or cause.__context__):
+        cause = cause.__cause__ or cause.__context__
+    cause = cause if cause is not None else exc
+    lines = [line.split("] ", 1)[-1].strip() for line in str(cause).splitlines() if line.strip()]
+    message = next((line for line in reversed(lines) if " at " not in line or "()" not in line), type(cause).__name__)
+    code = getattr(cause, "ierr", None)
+    return message + (f" (PETSc error code {code})" if code is not None else "")

@@ -20,7 +20,7 @@ from finat.ufl import BrokenElement
 import firedrake as fd
 from firedrake.petsc import PETSc
 
-from ..petsc_options import SolverOptions
+from ..petsc_options import SolverOptions, petsc_error_summary
 from .neighbourhoods import FineGeometry, Neighbourhood
 
 __all__ = ["ElementMatrices", "local_matrices", "SpectralSolver", "SpectralConvergenceError", "SpectralSolveError",
@@ -167,10 +167,8 @@ class SpectralSolver:
                     eps.solve()
                     t2 = time.perf_counter()
             except (PETSc.Error, SystemError) as exc:  # petsc4py raises SystemError for some setUp errors
-                cause = exc if isinstance(exc, PETSc.Error) else (exc.__cause__ or exc.__context__ or exc)
-                raise SpectralSolveError(
-                    f"SLEPc failed in {name} ({size} DOFs): {str(cause).strip() or type(cause).__name__}; "
-                    f"options in effect: {self.options}") from exc
+                raise SpectralSolveError(f"SLEPc failed in {name} ({size} DOFs): {petsc_error_summary(exc)}; "
+                                         f"options in effect: {self.options}") from exc
             self.timings["factorization"] += t1 - t0
             self.timings["eigensolve"] += t2 - t1
             nconv = eps.getConverged()
