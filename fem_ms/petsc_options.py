@@ -16,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 
-__all__ = ["SolverOptions", "UnusedOptionsError", "petsc_error_summary"]
+__all__ = ["SolverOptions", "UnusedOptionsError", "check_used", "petsc_error_summary"]
+
+# read by Firedrake itself from the parameters dict, not by PETSc
+_FIREDRAKE_KEYS = frozenset({"mat_type", "pmat_type", "sub_mat_type", "sub_pmat_type"})
 
 
 class UnusedOptionsError(ValueError):
@@ -79,13 +82,25 @@ class SolverOptions:
                     raise UnusedOptionsError(self._unused_message(unused))
 
     def _unused_message(self, unused: list[str]) -> str:
-        known = set(self.manager.parameters) - set(unused)
-        hints = []
-        for key in unused:
-            close = difflib.get_close_matches(key, known, n=1)
-            hints.append(f"{self.prefix}{key}" + (f" (did you mean {self.prefix}{close[0]}?)" if close else ""))
-        return (f"{self.what} did not use the option(s) {', '.join(hints)}: misspelt, or not applicable to "
-                f"the method chosen; options in effect: {sorted(self.manager.parameters)}")
+        return _unused_message(self.what, self.prefix, unused, self.manager.parameters)
+
+
+def _unused_message(what: str, prefix: str, unused, parameters) -> str:
+    known = set(parameters) - set(unused)
+    hints = []
+    for key in unused:
+        close = difflib.get_close_matches(key, known, n=1)
+        hints.append(f"{prefix}{key}" + (f" (did you mean {prefix}{close[0]}?)" if close else ""))
+    return (f"{what} did not use the option(s) {', '.join(hints)}: misspelt, or not applicable to the method "
+            f"chosen; options in effect: {sorted(parameters)}")
+
+
+def check_used(solver, keys, what: str) -> None:
+    """Raise :class:`UnusedOptionsError` if a Firedrake solver (a ``petsctools.OptionsManager``)
+    has not read one of ``keys`` — the options its caller passed — after a solve."""
+    unused = sorted(k for k in set(keys) - _FIREDRAKE_KEYS if k not in solver._used_options)
+    if unused:
+        raise UnusedOptionsError(_unused_message(what, solver.options_prefix, unused, solver.parameters))
 
 
 def petsc_error_summary(exc: BaseException) -> str:

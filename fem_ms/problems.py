@@ -78,7 +78,7 @@ def check_kappa(kappa, mesh) -> None:
     if not isinstance(kappa, fd.Function):
         raise TypeError(f"kappa must be a firedrake Function on the fine mesh, got {type(kappa).__name__}")
     if kappa.function_space().mesh() is not mesh:
-        raise ValueError("kappa lives on another mesh than the fine function space")
+        raise ValueError("kappa lives on a different mesh than the fine function space")
     if kappa.function_space().value_shape != ():
         raise ValueError(f"kappa must be scalar, got value shape {kappa.function_space().value_shape}")
     data = kappa.dat.data_ro

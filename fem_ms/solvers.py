@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 import firedrake as fd
 from firedrake.petsc import PETSc
 
+from .petsc_options import check_used
 from .problems import Heat, Problem
 
 __all__ = [
@@ -137,7 +138,9 @@ def solve_linear(problem: Problem, solver: str | dict = "mumps", options_prefix=
     A, b = assemble_system(problem)
     t1 = time.perf_counter()
     u = fd.Function(problem.V, name="u")
-    linear_solver(A, params, options_prefix).solve(u, b)
+    lin = linear_solver(A, params, options_prefix)
+    lin.solve(u, b)
+    check_used(lin, params, "the linear solver")
     t2 = time.perf_counter()
     _require_finite(u, f"the linear solve of {problem.name}")
     return SolveResult(u, timings={"assembly": t1 - t0, "solve": t2 - t1})
@@ -213,6 +216,7 @@ def solve_nonlinear(
             nls.solve()
         except fd.ConvergenceError:
             pass  # reported below with our own message
+        check_used(nls, params, "the Newton solver")
         iterations = nls.snes.getIterationNumber()
         final = _residual_norm(problem, u)
         if not final <= target or not np.isfinite(final):
@@ -237,6 +241,8 @@ def solve_nonlinear(
                     iterations, residuals[-1])
             state.assign(u)
             picard.solve()
+            if not iterations:
+                check_used(picard, params, "the Picard iterations' linear solver")
             iterations += 1
             residuals.append(_residual_norm(problem, u))
     elapsed = time.perf_counter() - t0
@@ -278,6 +284,8 @@ def solve_heat(
                disable=not progress or V.mesh().comm.rank != 0, leave=False)
     for step in bar:
         lin.solve(u, fd.assemble(rhs))
+        if step == 1:
+            check_used(lin, params, "the backward Euler solver")
         _require_finite(u, f"backward Euler step {step} of {problem.name}", step)
         u_old.assign(u)
         if callback is not None:

@@ -92,3 +92,23 @@ def test_options_must_be_a_dict_of_names():
         SpectralBasisProvider(["eps_tol"])
     with pytest.raises(ValueError, match="without prefix or leading '-'"):
         SpectralBasisProvider({"-eps_tol": 1e-9})
+
+
+@pytest.mark.parametrize("problem_name", ["diffusion", "richards-newton", "richards-picard", "heat"])
+def test_misspelt_fine_solver_options_are_named(problem_name):
+    import firedrake as fd
+
+    from fem_ms import Heat, Richards, solve
+
+    pair, problem = contract_problem(2)
+    kwargs = {}
+    if problem_name.startswith("richards"):
+        problem = Richards(problem.V, problem.kappa, 1.0)
+        kwargs["method"] = problem_name.split("-")[1]
+    elif problem_name == "heat":
+        problem = Heat(problem.V, problem.kappa, 1.0, dt=1e-3, t_end=2e-3)
+        kwargs["progress"] = False
+    options = {"ksp_type": "preonly", "pc_type": "lu", "ksp_tpye": "cg"}
+    with pytest.raises(UnusedOptionsError, match=r"ksp_tpye \(did you mean .*ksp_type\?\)"):
+        solve(problem, solver=options, **kwargs)
+    assert np.isfinite(fd.norm(solve(problem, solver={"ksp_type": "preonly", "pc_type": "lu"}, **kwargs).u))

@@ -113,6 +113,7 @@ class _GMsFEMBasisSampler:
         from pyop2.mpi import COMM_SELF
 
         from ..coefficients import paper_kle
+        from ..gmsfem import SpaceLayout, SpectralBasisProvider
         from ..meshes import structured_hierarchy
 
         self.config = config
@@ -122,42 +123,45 @@ class _GMsFEMBasisSampler:
         self.kle = paper_kle((config.fine,) * config.dim, energy=config.energy)
         self.mesh_description = (f"unit {'square' if config.dim == 2 else 'cube'}, Q1, {config.fine}^{config.dim} "
                                  f"fine cells nested in {config.coarse}^{config.dim} coarse cells")
+        self.provider = SpectralBasisProvider(progress=False)
+        # the local problems are Neumann problems on each ω_i: no boundary condition enters them
+        self.layout = SpaceLayout.of(self.pair, self.V, [])
         self._shared = None
 
-    def _space(self, s: int):
+    def _patches(self, s: int):
         from ..coefficients import cell_field
-        from ..gmsfem import MultiscaleSpace
+        from ..gmsfem import PatchSet
 
         kappa = cell_field(self.pair.fine, self.kle.sample_kappa(self.config.kappa_seed(s),
                                                                   contrast=self.config.contrast))
-        return MultiscaleSpace(self.pair, self.V, kappa, n_basis=self.config.n_basis,
-                               provider_options={"progress": False})
+        return PatchSet(self.layout, range(len(self.layout.neighbourhoods)), kappa, self.V)
 
     def sample(self, s: int) -> dict:
-        g = self._space(s)
+        patches = self._patches(s)
+        bases = self.provider.local_bases(patches, self.config.n_basis)
         by_kind: dict[str, dict[str, list]] = {}
-        for nbh in g.neighbourhoods:
-            kp = g.patches.kappa_patch(nbh.index)
+        for nbh in patches.neighbourhoods:
+            kp = patches.kappa_patch(nbh.index)
             grid = np.zeros((self.config.n_basis,) + tuple(n + 1 for n in kp.shape))
-            grid[(slice(None),) + g.patches.grid_positions(nbh.index)] = g.bases.vectors[nbh.index].T
+            grid[(slice(None),) + patches.grid_positions(nbh.index)] = bases.vectors[nbh.index].T
             d = by_kind.setdefault(nbh.kind, {"kappa": [], "basis": [], "eigenvalues": []})
             d["kappa"].append(kp)
             d["basis"].append(grid)
-            d["eigenvalues"].append(g.bases.eigenvalues[nbh.index])
+            d["eigenvalues"].append(bases.eigenvalues[nbh.index])
         if self._shared is None:
-            self._shared = self._geometry(g)
+            self._shared = self._geometry(patches)
         out = {"kappa_seed": np.int64(self.config.kappa_seed(s))}
         for kind, d in by_kind.items():
             for name, values in d.items():
                 out[_key(f"{kind}/{name}")] = np.stack(values)
         return out
 
-    def _geometry(self, g) -> dict:
+    def _geometry(self, patches) -> dict:
         out: dict[str, list] = {}
-        for nbh in g.neighbourhoods:
-            perm, flips = g.patches.canonical_transform(nbh.index)
-            chi = np.zeros(tuple(n + 1 for n in g.patches.kappa_patch(nbh.index).shape))
-            chi[g.patches.grid_positions(nbh.index)] = nbh.chi
+        for nbh in patches.neighbourhoods:
+            perm, flips = patches.canonical_transform(nbh.index)
+            chi = np.zeros(tuple(n + 1 for n in patches.kappa_patch(nbh.index).shape))
+            chi[patches.grid_positions(nbh.index)] = nbh.chi
             for name, value in (("vertex_index", nbh.index), ("vertex", nbh.vertex), ("perm", perm),
                                 ("flips", flips), ("chi", chi)):
                 out.setdefault(f"{nbh.kind}/{name}", []).append(np.asarray(value))
@@ -165,7 +169,7 @@ class _GMsFEMBasisSampler:
 
     def shared(self) -> dict:
         if self._shared is None:  # rank 0 computed no sample this run (all were resumed)
-            self._shared = self._geometry(self._space(0))
+            self._shared = self._geometry(self._patches(0))
         return self._shared
 
 
