@@ -3,13 +3,28 @@ import petsc4py
 # PETSc would parse pytest's command line as options and warn that they were unused.
 petsc4py.init(["pytest"])
 
-"""Shared fixtures. Tests run inside the fem-ms environment (``make test``)."""
+"""Shared fixtures and markers. Tests run inside the fem-ms environment (``make test``).
 
+The ``torch`` marker is set here on every test that imports torch or fem_ms_torch, in its module's
+top level or in its own body, so that ``-m "not torch"`` selects the tests of the classical core.
+Where torch cannot be imported (``scripts/env --without-torch``), test modules that import it at
+their top level are not collected when the ``-m`` expression deselects ``torch`` tests; otherwise
+they fail to import, loudly. A test that needs torch without importing it (a demo run in a
+subprocess) carries ``@pytest.mark.torch`` itself.
+"""
+
+import ast
+import functools
+import importlib.util
+import inspect
+import textwrap
 from pathlib import Path
 
 import pytest
+from _pytest.mark.expression import Expression
 
 REPO = Path(__file__).resolve().parent.parent
+TORCH_PACKAGES = ("torch", "fem_ms_torch")
 
 
 @pytest.fixture
@@ -23,3 +38,67 @@ def observed_rates(errors):
 
     e = np.asarray(errors, dtype=float)
     return np.log2(e[:-1] / e[1:])
+
+
+def _imports_torch(nodes) -> bool:
+    """Whether any of the AST ``nodes`` (statements) imports torch or fem_ms_torch."""
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            if any(name.partition(".")[0] in TORCH_PACKAGES for name in names):
+                return True
+    return False
+
+
+@functools.cache
+def _module_imports_torch(path: Path) -> bool:
+    """Whether the top level of the module at ``path`` (not its functions) imports torch."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    top = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return _imports_torch(top)
+
+
+def _test_imports_torch(function) -> bool:
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return False
+    return _imports_torch(ast.parse(source).body)
+
+
+@functools.cache
+def _torch_importable() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:  # the blocker of scripts/env --without-torch refuses even the lookup
+        return False
+
+
+def _deselects_torch(config) -> bool:
+    """Whether the ``-m`` expression deselects a test marked ``torch`` (and nothing else)."""
+    expression = config.getoption("markexpr")
+    if not expression:
+        return False
+    return not Expression.compile(expression).evaluate(lambda name, **kwargs: name == "torch")
+
+
+def pytest_ignore_collect(collection_path, config):
+    if (collection_path.suffix == ".py" and collection_path.name.startswith("test_") and not _torch_importable()
+            and _deselects_torch(config) and _module_imports_torch(collection_path)):
+        return True
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None:
+            continue
+        if _module_imports_torch(Path(module.__file__)) or _test_imports_torch(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.torch)
