@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions and PETSc packages of this environment").set_defaults(run=_info)
+    sub.add_parser("info", help="versions, PETSc packages and plugins (entry points) of this "
+                                "environment").set_defaults(run=_info)
     s = sub.add_parser("solve", help="one fine solve on a KLE permeability sample")
     s.add_argument("--problem", default="diffusion", help="diffusion, richards or heat")
     s.add_argument("--dim", type=int, default=2, choices=(2, 3))

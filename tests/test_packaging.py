@@ -107,7 +107,7 @@ def imported_top_level_names(package: Path) -> dict[str, str]:
 @pytest.mark.parametrize("package,requirements,own", [
     (REPO / "fem_ms", core_requirements, "fem_ms"),
     (REPO / "plugins" / "fem_ms_torch", plugin_requirements, "fem_ms_torch"),
-])
+], ids=["fem-ms", "fem-ms-torch"])
 def test_every_imported_distribution_is_declared(package, requirements, own):
     """Each third-party module the package imports comes from a distribution its metadata declares."""
     declared = {canonicalize_name(r.name) for r in requirements()}
@@ -131,7 +131,7 @@ def _copy_sources(dest: Path) -> tuple[Path, Path]:
     """The two distributions' sources, copied so that building them leaves the checkout untouched."""
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
     core = dest / "fem-ms"
-    core.mkdir()
+    core.mkdir(parents=True)
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, core / name)
     shutil.copytree(REPO / "fem_ms", core / "fem_ms", ignore=skip)
