@@ -65,27 +65,32 @@ def _train_gpo(args) -> int:
     return 0
 
 
+def _add_command(subparsers, name: str, run, help: str, config_help: str) -> None:
+    parser = subparsers.add_parser(name, help=help)
+    parser.add_argument("config", help=config_help)
+    parser.set_defaults(run=run)
+
+
 def add_train_basis(subparsers) -> None:
     """Add ``fem-ms train-basis CONFIG``."""
-    parser = subparsers.add_parser("train-basis", help="train GMsFEM-NO models (one per neighbourhood kind) on a "
-                                                       "gmsfem_basis dataset; resumable")
-    parser.add_argument("config", help="TOML with dataset, out and the keyword arguments of "
-                                       "fem_ms_torch.basis.train.train_basis (epochs, loss, width, ...)")
-    parser.set_defaults(run=_train_basis)
+    _add_command(subparsers, "train-basis", _train_basis,
+                 "train GMsFEM-NO models (one per neighbourhood kind) on a gmsfem_basis dataset; resumable",
+                 "TOML with dataset, out and the keyword arguments of fem_ms_torch.basis.train.train_basis "
+                 "(epochs, loss, width, ...)")
 
 
 def add_train_mlmc(subparsers) -> None:
     """Add ``fem-ms train-mlmc CONFIG``."""
-    parser = subparsers.add_parser("train-mlmc", help="multilevel Monte Carlo training of a neural operator or graph "
-                                                      "network over a multilevel/cylinder_flow dataset; resumable")
-    parser.add_argument("config", help="TOML with [data], [model], [mlmc], [train] (see fem_ms_torch.mlmc.run)")
-    parser.set_defaults(run=_train_mlmc)
+    _add_command(subparsers, "train-mlmc", _train_mlmc,
+                 "multilevel Monte Carlo training of a neural operator or graph network over a "
+                 "multilevel/cylinder_flow dataset; resumable",
+                 "TOML with [data], [model], [mlmc], [train] (see fem_ms_torch.mlmc.run)")
 
 
 def add_train_gpo(subparsers) -> None:
     """Add ``fem-ms train-gpo CONFIG``."""
-    parser = subparsers.add_parser("train-gpo", help="train a Gaussian-process operator (LoGoS-GPO, GPO or SVGP) on "
-                                                     "a burgers, darcy_notch or multilevel dataset; resumable")
-    parser.add_argument("config", help="TOML with dataset, out, model and the keyword arguments of "
-                                       "fem_ms_torch.gpo.train_gpo (epochs, lr, [options], ...); see docs/gpo.md")
-    parser.set_defaults(run=_train_gpo)
+    _add_command(subparsers, "train-gpo", _train_gpo,
+                 "train a Gaussian-process operator (LoGoS-GPO, GPO or SVGP) on a burgers, darcy_notch or "
+                 "multilevel dataset; resumable",
+                 "TOML with dataset, out, model and the keyword arguments of fem_ms_torch.gpo.train_gpo "
+                 "(epochs, lr, [options], ...); see docs/gpo.md")
