@@ -21,7 +21,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _pytest.mark.expression import Expression
+from _pytest.mark.expression import Expression  # pytest's -m grammar; no public API evaluates it
 
 REPO = Path(__file__).resolve().parent.parent
 TORCH_PACKAGES = ("torch", "fem_ms_torch")
