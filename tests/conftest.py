@@ -5,8 +5,9 @@ petsc4py.init(["pytest"])
 
 """Shared fixtures and markers. Tests run inside the fem-ms environment (``make test``).
 
-The ``torch`` marker is set here on every test that imports torch or fem_ms_torch, in its module's
-top level or in its own body, so that ``-m "not torch"`` selects the tests of the classical core.
+The ``torch`` marker is set here on every test that imports torch or fem_ms_torch: in its module's
+top level, its own body, its class, or a fixture of its module. ``-m "not torch"`` then selects
+the tests of the classical core.
 Where torch cannot be imported (``scripts/env --without-torch``), test modules that import it at
 their top level are not collected when the ``-m`` expression deselects ``torch`` tests; otherwise
 they fail to import, loudly. A test that needs torch without importing it (a demo run in a
@@ -16,8 +17,6 @@ subprocess) carries ``@pytest.mark.torch`` itself.
 import ast
 import functools
 import importlib.util
-import inspect
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -56,19 +55,26 @@ def _imports_torch(nodes) -> bool:
 
 
 @functools.cache
-def _module_imports_torch(path: Path) -> bool:
-    """Whether the top level of the module at ``path`` (not its functions) imports torch."""
+def _torch_in_module(path: Path) -> tuple[bool, frozenset[str]]:
+    """Whether the top level of the module at ``path`` imports torch, and the names of its
+    top-level functions and classes whose bodies do (fixtures, helpers, test classes)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    top = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    return _imports_torch(top)
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    top = [node for node in tree.body if not isinstance(node, definitions)]
+    users = frozenset(node.name for node in tree.body if isinstance(node, definitions) and _imports_torch([node]))
+    return _imports_torch(top), users
 
 
-def _test_imports_torch(function) -> bool:
-    try:
-        source = textwrap.dedent(inspect.getsource(function))
-    except (OSError, TypeError):
+def _needs_torch(item) -> bool:
+    """The test's module imports torch at its top level, or its function, its class or a fixture
+    of its module (by name) does."""
+    module = getattr(item, "module", None)
+    if module is None:
         return False
-    return _imports_torch(ast.parse(source).body)
+    top, users = _torch_in_module(Path(module.__file__))
+    cls = getattr(item, "cls", None)
+    names = {item.originalname if hasattr(item, "originalname") else item.name, *item.fixturenames}
+    return top or bool(users & names) or (cls is not None and cls.__name__ in users)
 
 
 @functools.cache
@@ -89,7 +95,7 @@ def _deselects_torch(config) -> bool:
 
 def pytest_ignore_collect(collection_path, config):
     if (collection_path.suffix == ".py" and collection_path.name.startswith("test_") and not _torch_importable()
-            and _deselects_torch(config) and _module_imports_torch(collection_path)):
+            and _deselects_torch(config) and _torch_in_module(collection_path)[0]):
         return True
     return None
 
@@ -97,8 +103,5 @@ def pytest_ignore_collect(collection_path, config):
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        module = getattr(item, "module", None)
-        if module is None:
-            continue
-        if _module_imports_torch(Path(module.__file__)) or _test_imports_torch(getattr(item, "function", None)):
+        if _needs_torch(item):
             item.add_marker(pytest.mark.torch)
