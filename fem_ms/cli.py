@@ -1,11 +1,23 @@
-"""The ``fem-ms`` command line: environment facts and one-off fine solves."""
+"""The ``fem-ms`` command line: environment facts, one-off fine solves, dataset generation.
+
+Plugins add commands through the ``fem_ms.cli_commands`` entry-point group: an entry point named
+like its command refers to a function that takes the ``add_subparsers`` action, adds that
+command's parser and sets its ``run`` default (a function of the parsed arguments returning the
+exit status). fem_ms never imports a plugin by name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from importlib.metadata import entry_points
+
+COMMAND_GROUP = "fem_ms.cli_commands"
+
+# The commands the plugin of the fem-ms source tree adds, so that asking for one without it says
+# what to install instead of argparse's "invalid choice".
+PLUGIN_COMMANDS = {"train-basis": "fem-ms-torch", "train-mlmc": "fem-ms-torch", "train-gpo": "fem-ms-torch"}
 
 
 def _info(args) -> int:
@@ -15,6 +27,7 @@ def _info(args) -> int:
     from slepc4py import SLEPc
 
     import fem_ms
+    from fem_ms.gmsfem.providers import ENTRY_POINT_GROUP
 
     facts = {
         "fem_ms": fem_ms.__version__,
@@ -25,6 +38,8 @@ def _info(args) -> int:
         "mpi_size": PETSc.COMM_WORLD.getSize(),
         "petsc_packages": {p: PETSc.Sys.hasExternalPackage(p)
                            for p in ("mumps", "cholmod", "umfpack", "superlu_dist", "hypre")},
+        "entry_points": {group: {ep.name: ep.value for ep in sorted(entry_points(group=group), key=lambda e: e.name)}
+                         for group in (ENTRY_POINT_GROUP, COMMAND_GROUP)},
     }
     print(json.dumps(facts, indent=2))
     return 0
@@ -78,73 +93,35 @@ def _generate(args) -> int:
     return 0
 
 
-def _plugin_function(command: str, module: str, name: str):
-    """``module.name`` from the fem_ms_torch plugin, imported only when a torch command runs:
-    fem_ms itself never imports torch."""
-    import importlib
+def _add_plugin_commands(sub) -> dict[str, str]:
+    """Add the parsers of the ``fem_ms.cli_commands`` entry points to ``sub``.
 
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        raise SystemExit(f"fem-ms {command} needs the fem_ms_torch plugin and torch: {exc}") from None
-
-
-def _config_path(path):
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"config file not found: {path}")
-    return path
-
-
-def _keyword_config(path, function, required=("dataset", "out")) -> dict:
-    """The TOML file at ``path`` as keyword arguments of ``function``: required keys present,
-    unknown keys named (a misspelt option must not be silently ignored)."""
-    import inspect
-    import tomllib
-
-    path = _config_path(path)
-    settings = tomllib.loads(path.read_text())
-    for key in required:
-        if key not in settings:
-            raise SystemExit(f"config {path}: missing key {key!r}")
-    known = set(inspect.signature(function).parameters)
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise SystemExit(f"config {path}: unknown keys {unknown}; known: {sorted(known)}")
-    return settings
-
-
-def _train_basis(args) -> int:
-    train_basis = _plugin_function("train-basis", "fem_ms_torch.basis.train", "train_basis")
-    out = train_basis(**_keyword_config(args.config, train_basis))
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line rather than one per rank
-        print(f"wrote {out}")
-    return 0
-
-
-def _train_mlmc(args) -> int:
-    train_from_config = _plugin_function("train-mlmc", "fem_ms_torch.mlmc.run", "train_from_config")
-    summary = train_from_config(_config_path(args.config))
-    print(f"trained on levels {summary['levels']} (samples {summary['counts']}, batches {summary['batch_sizes']}) "
-          f"in {summary['train_time_s']:.1f} s; test {summary['loss']} on the finest level: "
-          f"{summary['test_loss_finest']:.4g}")
-    return 0
-
-
-def _train_gpo(args) -> int:
-    train_gpo = _plugin_function("train-gpo", "fem_ms_torch.gpo", "train_gpo")
-    settings = _keyword_config(args.config, train_gpo)
-    out = train_gpo(**settings)
-    print(f"wrote {out}")
-    return 0
+    Returns the commands whose plugin failed to load, with the error: a broken plugin must not
+    take the core's commands down with it, and is reported when it is used.
+    """
+    broken = {}
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        origin = f"{ep.name} = {ep.value} ({ep.dist.name if ep.dist else 'unknown distribution'})"
+        if ep.name in sub.choices:
+            raise RuntimeError(f"the {COMMAND_GROUP} entry point {origin} clashes with the command {ep.name!r} "
+                               "already registered")
+        try:
+            add_parser = ep.load()
+        except Exception as exc:  # ImportError or whatever the plugin's module raises on import
+            broken[ep.name] = f"{origin}: {type(exc).__name__}: {exc}"
+            continue
+        add_parser(sub)
+        if ep.name not in sub.choices:
+            raise RuntimeError(f"the {COMMAND_GROUP} entry point {origin} added no command named {ep.name!r}")
+    return broken
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions and PETSc packages of this environment").set_defaults(run=_info)
+    sub.add_parser("info", help="versions, PETSc packages and plugins (entry points) of this "
+                                "environment").set_defaults(run=_info)
     s = sub.add_parser("solve", help="one fine solve on a KLE permeability sample")
     s.add_argument("--problem", default="diffusion", help="diffusion, richards or heat")
     s.add_argument("--dim", type=int, default=2, choices=(2, 3))
@@ -166,20 +143,17 @@ def main(argv=None) -> int:
     g.add_argument("--overwrite", action="store_true",
                    help="replace a dataset or unfinished samples made with a different config")
     g.set_defaults(run=_generate)
-    t = sub.add_parser("train-basis", help="train GMsFEM-NO models (one per neighbourhood kind) on a "
-                                           "gmsfem_basis dataset; resumable")
-    t.add_argument("config", help="TOML with dataset, out and the keyword arguments of "
-                                  "fem_ms_torch.basis.train.train_basis (epochs, loss, width, ...)")
-    t.set_defaults(run=_train_basis)
-    m = sub.add_parser("train-mlmc", help="multilevel Monte Carlo training of a neural operator or graph "
-                                          "network over a multilevel/cylinder_flow dataset; resumable")
-    m.add_argument("config", help="TOML with [data], [model], [mlmc], [train] (see fem_ms_torch.mlmc.run)")
-    m.set_defaults(run=_train_mlmc)
-    t = sub.add_parser("train-gpo", help="train a Gaussian-process operator (LoGoS-GPO, GPO or SVGP) on a "
-                                         "burgers, darcy_notch or multilevel dataset; resumable")
-    t.add_argument("config", help="TOML with dataset, out, model and the keyword arguments of "
-                                  "fem_ms_torch.gpo.train_gpo (epochs, lr, [options], ...); see docs/gpo.md")
-    t.set_defaults(run=_train_gpo)
+    broken = _add_plugin_commands(sub)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in broken:
+        print(f"fem-ms: the {command} command could not be loaded: {broken[command]}", file=sys.stderr)
+        return 1
+    for name, error in broken.items():
+        print(f"fem-ms: warning: the plugin command {name} could not be loaded: {error}", file=sys.stderr)
+    if command in PLUGIN_COMMANDS and command not in sub.choices:
+        print(f"fem-ms: {command} comes with the {PLUGIN_COMMANDS[command]} plugin, which is not installed "
+              f"(pip install ./plugins in the fem-ms source; docs/install.md)", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     return args.run(args)

@@ -35,7 +35,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Boundary markers of Firedrake's UnitSquareMesh / UnitCubeMesh (and of meshes/*.geo):
+# Boundary markers of Firedrake's UnitSquareMesh / UnitCubeMesh (and of fem_ms/geometries/*.geo):
 # 1: x=0, 2: x=1, 3: y=0, 4: y=1, (5: z=0, 6: z=1).
 BOTTOM, TOP = 3, 4
 
@@ -229,7 +229,7 @@ def mesh_from_geo(
     Parameters
     ----------
     geo_path : path
-        The ``.geo`` source (see ``meshes/`` for the ones shipped with fem-ms). Physical
+        The ``.geo`` source (:mod:`fem_ms.geometries` holds the ones shipped with fem-ms). Physical
         groups become Firedrake boundary markers.
     mesh_size : float, optional
         Maximum element size (``Mesh.MeshSizeMax``); the file's own sizes if ``None``.

@@ -1,7 +1,7 @@
 """Incompressible flow past a cylinder: Taylor–Hood P2/P1, Crank–Nicolson in time.
 
 ``∂u/∂t + (u·∇)u − ∇·(2/Re ε(u)) + ∇p = 0, ∇·u = 0`` on a channel around a cylinder of
-diameter 1 (``meshes/cylinder_M*.geo``): u = (1 + δ(y), 0) at the inlet with a random profile
+diameter 1 (``fem_ms/geometries/cylinder_M*.geo``): u = (1 + δ(y), 0) at the inlet with a random profile
 perturbation δ, u = (1, 0) on the channel walls, u = 0 on the cylinder, and the do-nothing
 (traction-free) condition at the outlet — the setting of the MLMC paper's cylinder data set.
 Each Crank–Nicolson step is a nonlinear problem solved by Newton (PETSc SNES, MUMPS).
@@ -19,7 +19,7 @@ import firedrake as fd
 
 __all__ = ["CylinderFlow", "INLET", "OUTLET", "WALLS", "CYLINDER", "mesh_edges"]
 
-INLET, OUTLET, WALLS, CYLINDER = 1, 2, 3, 4  # physical curves of meshes/cylinder_M*.geo
+INLET, OUTLET, WALLS, CYLINDER = 1, 2, 3, 4  # physical curves of fem_ms/geometries/cylinder_M*.geo
 
 
 def mesh_edges(cells: np.ndarray) -> np.ndarray:
@@ -35,7 +35,7 @@ class CylinderFlow:
     Parameters
     ----------
     mesh : firedrake.MeshGeometry
-        A mesh of ``meshes/cylinder_M*.geo`` (its boundary markers are used).
+        A mesh of ``fem_ms/geometries/cylinder_M*.geo`` (its boundary markers are used).
     reynolds : float
         Re (200: past the Hopf bifurcation, a von Kármán street develops).
     dt, t_end : float

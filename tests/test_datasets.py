@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -184,11 +183,12 @@ def test_cylinder_sheds_vortices_at_the_right_frequency():
     """Re = 200 past the Hopf bifurcation: the wake oscillates with Strouhal number ≈ 0.2."""
     from pyop2.mpi import COMM_SELF
 
+    from fem_ms.geometries import geo_file
     from fem_ms.meshes import mesh_from_geo
     from fem_ms.navier_stokes import CylinderFlow
 
-    flow = CylinderFlow(mesh_from_geo(Path(__file__).parent.parent / "meshes" / "cylinder_M2.geo", comm=COMM_SELF),
-                        t_end=60.0, save_every=1)
+    with geo_file("cylinder_M2.geo") as geo:
+        flow = CylinderFlow(mesh_from_geo(geo, comm=COMM_SELF), t_end=60.0, save_every=1)
     times, u, _ = flow.run([0.1, -0.05, 0.02])
     probe = np.argmin(np.linalg.norm(flow.coordinates - [3.0, 0.0], axis=1))
     v = u[times > 30, probe, 1]

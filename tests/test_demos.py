@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def test_fine_solve_demo(repo, tmp_path):
     out = subprocess.run(
@@ -25,6 +27,7 @@ def test_gmsfem_basics_demo(repo, tmp_path):
     assert (tmp_path / "gmsfem_basics.png").stat().st_size > 10_000
 
 
+@pytest.mark.torch  # the demo trains an F-FNO
 def test_learned_basis_demo(repo, tmp_path):
     out = subprocess.run(
         [sys.executable, str(repo / "demos" / "learned_basis.py"), "--fine", "12", "--coarse", "3", "--n-basis", "3",

@@ -5,7 +5,7 @@ import pytest
 import firedrake as fd
 from pyop2.mpi import COMM_SELF
 
-from fem_ms import meshes
+from fem_ms import geometries, meshes
 from fem_ms.export import write_fields
 
 
@@ -43,12 +43,13 @@ def test_refinement_that_does_not_nest_is_rejected():
                     fd.UnitSquareMesh(4, 4, diagonal="right"))
 
 
-def test_gmsh_geo_mesh_and_hierarchy(repo):
-    mesh = meshes.mesh_from_geo(repo / "meshes" / "unit_square.geo", mesh_size=0.2)
+def test_gmsh_geo_mesh_and_hierarchy():
+    with geometries.geo_file("unit_square.geo") as geo:
+        mesh = meshes.mesh_from_geo(geo, mesh_size=0.2)
+        pair = meshes.gmsh_hierarchy(geo, refinements=2, mesh_size=0.3)
     assert fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh)) == pytest.approx(1.0)
     for marker in (1, 2, 3, 4):
         assert fd.assemble(fd.Constant(1.0) * fd.ds(marker, domain=mesh)) == pytest.approx(1.0)
-    pair = meshes.gmsh_hierarchy(repo / "meshes" / "unit_square.geo", refinements=2, mesh_size=0.3)
     n_coarse = pair.coarse.num_cells()
     assert pair.fine.comm.allreduce(len(pair.fine_to_coarse)) == 16 * n_coarse
     assert np.all(np.bincount(pair.fine_to_coarse, minlength=n_coarse) == 16)
@@ -76,3 +77,15 @@ def test_export_round_trip(tmp_path, quad, suffix):
         area = 0.5 * np.sum(p[:, :, 0] * np.roll(p[:, :, 1], -1, 1) - np.roll(p[:, :, 0], -1, 1) * p[:, :, 1], 1)
         np.testing.assert_allclose(area, 1 / 12)
     assert not list(tmp_path.glob(".*part*"))
+
+
+def test_shipped_geometries_are_package_data():
+    """Every shipped .geo opens by name; an unknown name lists the shipped ones."""
+    shipped = geometries.names()
+    assert {"cylinder_M1.geo", "cylinder_M4.geo", "notched_triangle.geo", "unit_square.geo"} <= set(shipped)
+    for name in shipped:
+        with geometries.geo_file(name) as geo:
+            assert geo.is_file() and "Physical" in geo.read_text()
+    with pytest.raises(FileNotFoundError, match=r"no Gmsh geometry 'cylinder_M9.geo'; shipped: \['cylinder_M1.geo'"):
+        with geometries.geo_file("cylinder_M9.geo"):
+            pass

@@ -108,7 +108,7 @@ class MultilevelConfig(_Common):
 
 @dataclass(frozen=True)
 class CylinderFlowConfig(_Common):
-    """Flow past a cylinder (Re = 200) on the Gmsh meshes ``meshes/cylinder_M{k}.geo``.
+    """Flow past a cylinder (Re = 200) on the Gmsh meshes ``fem_ms/geometries/cylinder_M{k}.geo``.
 
     Each sample is one random inlet profile u_x = 1 + Σ_k c_k sin(kπ(y+4)/8), c_k ~
     N(0, (inflow_amplitude/k)²), k = 1..inflow_modes, simulated on every mesh in ``meshes``.
@@ -145,7 +145,7 @@ class CylinderFlowConfig(_Common):
 
 @dataclass(frozen=True)
 class DarcyNotchConfig(_Common):
-    """Darcy flow −∇·(a∇u) = f on a notched triangle (``meshes/notched_triangle.geo``) with
+    """Darcy flow −∇·(a∇u) = f on a notched triangle (``fem_ms/geometries/notched_triangle.geo``) with
     boundary data u = g ~ GP(0, exp(−|x−x'|²/(2 l²))), mapped to the pressure u.
     """
 

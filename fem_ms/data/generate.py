@@ -222,33 +222,25 @@ class _MultilevelSampler:
         return {f"level_{n}/x": np.linspace(0.0, 1.0, n + 1) for n in self.config.levels}
 
 
-_MESHES = Path(__file__).resolve().parent.parent.parent / "meshes"
-
-
-def _mesh_file(name: str) -> Path:
-    path = _MESHES / name
-    if not path.is_file():
-        raise FileNotFoundError(f"mesh source {path} not found (the meshes/ folder of the fem-ms checkout)")
-    return path
-
-
 class _CylinderFlowSampler:
     """One random inlet profile per sample, simulated on each requested cylinder mesh."""
 
     def __init__(self, config: CylinderFlowConfig):
         from pyop2.mpi import COMM_SELF
 
+        from ..geometries import geo_file
         from ..meshes import mesh_from_geo
         from ..navier_stokes import CylinderFlow
 
         self.config = config
         self.flows = {}
         for k in config.meshes:
-            mesh = mesh_from_geo(_mesh_file(f"cylinder_M{k}.geo"), comm=COMM_SELF)
+            with geo_file(f"cylinder_M{k}.geo") as path:
+                mesh = mesh_from_geo(path, comm=COMM_SELF)
             self.flows[k] = CylinderFlow(mesh, config.reynolds, config.dt, config.t_end, config.save_every)
         sizes = ", ".join(f"M{k}: {len(f.coordinates)} nodes" for k, f in self.flows.items())
         self.mesh_description = (f"channel [-4, 12] x [-4, 4], cylinder of diameter 1 at the origin, Gmsh "
-                                 f"meshes/cylinder_M*.geo ({sizes}); Taylor-Hood P2/P1, Crank-Nicolson; "
+                                 f"fem_ms/geometries/cylinder_M*.geo ({sizes}); Taylor-Hood P2/P1, Crank-Nicolson; "
                                  "velocity and pressure stored at the P1 nodes")
 
     def inflow(self, s: int) -> np.ndarray:
@@ -286,10 +278,12 @@ class _DarcyNotchSampler:
         import firedrake as fd
         from pyop2.mpi import COMM_SELF
 
+        from ..geometries import geo_file
         from ..meshes import mesh_from_geo
 
         self.config = config
-        self.mesh = mesh_from_geo(_mesh_file("notched_triangle.geo"), mesh_size=config.mesh_size, comm=COMM_SELF)
+        with geo_file("notched_triangle.geo") as path:
+            self.mesh = mesh_from_geo(path, mesh_size=config.mesh_size, comm=COMM_SELF)
         self.V = fd.FunctionSpace(self.mesh, "CG", 1)
         self.kappa = fd.Function(fd.FunctionSpace(self.mesh, "DG", 0)).assign(config.permeability)
         self.xy = fd.Function(fd.VectorFunctionSpace(self.mesh, "CG", 1)).interpolate(
@@ -306,7 +300,7 @@ class _DarcyNotchSampler:
         self.inside = cells >= 0
         self.evaluator = fd.PointEvaluator(self.mesh, self.grid_points[self.inside], tolerance=1e-10)
         self.mesh_description = (f"notched triangle (0,0), (1,0), (0.5,1) with the notch [0.45, 0.55] x [0, 0.4] "
-                                 f"(meshes/notched_triangle.geo), P1, {len(self.xy)} nodes; grid "
+                                 f"(fem_ms/geometries/notched_triangle.geo), P1, {len(self.xy)} nodes; grid "
                                  f"{config.grid}x{config.grid} on [0,1]^2, NaN outside the domain")
 
     def sample(self, s: int) -> dict:
