@@ -105,6 +105,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _needs_torch(item):
             item.add_marker(pytest.mark.torch)
+
+
 def pytest_generate_tests(metafunc):
     """Parametrize the provider contract's checks (tests/provider_contract.py) over the
     dimensions each provider's test class supports."""
