@@ -25,7 +25,7 @@ def test_basis_dataset(tmp_path):
     assert len(whole["basis"]) == len(train)
     with pytest.raises(ValueError, match="unknown fields"):
         train.tensors(("u",))
-    with pytest.raises(ValueError, match="no 'quarter' patches"):
+    with pytest.raises(ValueError, match="no patch kind 'quarter'; patch kinds: \\['full', 'half', 'corner'\\]"):
         GMsFEMBasisDataset(path, "quarter")
     with pytest.raises(ValueError, match="not 'multilevel'"):
         MultilevelDataset(path, 8)
