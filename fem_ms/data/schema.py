@@ -103,7 +103,7 @@ class Field:
             raise ValueError(f"field {self.name!r} has axes {self.axes}, not {ndim} dimensions")
         return names
 
-    def storage_dtype(self, array_dtype: np.dtype, storage: str) -> np.dtype:
+    def stored_dtype(self, array_dtype: np.dtype, storage: str) -> np.dtype:
         """The dtype this field is stored with, given the array's dtype and the config's
         ``storage_dtype``; an array of another kind of type is refused."""
         kinds = {"float": "f", "float64": "f", "int": "iu", "bool": "b"}[self.dtype]
@@ -163,6 +163,11 @@ class Schema:
     fields: tuple
     group: Group | None = None
     group_fields: tuple = ()
+
+    def __post_init__(self):
+        names = [f.name for f in self.fields + self.group_fields]
+        if len(set(names)) != len(names):  # a field is found by its name alone
+            raise ValueError(f"schema {self.kind!r}: field names repeat: {names}")
 
     def field(self, name: str) -> Field:
         for f in self.fields + self.group_fields:
@@ -324,13 +329,13 @@ def create_dataset(fh: h5py.File, kind: str, path: str, storage_dtype: str, *, d
 
     Give ``data`` (written at once) or ``shape`` and ``dtype`` (a per-sample dataset filled
     sample by sample: chunked one sample per chunk, gzip level 4 with shuffle). The stored dtype
-    is the field's (:meth:`Field.storage_dtype`); a path the schema does not declare is refused.
+    is the field's (:meth:`Field.stored_dtype`); a path the schema does not declare is refused.
     """
     field = schema_of(kind).resolve(path)
     if data is not None:
         data = np.asarray(data)
         shape, dtype = data.shape, data.dtype
-    stored = field.storage_dtype(dtype, storage_dtype)
+    stored = field.stored_dtype(dtype, storage_dtype)
     axes = field.axis_names(len(shape))
     options = {"fletcher32": True}
     if data is None:
@@ -382,7 +387,7 @@ class DatasetFile:
             with h5py.File(self.path, "r") as fh:
                 attrs = dict(fh.attrs)
                 self._splits = {name: self._read(fh, f"splits/{name}") for name in SPLITS if f"splits/{name}" in fh}
-                self._groups = list(fh) if "kind" in attrs else []
+                self._groups = list(fh)
         except OSError as exc:
             if isinstance(exc, CorruptDatasetError):
                 raise
@@ -473,9 +478,10 @@ class DatasetFile:
             raise TypeError(f"{self.kind!r} fields are selected by {group.key if group else 'nothing'}=, "
                             f"not {sorted(unknown)}")
         member = where.get(group.key) if group else None
+        path = self.schema.path(field, member)
         if self.schema.in_group(field):
             self.require(member)
-        return self.schema.path(field, member)
+        return path
 
     def has(self, field: str, **where) -> bool:
         """Whether the file holds ``field`` (a conditional field may be absent)."""
@@ -507,10 +513,59 @@ class DatasetFile:
             raise CorruptDatasetError(f"{self.path}: dataset {path!r} cannot be read ({exc}): the file is "
                                       f"damaged; {_REGENERATE}") from exc
 
+    def verify(self) -> None:
+        """Check the whole file against the schema, reading every chunk (so every checksum).
+
+        Every dataset must be one the schema declares; every field must be present (in every
+        group member, conditional fields aside); a per-sample dataset must have ``n_samples``
+        rows; from format 2 on, each dataset must carry the schema's axis names, attributes,
+        checksum and dtype. Raises ``ValueError`` naming the first problem, or
+        :class:`CorruptDatasetError`.
+        """
+        fh = self.file
+        paths = []
+        fh.visititems(lambda name, obj: paths.append(name) if isinstance(obj, h5py.Dataset) else None)
+        for path in paths:
+            try:
+                field = self.schema.resolve(path)
+            except KeyError as exc:
+                raise ValueError(f"{self.path}: {exc.args[0]}") from None
+            dset = fh[path]
+            if field.sample_varying and dset.shape[0] != self.n_samples:
+                raise ValueError(f"{self.path}: dataset {path!r} has {dset.shape[0]} samples, not {self.n_samples}")
+            if self.format_version >= 2:
+                self._verify_description(path, dset, field)
+            for chunk in dset.iter_chunks() if dset.chunks and dset.size else [()]:
+                self._read(fh, path, chunk)
+        members = self.members() if self.schema.group else [None]
+        required = [f.name for f in self.schema.fields if not f.condition]
+        required += [self.schema.path(f.name, m) for f in self.schema.group_fields if not f.condition for m in members]
+        required += [f"splits/{name}" for name in (SPLITS if self.format_version >= 2 else ("train", "test"))]
+        missing = [p for p in required if p not in fh]
+        if missing:
+            raise ValueError(f"{self.path}: datasets {missing} are missing")
+
+    def _verify_description(self, path: str, dset: h5py.Dataset, field: Field) -> None:
+        expected = {"location": field.location, "units": field.units, "description": field.description,
+                    "sample_varying": field.sample_varying, "time_varying": field.time_varying}
+        found = {key: dset.attrs.get(key) for key in expected}
+        found.update({key: bool(found[key]) for key in ("sample_varying", "time_varying") if found[key] is not None})
+        if found != expected:
+            raise ValueError(f"{self.path}: dataset {path!r} is described as {found}, the schema says {expected}")
+        axes = tuple(d.label for d in dset.dims)
+        if axes != field.axis_names(dset.ndim):
+            raise ValueError(f"{self.path}: dataset {path!r} has axes {axes}, the schema says "
+                             f"{field.axis_names(dset.ndim)}")
+        if not dset.fletcher32:
+            raise ValueError(f"{self.path}: dataset {path!r} has no checksum")
+        if dset.dtype != field.stored_dtype(dset.dtype, self.config.get("storage_dtype", "float64")):
+            raise ValueError(f"{self.path}: dataset {path!r} is stored as {dset.dtype}, the schema says "
+                             f"{field.dtype} with storage_dtype {self.config.get('storage_dtype')}")
+
     def describe(self, field: str, **where) -> dict:
         """What the file says of ``field``: axes, location, units, description (format 2)."""
         dset = self.dataset(field, **where)
         out = {"axes": tuple(d.label for d in dset.dims), "shape": dset.shape, "dtype": dset.dtype}
-        out.update({key: dset.attrs[key] for key in ("location", "units", "description", "sample_varying",
-                                                     "time_varying") if key in dset.attrs})
+        out.update({key: str(dset.attrs[key]) for key in ("location", "units", "description") if key in dset.attrs})
+        out.update({key: bool(dset.attrs[key]) for key in ("sample_varying", "time_varying") if key in dset.attrs})
         return out
