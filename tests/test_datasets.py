@@ -1,13 +1,18 @@
 """Dataset generation end to end: schema, determinism, resume, refusal, level relations."""
 
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig, generate, load_config
+from fem_ms.data import DatasetFile, GMsFEMBasisConfig, MultilevelConfig, generate, load_config
 
 BASIS = GMsFEMBasisConfig(name="basis", samples=3, fine=12, coarse=3, n_basis=3)
 LEVELS = MultilevelConfig(name="levels", samples=3, levels=(4, 8, 16), forcing="random")
@@ -38,19 +43,26 @@ def test_basis_dataset_schema(tmp_path):
     b = data["full/basis"][:, :, 0]
     np.testing.assert_allclose(b, b[..., :1, :1] * np.ones_like(b), rtol=1e-8)  # ... with φ_1 constant
     assert list(data["splits/train"]) == [0, 1] and list(data["splits/test"]) == [2]
+    assert list(data["splits/validation"]) == []  # validation_fraction = 0 by default
+    DatasetFile(path).verify()
     assert np.all(data["kappa_seed"] == [0, 2, 4])
     # the canonical vertex sits at the low end of the boundary axes: χ = 1 there
     assert np.all(data["corner/chi"][:, 0, 0] == 1.0)
     assert np.all(data["half/chi"][:, m, 0] == 1.0)
 
 
-def test_deterministic_and_resumable(tmp_path):
+def test_deterministic_and_resumable(tmp_path, capsys):
     full = generate(LEVELS, tmp_path / "a", progress=False)
     assert generate(LEVELS, tmp_path / "b", progress=False, max_new_samples=1) is None  # "killed"
     parts = tmp_path / "b" / "levels.h5.parts"
     (parts / ".sample_0000002.half-written.npz").write_bytes(b"garbage")  # a write cut off mid-way
     assert sorted(p.name for p in parts.glob("sample_*")) == ["sample_0000000.npz"]
-    resumed = generate(LEVELS, tmp_path / "b", progress=False)
+    capsys.readouterr()
+    resumed = generate(LEVELS, tmp_path / "b", progress=True)
+    bars = capsys.readouterr().err
+    # the bar starts at the sample done before, and the merge has its own
+    assert re.search(r"levels \(rank 0 of 1\):\s+33%.*\| 1/3 ", bars) and " 0/" not in bars.split("merging")[0]
+    assert re.search(r"merging levels.h5: 100%.*\| 3/3 ", bars)
     a, _ = read(full)
     b, _ = read(resumed)
     assert a.keys() == b.keys()
@@ -103,6 +115,7 @@ def test_refuses_other_config_unless_overwrite(tmp_path):
 
 def test_multilevel_levels_share_their_input(tmp_path):
     data, _ = read(generate(LEVELS, tmp_path, progress=False))
+    DatasetFile(tmp_path / "levels.h5").verify()
     fine_k, fine_f = data["level_16/kappa"], data["level_16/f"]
     for n in (4, 8):
         r = 16 // n
@@ -116,6 +129,61 @@ def test_multilevel_levels_share_their_input(tmp_path):
     assert err[1] < err[0]
 
 
+def test_leftover_temporaries_are_removed(tmp_path):
+    """What killed merges and shard writes left is removed by the next run on that dataset,
+    and nothing else is."""
+    assert generate(LEVELS, tmp_path, progress=False, max_new_samples=1) is None
+    ours = [tmp_path / ".levels.h5.k2_8xq0a.h5", tmp_path / "levels.h5.parts" / ".sample_0000001.abc.npz",
+            tmp_path / "levels.h5.parts" / ".config.json.x1y2z3w4"]
+    others = [tmp_path / ".other.h5.k2_8xq0a.h5", tmp_path / ".levels.h5.lock", tmp_path / "levels.h5.notes",
+              tmp_path / ".levels.h5.k2_8xq0a.h5.h5"]
+    for p in ours + others:
+        p.write_bytes(b"left behind")
+    path = generate(LEVELS, tmp_path, progress=False)
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in others)
+    DatasetFile(path).verify()
+
+
+_KILLED_IN_MERGE = """
+import json, sys, time
+from pathlib import Path
+import fem_ms.data.store as store
+from fem_ms.data import generate, load_config
+
+def stall(samples, **kwargs):  # the merge's progress loop: stop inside it until killed
+    for s in samples:
+        if s == 1:
+            Path(sys.argv[3]).touch()
+            time.sleep(600)
+        yield s
+
+store.tqdm = stall
+generate(load_config(json.loads(sys.argv[1])), sys.argv[2], progress=False)
+"""
+
+
+def test_a_merge_killed_by_sigkill_leaves_nothing_behind(tmp_path):
+    reference = generate(LEVELS, tmp_path / "reference", progress=False)
+    out, ready = tmp_path / "killed", tmp_path / "in-merge"
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_IN_MERGE, LEVELS.to_json(), str(out), str(ready)])
+    try:
+        deadline = time.monotonic() + 300
+        while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready.exists(), "the child never reached its merge"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    leftovers = list(out.glob(".levels.h5.*.h5"))
+    assert len(leftovers) == 1 and leftovers[0].stat().st_size > 0  # the half-written merge
+    path = generate(LEVELS, out, progress=False)
+    assert not list(out.glob(".levels.h5.*.h5")) and not (out / "levels.h5.parts").exists()
+    a, _ = read(reference)
+    b, _ = read(path)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"kind": "gmsfem_basis", "fine": 10, "coarse": 3}, "not a multiple"),
     ({"kind": "multilevel", "levels": [16, 8]}, "increase"),
@@ -124,6 +192,10 @@ def test_multilevel_levels_share_their_input(tmp_path):
     ({"kind": "multilevel", "samplez": 3}, "unknown keys"),
     ({"kind": "nope"}, "kind must be one of"),
     ({"kind": "gmsfem_basis", "samples": 0}, "samples must be a positive integer"),
+    ({"kind": "burgers", "samples": 10, "train_fraction": 0.9, "validation_fraction": 0.2}, "take 9 \\+ 2 of 10"),
+    ({"kind": "burgers", "validation_fraction": -0.1}, "validation_fraction must be a number in \\[0, 1\\]"),
+    ({"kind": "burgers", "validation_fraction": "0.1"}, "validation_fraction must be a number"),
+    ({"kind": "darcy_notch", "storage_dtype": "float16"}, "storage_dtype must be one of"),
 ])
 def test_config_validation(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -155,6 +227,7 @@ def test_darcy_notch_dataset(tmp_path):
     assert np.all(np.isnan(data["pressure_grid"][:, ~inside])) and np.all(np.isfinite(data["pressure_grid"][:, inside]))
     assert not inside[5, 1] and inside[5, 5]  # (0.5, 0.1) lies in the notch; (0.5, 0.5) inside
     assert "notched triangle" in attrs["mesh"]
+    DatasetFile(tmp_path / "darcy.h5").verify()
 
 
 def test_cylinder_flow_dataset(tmp_path):
@@ -162,6 +235,7 @@ def test_cylinder_flow_dataset(tmp_path):
 
     cfg = CylinderFlowConfig(name="cyl", samples=1, meshes=(1,), dt=0.25, t_end=0.5, save_every=1)
     data, _ = read(generate(cfg, tmp_path, progress=False))
+    DatasetFile(tmp_path / "cyl.h5").verify()
     xy, cells, edges = data["mesh_1/coordinates"], data["mesh_1/cells"], data["mesh_1/edges"]
     u = data["mesh_1/velocity"]
     assert u.shape == (1, 2, len(xy), 2) and data["mesh_1/pressure"].shape == (1, 2, len(xy))
@@ -200,11 +274,15 @@ def test_cylinder_sheds_vortices_at_the_right_frequency():
 
 
 def test_basis_dataset_3d(tmp_path):
-    cfg = GMsFEMBasisConfig(name="basis3d", samples=1, dim=3, fine=4, coarse=2, n_basis=2)
+    # m = 3 fine cells per coarse cell: with m = 2 a corner's χ_i φ_j span one function only
+    cfg = GMsFEMBasisConfig(name="basis3d", samples=1, dim=3, fine=6, coarse=2, n_basis=2)
     data, _ = read(generate(cfg, tmp_path, progress=False))
-    assert data["full/kappa"].shape == (1, 1, 4, 4, 4)
-    assert data["half/kappa"].shape == (1, 6, 4, 4, 2)
-    assert data["quarter/kappa"].shape == (1, 12, 4, 2, 2)
-    assert data["corner/kappa"].shape == (1, 8, 2, 2, 2)
-    assert data["quarter/basis"].shape == (1, 12, 2, 5, 3, 3)
+    assert data["full/kappa"].shape == (1, 1, 6, 6, 6)
+    assert data["half/kappa"].shape == (1, 6, 6, 6, 3)
+    assert data["quarter/kappa"].shape == (1, 12, 6, 3, 3)
+    assert data["corner/kappa"].shape == (1, 8, 3, 3, 3)
+    assert data["quarter/basis"].shape == (1, 12, 2, 7, 4, 4)
     assert np.all(data["corner/chi"][:, 0, 0, 0] == 1.0)
+    DatasetFile(tmp_path / "basis3d.h5").verify()
+    assert DatasetFile(tmp_path / "basis3d.h5").describe("basis", patch_kind="quarter")["axes"] == (
+        "sample", "patch", "basis", "i", "j", "k")

@@ -25,7 +25,7 @@ def test_basis_dataset(tmp_path):
     assert len(whole["basis"]) == len(train)
     with pytest.raises(ValueError, match="unknown fields"):
         train.tensors(("u",))
-    with pytest.raises(ValueError, match="no 'quarter' patches"):
+    with pytest.raises(ValueError, match="no patch kind 'quarter'; patch kinds: \\['full', 'half', 'corner'\\]"):
         GMsFEMBasisDataset(path, "quarter")
     with pytest.raises(ValueError, match="not 'multilevel'"):
         MultilevelDataset(path, 8)
@@ -71,3 +71,51 @@ def test_darcy_notch_dataset(tmp_path):
     item = DarcyNotchDataset(path)[0]
     assert item["pressure_grid"].shape == item["mask"].shape == (1, 9, 9)
     assert torch.all(item["pressure_grid"][item["mask"] == 0] == 0)
+
+
+def test_every_reader_serves_the_validation_split(tmp_path):
+    from fem_ms_torch.gpo import load_problem
+    from fem_ms_torch.mlmc import darcy_levels
+
+    config = MultilevelConfig(name="m", samples=5, levels=(4, 8), train_fraction=0.6, validation_fraction=0.2)
+    path = generate(config, tmp_path, progress=False)
+    assert [len(MultilevelDataset(path, 8, split)) for split in ("train", "validation", "test")] == [3, 1, 1]
+    train, stats = darcy_levels(path, [4, 8], "train")
+    validation, _ = darcy_levels(path, [4, 8], "validation", stats)
+    assert [len(level) for level in validation] == [1, 1] and len(train[1]) == 3
+    item = MultilevelDataset(path, 8, "validation")[0]
+    torch.testing.assert_close(validation[1].targets[0], item["u"] / stats["u_scale"], rtol=1e-6, atol=0)
+    problem = load_problem(path, "validation", level=8, normalisation=load_problem(path, level=8).normalisation)
+    assert problem.a.shape[0] == 1
+    with pytest.raises(ValueError, match="has no split 'dev'"):
+        MultilevelDataset(path, 8, "dev")
+
+
+def test_float32_files_give_the_same_float32_items(tmp_path):
+    config = MultilevelConfig(name="m", samples=2, levels=(4, 8), forcing="random")
+    double = generate(config, tmp_path / "double", progress=False)
+    single = generate(MultilevelConfig(**{**vars(config), "storage_dtype": "float32"}), tmp_path / "single",
+                      progress=False)
+    for split in ("train", "test"):
+        a, b = MultilevelDataset(double, 8, split), MultilevelDataset(single, 8, split)
+        for i in range(len(a)):
+            for field, value in a[i].items():
+                torch.testing.assert_close(b[i][field], value, rtol=0, atol=0)
+
+
+def test_a_damaged_file_is_reported_by_the_torch_dataset(tmp_path):
+    import h5py
+
+    from fem_ms.data import CorruptDatasetError
+
+    path = generate(GMsFEMBasisConfig(name="b", samples=2, fine=12, coarse=3, n_basis=3, train_fraction=1.0),
+                    tmp_path, progress=False)
+    with h5py.File(path, "r") as fh:
+        info = fh["full/kappa"].id.get_chunk_info(1)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + 8)
+        fh.write(b"\0\1\2\3")
+    ds = GMsFEMBasisDataset(path, "full")
+    ds[0]
+    with pytest.raises(CorruptDatasetError, match="b.h5: dataset 'full/kappa' cannot be read"):
+        next(iter(DataLoader(ds, batch_size=len(ds), num_workers=1)))

@@ -7,13 +7,23 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "BurgersConfig", "load_config", "CONFIG_KINDS"]
+           "BurgersConfig", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
+
+
+STORAGE_DTYPES = ("float64", "float32")
 
 
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"config: {name} must be a positive integer, got {value!r}")
+
+
+def _fraction(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"config: {name} must be a number in [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,9 @@ class _Common:
     samples: int = 10
     seed: int = 0  # sample s draws κ from seed + 2 s and the forcing from seed + 2 s + 1
     train_fraction: float = 0.8
+    # 0 keeps every train/test split of the configs written before the validation split existed
+    validation_fraction: float = 0.0
+    storage_dtype: str = "float64"
 
     def _validate_common(self):
         if not self.name or "/" in self.name:
@@ -29,14 +42,31 @@ class _Common:
         _positive_int("samples", self.samples)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"config: seed must be a non-negative integer, got {self.seed!r}")
-        if not 0 <= self.train_fraction <= 1:
-            raise ValueError(f"config: train_fraction must be in [0, 1], got {self.train_fraction!r}")
+        _fraction("train_fraction", self.train_fraction)
+        _fraction("validation_fraction", self.validation_fraction)
+        n_train, n_validation = self._split_sizes()
+        if n_train + n_validation > self.samples:
+            raise ValueError(f"config: train_fraction={self.train_fraction!r} and validation_fraction="
+                             f"{self.validation_fraction!r} take {n_train} + {n_validation} of {self.samples} samples")
+        if self.storage_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"config: storage_dtype must be one of {STORAGE_DTYPES}, got {self.storage_dtype!r}")
 
     def _validate_kle(self):
         if not 0 < self.energy <= 1:
             raise ValueError(f"config: energy must be in (0, 1], got {self.energy!r}")
         if not self.contrast > 1:
             raise ValueError(f"config: contrast must be > 1, got {self.contrast!r}")
+
+    def _split_sizes(self) -> tuple[int, int]:
+        return int(round(self.train_fraction * self.samples)), int(round(self.validation_fraction * self.samples))
+
+    def split_indices(self) -> dict[str, np.ndarray]:
+        """The sample indices of each split: the first round(train_fraction · samples) samples
+        train, the next round(validation_fraction · samples) validation, the rest test."""
+        n_train, n_validation = self._split_sizes()
+        bounds = {"train": (0, n_train), "validation": (n_train, n_train + n_validation),
+                  "test": (n_train + n_validation, self.samples)}
+        return {name: np.arange(lo, hi, dtype=np.int64) for name, (lo, hi) in bounds.items()}
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True)

@@ -33,7 +33,8 @@ def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: 
     config : config object, dict or path to a .toml/.json file
     out_dir : path
     overwrite : bool
-        Replace a dataset (or unfinished shards) made with a different config.
+        Replace a dataset (or unfinished shards) made with a different config, or a dataset of
+        an older format version.
     comm : mpi4py communicator, optional
         Ranks to spread the samples over (default: COMM_WORLD).
     progress : bool
@@ -64,39 +65,42 @@ def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: 
 
 
 def _generate(config, path: Path, overwrite: bool, comm, progress: bool, max_new_samples: int | None) -> Path | None:
-    store = ShardStore(path, config.to_json(), overwrite, comm)
+    store = ShardStore(path, config, overwrite, comm)
     if store.finished:
         return store.path
     sampler = _SAMPLERS[config.kind](config)
-    todo = [s for s in range(comm.rank, config.samples, comm.size) if not store.done(s)]
+    mine = range(comm.rank, config.samples, comm.size)
+    todo = [s for s in mine if not store.done(s)]
     if max_new_samples is not None:
         todo = todo[:max_new_samples]
-    bar = tqdm(todo, desc=f"{config.kind} {config.name} (rank 0 of {comm.size})", unit="sample",
-               disable=not progress or comm.rank != 0)
-    for s in bar:
-        store.write(s, sampler.sample(s))
+    show = progress and comm.rank == 0
+    # the bar counts this rank's samples and starts at those earlier runs finished
+    with tqdm(total=len(mine), initial=sum(store.done(s) for s in mine), unit="sample", disable=not show,
+              desc=f"{config.kind} {config.name} (rank 0 of {comm.size})") as bar:
+        for s in todo:
+            store.write(s, sampler.sample(s))
+            bar.update()
     comm.barrier()
     if max_new_samples is not None and not all(store.done(s) for s in range(config.samples)):
         return None
     merged = None
     if comm.rank == 0:
-        n_train = int(round(config.train_fraction * config.samples))
-        merged = store.merge(config.samples, sampler.shared(), _attrs(config, sampler),
-                             {"train": np.arange(n_train), "test": np.arange(n_train, config.samples)})
+        merged = store.merge(sampler.shared(), _attrs(config, sampler), progress=show)
     return Path(comm.bcast(str(merged) if merged else None))
 
 
 def _attrs(config, sampler) -> dict:
+    """Provenance of the file; :func:`fem_ms.data.schema.write_header` adds the rest."""
     from firedrake.petsc import PETSc
     from slepc4py import SLEPc
 
     import fem_ms
 
-    return {"kind": config.kind, "fem_ms_version": fem_ms.__version__,
+    return {"fem_ms_version": fem_ms.__version__,
             "petsc_version": ".".join(map(str, PETSc.Sys.getVersion())),
             "slepc_version": ".".join(map(str, SLEPc.Sys.getVersion())),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "mesh": sampler.mesh_description, "units": "dimensionless (unit square/cube)",
+            "mesh": sampler.mesh_description,
             "seeds": "sample s: kappa from seed + 2s, forcing from seed + 2s + 1"}
 
 

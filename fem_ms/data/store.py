@@ -4,9 +4,11 @@ While a dataset is generated, every finished sample is written to ``NAME.h5.part
 ``.npz`` file under a temporary name and renamed into place, so a sample is either complete or
 absent — killing the run loses at most the samples in flight, and rerunning the same command
 skips what is done. Ranks write disjoint samples. When all samples are there, rank 0 merges the
-shards into ``NAME.h5`` (chunked, gzip-compressed; written to a temporary name, then renamed) and
-removes the shards. The config that started the directory is kept in it: a rerun with another
-config is refused unless ``overwrite=True``.
+shards into ``NAME.h5`` (in the layout of :mod:`fem_ms.data.schema`; written to a temporary name,
+then renamed) and removes the shards. The config that started the directory is kept in it: a
+rerun with another config is refused unless ``overwrite=True``. A run killed part-way can leave
+temporaries (a half-merged ``.NAME.h5.XXXXXXXX.h5``, a half-written shard); the next run on the
+dataset removes them.
 
 Writing by hand rather than with parallel HDF5: HDF5 files are not crash-safe (a write cut off
 mid-way can corrupt the whole file) and per-sample atomic renames give resumability for free.
@@ -20,7 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,8 +33,14 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from tqdm.auto import tqdm
+
+from .config import load_config
+from .schema import FORMAT_VERSION, create_dataset, write_header
 
 __all__ = ["ShardStore", "generation_lock"]
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -56,47 +67,76 @@ def generation_lock(path):
 class ShardStore:
     """The shards of one dataset being generated.
 
+    The caller holds :func:`generation_lock` on rank 0 (as :func:`fem_ms.data.generate` does),
+    so that nothing else writes this dataset meanwhile: the temporaries that earlier runs left
+    behind are then known to be orphans, and are removed.
+
     Parameters
     ----------
     path : path
         The final HDF5 file (``NAME.h5``); shards live in ``NAME.h5.parts/``.
-    config_json : str
-        The generating config; a shard directory started with another config is refused.
+    config : dataset config
+        The generating config; a file or shard directory made with another config is refused.
     overwrite : bool
-        Discard an existing dataset or shard directory made with another config.
+        Discard an existing dataset or shard directory made with another config, or a dataset
+        of an older format version.
+    comm : mpi4py communicator, optional
+
+    Attributes
+    ----------
+    finished : bool
+        Whether ``path`` already holds this dataset (nothing to generate).
     """
 
-    def __init__(self, path, config_json: str, overwrite: bool = False, comm=None):
+    def __init__(self, path, config, overwrite: bool = False, comm=None):
         self.path = Path(path)
         self.parts = self.path.with_name(self.path.name + ".parts")
-        self.config_json = config_json
+        self.config = config
         self.comm = comm
         rank = 0 if comm is None else comm.rank
-        error = None
+        result = None
         if rank == 0:
             try:
-                self._prepare(overwrite)
+                result = self._prepare(overwrite)
             except Exception as exc:
-                error = exc
+                result = exc
         if comm is not None:
-            error = comm.bcast(error)
+            result = comm.bcast(result)
             comm.barrier()
-        if error is not None:
-            raise error
+        if isinstance(result, Exception):
+            raise result
+        self.finished = result
 
-    def _prepare(self, overwrite: bool) -> None:
+    def _same_config(self, text) -> bool:
+        """Whether the JSON ``text`` describes this config (keys added since it was written
+        take their defaults, which is what the run that wrote it did)."""
+        try:
+            return load_config(json.loads(text)) == self.config
+        except (TypeError, ValueError):
+            return False
+
+    def _prepare(self, overwrite: bool) -> bool:
+        _remove_leftovers(self.path, self.parts)
         if self.path.exists():
-            with h5py.File(self.path, "r") as fh:
-                same = fh.attrs.get("config") == self.config_json
+            try:
+                with h5py.File(self.path, "r") as fh:
+                    text, version = fh.attrs.get("config"), int(fh.attrs.get("format_version", 1))
+            except OSError:
+                text, version = None, None
+            same = self._same_config(text)
             if not same and not overwrite:
                 raise FileExistsError(
-                    f"{self.path} was generated with a different config; pass overwrite=True "
-                    f"(--overwrite) to replace it")
-            if not same:
-                self.path.unlink()
+                    f"{self.path} was generated with a different config (or is not a readable dataset); pass "
+                    f"overwrite=True (--overwrite) to replace it")
+            if same and (version == FORMAT_VERSION or not overwrite):
+                if version != FORMAT_VERSION:
+                    logger.warning("%s has dataset format version %s; kept as it is (overwrite=True, or "
+                                   "--overwrite, regenerates it in version %s)", self.path, version, FORMAT_VERSION)
+                return True
+            self.path.unlink()
         cfg = self.parts / "config.json"
         if self.parts.exists():
-            if cfg.exists() and cfg.read_text() != self.config_json:
+            if cfg.exists() and not self._same_config(cfg.read_text()):
                 if not overwrite:
                     raise FileExistsError(
                         f"{self.parts} holds samples of a different config; pass overwrite=True "
@@ -104,15 +144,8 @@ class ShardStore:
                 shutil.rmtree(self.parts)
         self.parts.mkdir(parents=True, exist_ok=True)
         if not cfg.exists():
-            _atomic_write_text(cfg, self.config_json)
-
-    @property
-    def finished(self) -> bool:
-        """Whether the merged HDF5 file exists for this config."""
-        if not self.path.exists():
-            return False
-        with h5py.File(self.path, "r") as fh:
-            return fh.attrs.get("config") == self.config_json
+            _atomic_write_text(cfg, self.config.to_json())
+        return False
 
     def shard(self, sample: int) -> Path:
         return self.parts / f"sample_{sample:07d}.npz"
@@ -129,41 +162,61 @@ class ShardStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.shard(sample))
 
-    def merge(self, n_samples: int, shared: dict, attrs: dict, splits: dict) -> Path:
+    def merge(self, shared: dict, attrs: dict, progress: bool = False) -> Path:
         """Stack all samples into ``NAME.h5`` (rank 0) and remove the shards.
 
-        ``shared`` holds sample-independent arrays (stored once), ``attrs`` the file attributes,
-        ``splits`` named index arrays (e.g. train/test).
+        ``shared`` holds sample-independent arrays (stored once), ``attrs`` file attributes
+        besides those of the schema (:func:`~fem_ms.data.schema.write_header`); the splits
+        come from the config. Every dataset is created through the schema, which refuses one it
+        does not declare. ``progress`` shows a progress bar.
         """
+        n_samples, kind, storage = self.config.samples, self.config.kind, self.config.storage_dtype
         missing = [s for s in range(n_samples) if not self.done(s)]
         if missing:
             raise RuntimeError(f"cannot merge {self.path}: samples {missing[:10]} are missing")
-        first = dict(np.load(self.shard(0)))
+        with np.load(self.shard(0)) as first:
+            layout = {key: (first[key].shape, first[key].dtype) for key in first.files}
+        # the name _remove_leftovers recognises: .NAME.h5.XXXXXXXX.h5
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".h5")
         os.close(fd)
-        with h5py.File(tmp, "w") as fh:
-            for key, value in attrs.items():
-                fh.attrs[key] = value
-            fh.attrs["config"] = self.config_json
-            for key, value in shared.items():
-                fh.create_dataset(key, data=value)
-            for key, value in splits.items():
-                fh.create_dataset(f"splits/{key}", data=np.asarray(value, dtype=np.int64))
-            dsets = {}
-            for key, value in first.items():
-                chunk = (1,) + value.shape
+        try:
+            with h5py.File(tmp, "w") as fh:
+                write_header(fh, self.config, attrs)
+                for key, value in shared.items():
+                    create_dataset(fh, kind, key, storage, data=value)
+                for name, indices in self.config.split_indices().items():
+                    create_dataset(fh, kind, f"splits/{name}", storage, data=indices)
                 # shard keys use '.' where the HDF5 path has '/'
-                dsets[key] = fh.create_dataset(key.replace(".", "/"), shape=(n_samples,) + value.shape, dtype=value.dtype,
-                                               chunks=chunk, compression="gzip", compression_opts=4,
-                                               shuffle=True)
-            for s in range(n_samples):
-                arrays = np.load(self.shard(s))
-                for key, dset in dsets.items():
-                    dset[s] = arrays[key]
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.path)
+                dsets = {key: create_dataset(fh, kind, key.replace(".", "/"), storage, shape=(n_samples,) + shape,
+                                             dtype=dtype) for key, (shape, dtype) in layout.items()}
+                for s in tqdm(range(n_samples), desc=f"merging {self.path.name}", unit="sample", disable=not progress):
+                    with np.load(self.shard(s)) as arrays:
+                        for key, dset in dsets.items():
+                            dset[s] = arrays[key]
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         shutil.rmtree(self.parts)
         return self.path
+
+
+def _remove_leftovers(path: Path, parts: Path) -> None:
+    """Remove the temporaries of runs on ``path`` that were killed part-way: a merge's
+    ``.NAME.h5.XXXXXXXX.h5`` beside it (``tempfile.mkstemp``'s eight random characters) and the
+    half-written ``.sample_*`` and ``.config.json.*`` files in the shard directory. Only for a
+    caller holding :func:`generation_lock`: their writers are then gone."""
+    merges = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.h5")
+    leftovers = [p for p in path.parent.iterdir() if merges.fullmatch(p.name)] if path.parent.is_dir() else []
+    if parts.is_dir():
+        leftovers += [p for p in parts.iterdir() if p.name.startswith(".")]
+    if leftovers:
+        size = sum(p.stat().st_size for p in leftovers)
+        logger.warning("removing %d temporary files (%.1f MB) that interrupted runs left behind: %s", len(leftovers),
+                       size / 1e6, ", ".join(p.name for p in leftovers))
+    for p in leftovers:
+        p.unlink(missing_ok=True)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -1,4 +1,5 @@
-"""torch Datasets over the HDF5 files of :mod:`fem_ms.data` (schema: docs/datasets.md).
+"""torch Datasets over the files of :mod:`fem_ms.data`, read through its schema
+(:class:`fem_ms.data.schema.DatasetFile`; the layout: docs/datasets.md).
 
 Files are opened lazily in each process (h5py handles must not cross a DataLoader fork), and
 samples are read on demand, so datasets larger than memory work.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from fem_ms.data.schema import DatasetFile
 
 __all__ = ["BurgersDataset", "CylinderFlowGraphDataset", "DarcyNotchDataset", "GMsFEMBasisDataset",
            "MultilevelDataset"]
@@ -23,31 +25,15 @@ class _H5Dataset(Dataset):
     def __init__(self, path, split: str = "train", dtype=torch.float32):
         self.path = Path(path)
         self.dtype = dtype
-        self._fh = None
-        with h5py.File(self.path, "r") as fh:
-            if fh.attrs.get("kind") != self.kind:
-                raise ValueError(f"{self.path} holds a {fh.attrs.get('kind')!r} dataset, not {self.kind!r}")
-            if f"splits/{split}" not in fh:
-                raise ValueError(f"{self.path} has no split {split!r}; it has {sorted(fh['splits'])}")
-            self.samples = fh[f"splits/{split}"][()]
-            self._init(fh)
+        self.file = DatasetFile(self.path, self.kind)
+        self.samples = self.file.split(split)
+        self._init()
 
-    def _init(self, fh) -> None:
+    def _init(self) -> None:
         pass
-
-    @property
-    def fh(self) -> h5py.File:
-        if self._fh is None:
-            self._fh = h5py.File(self.path, "r")
-        return self._fh
 
     def _tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=self.dtype)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_fh"] = None
-        return state
 
 
 class GMsFEMBasisDataset(_H5Dataset):
@@ -63,11 +49,11 @@ class GMsFEMBasisDataset(_H5Dataset):
         self.patch_kind = patch_kind
         super().__init__(path, split, dtype)
 
-    def _init(self, fh) -> None:
-        if self.patch_kind not in fh:
-            kinds = sorted(k for k in fh if k not in ("splits", "kappa_seed"))
-            raise ValueError(f"{self.path} has no {self.patch_kind!r} patches; kinds: {kinds}")
-        self.patches_per_sample = fh[f"{self.patch_kind}/kappa"].shape[1]
+    def _init(self) -> None:
+        self.patches_per_sample = self.file.shape("kappa", patch_kind=self.patch_kind)[1]
+
+    def _read(self, field: str, index=()) -> torch.Tensor:
+        return self._tensor(self.file.read(field, index, patch_kind=self.patch_kind))
 
     def __len__(self) -> int:
         return len(self.samples) * self.patches_per_sample
@@ -75,11 +61,8 @@ class GMsFEMBasisDataset(_H5Dataset):
     def __getitem__(self, index: int) -> dict:
         s, p = divmod(int(index), self.patches_per_sample)
         sample = int(self.samples[s])
-        g = self.fh[self.patch_kind]
-        return {"kappa": self._tensor(g["kappa"][sample, p])[None],
-                "basis": self._tensor(g["basis"][sample, p]),
-                "eigenvalues": self._tensor(g["eigenvalues"][sample, p]),
-                "chi": self._tensor(g["chi"][p])}
+        return {"kappa": self._read("kappa", (sample, p))[None], "basis": self._read("basis", (sample, p)),
+                "eigenvalues": self._read("eigenvalues", (sample, p)), "chi": self._read("chi", p)}
 
     def tensors(self, fields=("kappa", "basis", "eigenvalues", "chi")) -> dict[str, torch.Tensor]:
         """The whole split in memory: row i of each tensor is ``self[i][field]``.
@@ -92,14 +75,13 @@ class GMsFEMBasisDataset(_H5Dataset):
         unknown = sorted(set(fields) - {"kappa", "basis", "eigenvalues", "chi"})
         if unknown:
             raise ValueError(f"unknown fields {unknown}; items have kappa, basis, eigenvalues and chi")
-        g = self.fh[self.patch_kind]
         out = {}
         for field in fields:
             if field == "chi":  # one per patch position, the same for every sample
-                chi = self._tensor(g["chi"][()])
+                chi = self._read("chi")
                 out[field] = chi.repeat(len(self.samples), *[1] * (chi.dim() - 1))
                 continue
-            out[field] = torch.cat([self._tensor(g[field][int(s)]) for s in self.samples])
+            out[field] = torch.cat([self._read(field, int(s)) for s in self.samples])
         if "kappa" in out:
             out["kappa"] = out["kappa"][:, None]
         return out
@@ -114,22 +96,17 @@ class MultilevelDataset(_H5Dataset):
         self.level = level
         super().__init__(path, split, dtype)
 
-    def _init(self, fh) -> None:
-        if f"level_{self.level}" not in fh:
-            levels = sorted(int(k.split("_")[1]) for k in fh if k.startswith("level_"))
-            raise ValueError(f"{self.path} has no level {self.level}; levels: {levels}")
-        self.has_forcing = f"level_{self.level}/f" in fh
+    def _init(self) -> None:
+        self.file.require(self.level)
+        self.has_forcing = self.file.has("f", level=self.level)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
         sample = int(self.samples[int(index)])
-        g = self.fh[f"level_{self.level}"]
-        item = {"kappa": self._tensor(g["kappa"][sample])[None], "u": self._tensor(g["u"][sample])[None]}
-        if self.has_forcing:
-            item["f"] = self._tensor(g["f"][sample])[None]
-        return item
+        fields = ("kappa", "u", "f") if self.has_forcing else ("kappa", "u")
+        return {field: self._tensor(self.file.read(field, sample, level=self.level))[None] for field in fields}
 
 
 class CylinderFlowGraphDataset(_H5Dataset):
@@ -146,15 +123,11 @@ class CylinderFlowGraphDataset(_H5Dataset):
         self.mesh = mesh
         super().__init__(path, split, dtype)
 
-    def _init(self, fh) -> None:
-        group = f"mesh_{self.mesh}"
-        if group not in fh:
-            meshes = sorted(int(k.split("_")[1]) for k in fh if k.startswith("mesh_"))
-            raise ValueError(f"{self.path} has no mesh {self.mesh}; meshes: {meshes}")
-        self.pos = torch.as_tensor(fh[f"{group}/coordinates"][()], dtype=self.dtype)
-        edges = torch.as_tensor(fh[f"{group}/edges"][()].T, dtype=torch.long)
+    def _init(self) -> None:
+        self.pos = self._tensor(self.file.read("coordinates", mesh=self.mesh))
+        edges = torch.as_tensor(self.file.read("edges", mesh=self.mesh).T, dtype=torch.long)
         self.edge_index = torch.cat([edges, edges.flip(0)], dim=1)
-        self.steps = fh[f"{group}/velocity"].shape[1] - 1
+        self.steps = self.file.shape("velocity", mesh=self.mesh)[1] - 1
         if self.steps < 1:
             raise ValueError(f"{self.path} stores fewer than two snapshots per trajectory")
 
@@ -163,11 +136,11 @@ class CylinderFlowGraphDataset(_H5Dataset):
 
     def __getitem__(self, index: int) -> dict:
         s, t = divmod(int(index), self.steps)
-        g = self.fh[f"mesh_{self.mesh}"]
         sample = int(self.samples[s])
-        velocity = g["velocity"][sample, t:t + 2]
+        velocity = self.file.read("velocity", (sample, slice(t, t + 2)), mesh=self.mesh)
         return {"pos": self.pos, "edge_index": self.edge_index, "velocity": self._tensor(velocity[0]),
-                "target": self._tensor(velocity[1]), "pressure": self._tensor(g["pressure"][sample, t])}
+                "target": self._tensor(velocity[1]),
+                "pressure": self._tensor(self.file.read("pressure", (sample, t), mesh=self.mesh))}
 
 
 class DarcyNotchDataset(_H5Dataset):
@@ -179,17 +152,17 @@ class DarcyNotchDataset(_H5Dataset):
 
     kind = "darcy_notch"
 
-    def _init(self, fh) -> None:
-        self.mask = torch.as_tensor(fh["grid_inside"][()], dtype=self.dtype)[None]
+    def _init(self) -> None:
+        self.mask = self._tensor(self.file.read("grid_inside"))[None]
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
         sample = int(self.samples[int(index)])
-        grid = np.nan_to_num(self.fh["pressure_grid"][sample], nan=0.0)
-        return {"boundary_values": self._tensor(self.fh["boundary_values"][sample]),
-                "pressure": self._tensor(self.fh["pressure"][sample]),
+        grid = np.nan_to_num(self.file.read("pressure_grid", sample), nan=0.0)
+        return {"boundary_values": self._tensor(self.file.read("boundary_values", sample)),
+                "pressure": self._tensor(self.file.read("pressure", sample)),
                 "pressure_grid": self._tensor(grid)[None], "mask": self.mask}
 
 
@@ -203,4 +176,4 @@ class BurgersDataset(_H5Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = int(self.samples[int(index)])
-        return {"u0": self._tensor(self.fh["u0"][sample])[None], "u": self._tensor(self.fh["u"][sample])[None]}
+        return {field: self._tensor(self.file.read(field, sample))[None] for field in ("u0", "u")}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
+
+from fem_ms.data.schema import DatasetFile
 
 from ..data import GMsFEMBasisDataset
 from ..distributed import data_parallel
@@ -91,11 +92,8 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
     ranks = data_parallel(device)
     device = ranks.device
     dataset, out = Path(dataset), Path(out)
-    import h5py
-
-    with h5py.File(dataset, "r") as fh:
-        meta = json.loads(fh.attrs["config"])
-        available = [k for k in ("full", "half", "quarter", "corner") if k in fh]
+    with DatasetFile(dataset, "gmsfem_basis") as data:
+        meta, available = data.config, data.members()
     kinds = list(kinds or available)
     missing = sorted(set(kinds) - set(available))
     if missing:

@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
+
+from fem_ms.data.schema import DatasetFile
 
 __all__ = ["GridProblem", "load_problem"]
 
@@ -83,22 +84,24 @@ def _kernel_coordinates(x: np.ndarray, period) -> np.ndarray:
 
 
 def _read(path: Path, split: str, level: int | None, stride: int):
-    with h5py.File(path, "r") as fh:
-        kind = fh.attrs.get("kind")
-        if f"splits/{split}" not in fh:
-            raise ValueError(f"{path} has no split {split!r}")
-        idx = fh[f"splits/{split}"][()]
+    with DatasetFile(path) as data:
+        kind = data.kind
+        idx = data.split(split)
+
+        def read(field, **where):  # computed on in float64 whatever the storage dtype
+            return np.asarray(data.read(field, **where), dtype=np.float64)
+
         if kind == "burgers":
-            a = fh["u0"][()][idx][:, None, ::stride]
-            y = fh["u"][()][idx][:, ::stride]
-            x = fh["x"][()][::stride]
+            a = read("u0")[idx][:, None, ::stride]
+            y = read("u")[idx][:, ::stride]
+            x = read("x")[::stride]
             return kind, a, y.reshape(len(idx), -1), np.ones(y.shape[1:], bool), [x], (1.0,)
         if kind == "darcy_notch":
-            inside = fh["grid_inside"][()]
-            gx = fh["grid_x"][()]
-            xy, bnodes = fh["coordinates"][()], fh["boundary_nodes"][()]
-            bvals = fh["boundary_values"][()][idx]
-            pressure = fh["pressure_grid"][()][idx]
+            inside = data.read("grid_inside")
+            gx = read("grid_x")
+            xy, bnodes = read("coordinates"), data.read("boundary_nodes")
+            bvals = read("boundary_values")[idx]
+            pressure = read("pressure_grid")[idx]
             G = len(gx)
             pts = np.stack(np.meshgrid(gx, gx, indexing="ij"), -1).reshape(-1, 2)
             nearest = cKDTree(xy[bnodes]).query(pts)[1]
@@ -108,14 +111,13 @@ def _read(path: Path, split: str, level: int | None, stride: int):
                 inside[::stride, ::stride], gx[::stride]
             return kind, a, pressure.reshape(len(idx), -1), inside, [gx, gx], ()
         if kind == "multilevel":
-            levels = sorted(int(k.split("_")[1]) for k in fh if k.startswith("level_"))
+            levels = data.members()
             if level not in levels:
                 raise ValueError(f"{path}: give level= one of {levels}, got {level!r}")
-            g = fh[f"level_{level}"]
-            k = np.log(g["kappa"][()][idx])
+            k = np.log(read("kappa", level=level)[idx])
             k = np.pad(k, ((0, 0), (0, 1), (0, 1)), mode="edge")[:, None, ::stride, ::stride]
-            u = g["u"][()][idx][:, ::stride, ::stride]
-            x = g["x"][()][::stride]
+            u = read("u", level=level)[idx][:, ::stride, ::stride]
+            x = read("x", level=level)[::stride]
             return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x], ()
         raise ValueError(f"{path}: GPO problems exist for burgers, darcy_notch and multilevel datasets, not {kind!r}")
 

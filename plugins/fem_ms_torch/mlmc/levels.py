@@ -17,13 +17,13 @@ otherwise.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
+
+from fem_ms.data.schema import DatasetFile
 
 from ..basis.features import patch_features
 
@@ -100,18 +100,12 @@ def darcy_levels(path, resolutions: Sequence[int], split: str = "train", stats: 
     resolutions = [int(n) for n in resolutions]
     if resolutions != sorted(set(resolutions)):
         raise ValueError(f"resolutions must increase strictly, got {resolutions}")
-    with h5py.File(path, "r") as fh:
-        if fh.attrs.get("kind") != "multilevel":
-            raise ValueError(f"{path} holds a {fh.attrs.get('kind')!r} dataset, not 'multilevel'")
-        have = json.loads(fh.attrs["config"])["levels"]
-        missing = [n for n in resolutions if n not in have]
-        if missing:
-            raise ValueError(f"{path} has no level {missing}; levels: {have}")
-        if f"splits/{split}" not in fh:
-            raise ValueError(f"{path} has no split {split!r}")
-        samples = np.sort(fh[f"splits/{split}"][()])
-        raw = [(torch.as_tensor(fh[f"level_{n}/kappa"][samples], dtype=torch.float64),
-                torch.as_tensor(fh[f"level_{n}/u"][samples], dtype=torch.float64)) for n in resolutions]
+    with DatasetFile(path, "multilevel") as data:
+        for n in resolutions:
+            data.require(n)
+        samples = data.split(split)
+        raw = [tuple(torch.as_tensor(data.read(field, samples, level=n), dtype=torch.float64)
+                     for field in ("kappa", "u")) for n in resolutions]
     if stats is None:
         log_k = torch.log(raw[0][0])
         stats = {"log_kappa_mean": float(log_k.mean()), "log_kappa_std": float(log_k.std().clamp_min(1e-6)),
@@ -158,21 +152,16 @@ def cylinder_levels(path, meshes: Sequence[int], split: str = "train", history: 
     for name, value in (("history", history), ("bundle", bundle)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    with h5py.File(path, "r") as fh:
-        if fh.attrs.get("kind") != "cylinder_flow":
-            raise ValueError(f"{path} holds a {fh.attrs.get('kind')!r} dataset, not 'cylinder_flow'")
-        missing = [m for m in meshes if f"mesh_{m}" not in fh]
-        if missing:
-            raise ValueError(f"{path} has no mesh {missing}")
-        if f"splits/{split}" not in fh:
-            raise ValueError(f"{path} has no split {split!r}")
-        samples = np.sort(fh[f"splits/{split}"][()])
-        if fh["times"].shape[0] < history + bundle:
-            raise ValueError(f"{path} stores {fh['times'].shape[0]} snapshots, fewer than history + bundle")
-        geometry = {m: (fh[f"mesh_{m}/coordinates"][()], fh[f"mesh_{m}/cells"][()], fh[f"mesh_{m}/edges"][()])
-                    for m in meshes}
+    with DatasetFile(path, "cylinder_flow") as data:
+        for m in meshes:
+            data.require(m)
+        samples = data.split(split)
+        snapshots = data.shape("times")[0]
+        if snapshots < history + bundle:
+            raise ValueError(f"{path} stores {snapshots} snapshots, fewer than history + bundle")
+        geometry = {m: tuple(data.read(field, mesh=m) for field in ("coordinates", "cells", "edges")) for m in meshes}
         finest = meshes[-1]
-        velocity = {m: fh[f"mesh_{m}/velocity"][samples] for m in (meshes if source == "solved" else [finest])}
+        velocity = {m: data.read("velocity", samples, mesh=m) for m in (meshes if source == "solved" else [finest])}
     if source == "transferred":
         points, cells, _ = geometry[finest]
         for m in meshes[:-1]:
