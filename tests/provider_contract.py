@@ -54,6 +54,9 @@ class BasisProviderContract:
     s_orthonormal = True
     #: whether the provider returns the local eigenvalues
     eigenvalues = True
+    #: relative agreement of 2 MPI ranks with 1 (a float32 provider's batches differ with the
+    #: partition, and float32 products with the batch size)
+    parallel_rtol = 1e-8
 
     def make_provider(self, dim: int, comm):
         """A fresh provider for ``dim``-D meshes of :data:`MESHES` (fine mesh on ``comm``) with
@@ -134,4 +137,4 @@ class BasisProviderContract:
             norms = [fd.norm(u), fd.norm(u, "H1"), fd.assemble(problem.kappa * u * fd.dx)]
             serial_norms = [fd.norm(u_serial), fd.norm(u_serial, "H1"),
                             fd.assemble(serial_problem.kappa * u_serial * fd.dx)]
-            np.testing.assert_allclose(norms, serial_norms, rtol=1e-8)
+            np.testing.assert_allclose(norms, serial_norms, rtol=self.parallel_rtol)
