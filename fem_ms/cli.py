@@ -1,36 +1,120 @@
-"""The ``fem-ms`` command line: environment facts, one-off fine solves, dataset generation.
+"""The ``fem-ms`` command line: environment facts, one-off fine and GMsFEM solves, dataset generation.
 
-Plugins add commands through the ``fem_ms.cli_commands`` entry-point group: an entry point named
-like its command refers to a function that takes the ``add_subparsers`` action, adds that
-command's parser and sets its ``run`` default (a function of the parsed arguments returning the
-exit status). fem_ms never imports a plugin by name.
+Plugins add commands through the ``fem_ms.cli_commands`` entry-point group (:mod:`fem_ms.plugins`);
+fem_ms never imports a plugin by name.
+
+Like a PETSc application, ``fem-ms`` passes single-dash options it does not know to PETSc:
+``fem-ms solve --n-basis 8 -ksp_monitor -log_view -gmsfem_eps_tol 1e-12``. The fine solve reads
+options without prefix, the SLEPc eigensolves under ``-gmsfem_``, the coarse solves under
+``-gmsfem_coarse_``. Options PETSc never read are named in a warning at the end.
+
+Errors are one line on stderr naming the problem; the exit status is 2 for usage errors (bad
+arguments, files, configs, values), 1 for failures (a solver that does not converge), 130 after
+Ctrl-C. ``--traceback`` shows the full Python traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import re
 import sys
-from importlib.metadata import entry_points
+import tomllib
 
-COMMAND_GROUP = "fem_ms.cli_commands"
+from .plugins import BASIS_PROVIDERS, CLI_COMMANDS, registered
+
+__all__ = ["main", "split_petsc_options", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+
+COMMAND_GROUP = CLI_COMMANDS
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 # The commands the plugin of the fem-ms source tree adds, so that asking for one without it says
 # what to install instead of argparse's "invalid choice".
 PLUGIN_COMMANDS = {"train-basis": "fem-ms-torch", "train-mlmc": "fem-ms-torch", "train-gpo": "fem-ms-torch"}
+# fem_ms.problems.PROBLEMS and fem_ms.solvers.SOLVER_PRESETS (importing them would start PETSc
+# before the command line is parsed; tests/test_cli.py checks they agree)
+PROBLEM_NAMES = ("diffusion", "richards", "heat")
+SOLVER_NAMES = ("cg-gamg", "cg-hypre", "cholmod", "mumps")
+# bad input rather than a failed computation
+USAGE_ERRORS = (ValueError, TypeError, LookupError, FileNotFoundError, FileExistsError, IsADirectoryError,
+                NotADirectoryError, PermissionError, tomllib.TOMLDecodeError)
+
+_PETSC_OPTION = re.compile(r"-[A-Za-z_][A-Za-z0-9_]+")  # -ksp_monitor; not -v, not --fine
+_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+logger = logging.getLogger("fem_ms.cli")
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given."""
+
+
+def split_petsc_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(fem-ms's arguments, PETSc's options): ``-name [value]`` tokens with a single dash and a
+    name of two or more characters are PETSc's; the next token is their value unless it is
+    another option (a negative number is a value). Everything after ``--`` is fem-ms's."""
+    ours, petsc = [], []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            ours.extend(argv[i:])
+            break
+        if _PETSC_OPTION.fullmatch(token):
+            petsc.append(token)
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            if following is not None and (not following.startswith("-") or _NUMBER.fullmatch(following)):
+                petsc.append(following)
+                i += 1
+        else:
+            ours.append(token)
+        i += 1
+    return ours, petsc
+
+
+def _rank() -> int:
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.rank
+
+
+def _print(*args) -> None:
+    """Print on rank 0 only: every rank computes the same global figures."""
+    if _rank() == 0:
+        print(*args, flush=True)
 
 
 def _info(args) -> int:
+    import importlib.util
+    from importlib.metadata import PackageNotFoundError, version
+
     import firedrake
     import numpy
     from petsc4py import PETSc
     from slepc4py import SLEPc
 
     import fem_ms
-    from fem_ms.gmsfem.providers import ENTRY_POINT_GROUP
+    from fem_ms.data.config import CONFIG_KINDS
 
+    torch = {"installed": importlib.util.find_spec("torch") is not None}
+    if torch["installed"]:
+        torch["version"] = version("torch")
+        try:
+            import torch as _torch
+
+            torch["cuda_available"] = bool(_torch.cuda.is_available())
+        except Exception as exc:  # a broken install is a fact to report, not a reason to fail
+            torch["import_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        plugin = version("fem-ms-torch")
+    except PackageNotFoundError:
+        plugin = None
     facts = {
         "fem_ms": fem_ms.__version__,
+        "fem_ms_torch": plugin,
+        "torch": torch,
         "firedrake": getattr(firedrake, "__version__", "unknown"),
         "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
         "slepc": ".".join(map(str, SLEPc.Sys.getVersion())),
@@ -38,19 +122,49 @@ def _info(args) -> int:
         "mpi_size": PETSc.COMM_WORLD.getSize(),
         "petsc_packages": {p: PETSc.Sys.hasExternalPackage(p)
                            for p in ("mumps", "cholmod", "umfpack", "superlu_dist", "hypre")},
-        "entry_points": {group: {ep.name: ep.value for ep in sorted(entry_points(group=group), key=lambda e: e.name)}
-                         for group in (ENTRY_POINT_GROUP, COMMAND_GROUP)},
+        "basis_providers": [ep.name for ep in registered(BASIS_PROVIDERS)],
+        "dataset_kinds": sorted(CONFIG_KINDS),
+        "entry_points": {group: {ep.name: ep.value for ep in registered(group)}
+                         for group in (BASIS_PROVIDERS, CLI_COMMANDS)},
+        "environment": {"prefix": sys.prefix, "PETSC_DIR": os.environ.get("PETSC_DIR"),
+                        "PETSC_ARCH": os.environ.get("PETSC_ARCH"), "SLEPC_DIR": os.environ.get("SLEPC_DIR")},
     }
-    print(json.dumps(facts, indent=2))
+    _print(json.dumps(facts, indent=2))
     return 0
+
+
+def _provider_options(args) -> dict:
+    """``--checkpoint`` and ``--provider-option KEY=VALUE`` as the provider's keyword arguments
+    (values read as TOML literals: numbers, booleans, quoted strings; anything else is a string)."""
+    options = {}
+    for item in args.provider_option:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--provider-option {item!r}: expected KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        options[key.strip()] = value
+    if args.checkpoint is not None:
+        options["checkpoint"] = args.checkpoint
+    if args.basis == "slepc":
+        options.setdefault("progress", args.verbosity >= 0)
+    return options
 
 
 def _solve(args) -> int:
     import firedrake as fd
+    from mpi4py import MPI
 
     from . import coefficients, meshes, problems, solvers
     from .export import write_fields
 
+    if args.n_basis < 0:
+        raise UsageError(f"--n-basis must be non-negative, got {args.n_basis}")
+    if (args.provider_option or args.checkpoint is not None) and not args.n_basis:
+        raise UsageError("--checkpoint/--provider-option configure the GMsFEM basis: give --n-basis too")
+    provider_options = _provider_options(args)
     cells = (args.fine,) * args.dim
     pair = meshes.structured_hierarchy(args.coarse, args.fine, dim=args.dim, quadrilateral=not args.simplex)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
@@ -61,23 +175,29 @@ def _solve(args) -> int:
         f = 1.0
     boundary = problems.RobinBoundary() if args.robin else None
     problem = problems.make_problem(args.problem, V, kappa, f, boundary)
-    result = solvers.solve(problem, solver=args.solver)
-    print(f"{args.problem}: {V.dim()} fine DOFs, max u = {result.u.dat.data_ro.max():.6g}, "
-          f"iterations = {result.iterations}, timings = {result.timings}")
+    options = {"progress": args.verbosity >= 0} if args.problem == "heat" else {}
+    result = solvers.solve(problem, solver=args.solver, options_prefix="", **options)
+    with result.u.dat.vec_ro as u:
+        u_max = u.max()[1]
+    _print(f"{args.problem}: {V.dim()} fine DOFs on {pair.fine.comm.size} rank(s), max u = {u_max:.6g}, "
+           f"iterations = {result.iterations}, " + ", ".join(
+               f"{k} {MPI.COMM_WORLD.allreduce(v, op=MPI.MAX):.3f} s" for k, v in result.timings.items()))
     fields = {"u": result.u, "kappa": kappa}
     if args.n_basis:
         from .gmsfem import GMsFEM
         from .metrics import relative_h1_error, relative_l2_error
 
-        g = GMsFEM(problem, pair, n_basis=args.n_basis, basis=args.basis)
-        ms = g.solve().u
+        g = GMsFEM(problem, pair, n_basis=args.n_basis, basis=args.basis, provider_options=provider_options)
+        ms = g.solve(**({"progress": args.verbosity >= 0} if args.problem == "heat" else {})).u
         fields["u_gmsfem"] = ms
-        print(f"GMsFEM ({args.basis}, N_bf={args.n_basis}, {g.n_coarse} coarse DOFs): "
-              f"relative L2 {100 * relative_l2_error(ms, result.u):.2f} %, "
-              f"H1 {100 * relative_h1_error(ms, result.u):.2f} %, "
-              f"offline {g.timings['offline']:.3f} s, online {g.timings['online']:.3f} s")
+        timings = {k: MPI.COMM_WORLD.allreduce(g.timings[k], op=MPI.MAX) for k in ("offline", "online")}
+        _print(f"GMsFEM ({args.basis}, N_bf={args.n_basis}, {g.n_coarse} coarse DOFs): "
+               f"relative L2 {100 * relative_l2_error(ms, result.u):.2f} %, "
+               f"H1 {100 * relative_h1_error(ms, result.u):.2f} %, "
+               f"offline {timings['offline']:.3f} s, online {timings['online']:.3f} s")
     if args.out:
-        print("wrote", write_fields(args.out, pair.fine, **fields))
+        written = write_fields(args.out, pair.fine, **fields)
+        _print(f"wrote {written}" + (f" (gathered from {pair.fine.comm.size} ranks)" if pair.fine.comm.size > 1 else ""))
     return 0
 
 
@@ -85,11 +205,8 @@ def _generate(args) -> int:
     from .data import generate, load_config
 
     config = load_config(args.config)
-    path = generate(config, args.out_dir, overwrite=args.overwrite)
-    from pyop2.mpi import COMM_WORLD
-
-    if COMM_WORLD.rank == 0:
-        print(f"wrote {path} ({config.samples} samples of {config.kind!r})")
+    path = generate(config, args.out_dir, overwrite=args.overwrite, progress=args.verbosity >= 0)
+    _print(f"wrote {path} ({config.samples} samples of {config.kind!r})")
     return 0
 
 
@@ -100,10 +217,10 @@ def _add_plugin_commands(sub) -> dict[str, str]:
     take the core's commands down with it, and is reported when it is used.
     """
     broken = {}
-    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+    for ep in registered(CLI_COMMANDS):
         origin = f"{ep.name} = {ep.value} ({ep.dist.name if ep.dist else 'unknown distribution'})"
         if ep.name in sub.choices:
-            raise RuntimeError(f"the {COMMAND_GROUP} entry point {origin} clashes with the command {ep.name!r} "
+            raise RuntimeError(f"the {CLI_COMMANDS} entry point {origin} clashes with the command {ep.name!r} "
                                "already registered")
         try:
             add_parser = ep.load()
@@ -112,18 +229,38 @@ def _add_plugin_commands(sub) -> dict[str, str]:
             continue
         add_parser(sub)
         if ep.name not in sub.choices:
-            raise RuntimeError(f"the {COMMAND_GROUP} entry point {origin} added no command named {ep.name!r}")
+            raise RuntimeError(f"the {CLI_COMMANDS} entry point {origin} added no command named {ep.name!r}")
     return broken
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="fem-ms", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions, PETSc packages and plugins (entry points) of this "
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of exiting, so that every usage error
+    takes the same one-line path."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    """The parser of ``fem-ms`` with every command, and the plugin commands that failed to load
+    (with their errors)."""
+    from . import __version__
+
+    parser = _Parser(prog="fem-ms", description=__doc__.split("\n\n")[0],
+                     epilog="Single-dash options such as -ksp_monitor or -gmsfem_eps_tol 1e-12 go to PETSc; put "
+                            "them after the command's own arguments.")
+    parser.add_argument("--version", action="version", version=f"fem-ms {__version__}")
+    parser.add_argument("-v", "--verbose", dest="verbose", action="count", default=0,
+                        help="log more (INFO; twice: DEBUG)")
+    parser.add_argument("-q", "--quiet", dest="quiet", action="store_true",
+                        help="errors only: no progress bars, no log messages below ERROR")
+    parser.add_argument("--traceback", action="store_true", help="show the Python traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("info", help="versions, PETSc packages, plugins, providers and dataset kinds of this "
                                 "environment").set_defaults(run=_info)
-    s = sub.add_parser("solve", help="one fine solve on a KLE permeability sample")
-    s.add_argument("--problem", default="diffusion", help="diffusion, richards or heat")
+    providers = [ep.name for ep in registered(BASIS_PROVIDERS)]
+    s = sub.add_parser("solve", help="one fine solve on a KLE permeability sample (and a GMsFEM solve with --n-basis)")
+    s.add_argument("--problem", default="diffusion", choices=PROBLEM_NAMES)
     s.add_argument("--dim", type=int, default=2, choices=(2, 3))
     s.add_argument("--fine", type=int, default=100, help="fine cells per side")
     s.add_argument("--coarse", type=int, default=5, help="coarse cells per side")
@@ -131,10 +268,14 @@ def main(argv=None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--forcing", choices=("constant", "random"), default="constant")
     s.add_argument("--robin", action="store_true", help="Dirichlet y=0, Robin y=1")
-    s.add_argument("--solver", default="mumps", help="PETSc preset: mumps, cholmod, cg-gamg, cg-hypre")
+    s.add_argument("--solver", default="mumps", choices=SOLVER_NAMES,
+                   help="PETSc preset of the fine solve (override any option with -ksp_type ... etc.)")
     s.add_argument("--n-basis", type=int, default=0, help="also solve by GMsFEM with this N_bf")
-    s.add_argument("--basis", default="slepc", help="GMsFEM basis provider (entry-point name)")
-    s.add_argument("--out", help="write u and kappa to this .vtu/.xdmf file")
+    s.add_argument("--basis", default="slepc", choices=providers, help="GMsFEM basis provider")
+    s.add_argument("--checkpoint", help="the learned provider's checkpoint (fem-ms train-basis)")
+    s.add_argument("--provider-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword argument of the basis provider (repeatable), e.g. precision=\"bfloat16\"")
+    s.add_argument("--out", help="write u and kappa (and u_gmsfem) to this .vtu/.xdmf file")
     s.set_defaults(run=_solve)
     g = sub.add_parser("generate", help="generate a training dataset from a .toml/.json config "
                                         "(resumable; run under mpiexec to spread samples over ranks)")
@@ -144,19 +285,116 @@ def main(argv=None) -> int:
                    help="replace a dataset or unfinished samples made with a different config")
     g.set_defaults(run=_generate)
     broken = _add_plugin_commands(sub)
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    if command in broken:
-        print(f"fem-ms: the {command} command could not be loaded: {broken[command]}", file=sys.stderr)
-        return 1
-    for name, error in broken.items():
-        print(f"fem-ms: warning: the plugin command {name} could not be loaded: {error}", file=sys.stderr)
-    if command in PLUGIN_COMMANDS and command not in sub.choices:
-        print(f"fem-ms: {command} comes with the {PLUGIN_COMMANDS[command]} plugin, which is not installed "
-              f"(pip install ./plugins in the fem-ms source; docs/install.md)", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
-    return args.run(args)
+    return parser, broken
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands' parsers (argparse keeps them in a private action; no public accessor)."""
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def _long_options(parser: argparse.ArgumentParser) -> set[str]:
+    names = {s for action in parser._actions for s in action.option_strings if s.startswith("--")}
+    for child in _commands(parser).values():
+        names |= _long_options(child)
+    return names
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format="fem-ms: %(levelname)s: %(name)s: %(message)s")
+    if verbosity < 0:
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads its defaults from TQDM_* variables
+
+
+def _pass_to_petsc(options: list[str]) -> None:
+    """Make ``options`` PETSc command-line options: in ``sys.argv`` for Firedrake to initialise
+    PETSc with, or straight into the options database if PETSc is running already."""
+    if options:  # fem-ms names the options PETSc did not use itself, in one line
+        options = [*options, "-options_left", "0"]
+    sys.argv[1:] = options
+    if options and "petsc4py.PETSc" in sys.modules:
+        from petsc4py import PETSc
+
+        PETSc.Options().insertString(" ".join(options))
+
+
+def _warn_unused_petsc_options(options: list[str]) -> None:
+    if not options or "petsc4py.PETSc" not in sys.modules:
+        return
+    from petsc4py import PETSc
+
+    database = PETSc.Options()
+    unused = [o for o in options if _PETSC_OPTION.fullmatch(o) and not database.used(o[1:])]
+    if unused:
+        logger.warning("PETSc did not use the option(s) %s: misspelt, or for a solver this command does not run",
+                       " ".join(unused))
+
+
+def main(argv=None) -> int:
+    """Run ``fem-ms`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    traceback = "--traceback" in argv
+    try:
+        ours, petsc = split_petsc_options(argv)
+        parser, broken = build_parser()
+        command = next((arg for arg in ours if not arg.startswith("-")), None)
+        if command in broken:
+            print(f"fem-ms: the {command} command could not be loaded: {broken[command]}", file=sys.stderr)
+            return EXIT_FAILURE
+        for name, error in broken.items():
+            print(f"fem-ms: warning: the plugin command {name} could not be loaded: {error}", file=sys.stderr)
+        if command in PLUGIN_COMMANDS and command not in _commands(parser):
+            raise UsageError(f"{command} comes with the {PLUGIN_COMMANDS[command]} plugin, which is not installed "
+                             "(pip install ./plugins in the fem-ms source; docs/install.md)")
+        ours_long = _long_options(parser)
+        for option in petsc:
+            if "-" + option in ours_long:
+                raise UsageError(f"{option} is fem-ms's own option: write -{option}")
+        args = parser.parse_args(ours)
+        args.verbosity = -1 if args.quiet else args.verbose
+        _configure_logging(args.verbosity)
+        _pass_to_petsc(petsc)
+        status = args.run(args)
+        _warn_unused_petsc_options(petsc)
+        return status
+    except KeyboardInterrupt:
+        if traceback:
+            raise
+        print("fem-ms: interrupted (datasets and training runs resume when the same command is run again)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help, --version, and plugins that exit with a message
+        if isinstance(exc.code, str):
+            print(f"fem-ms: {exc.code}", file=sys.stderr)
+            return EXIT_USAGE
+        return exc.code or 0
+    except Exception as exc:
+        if traceback:
+            raise
+        return _report(exc)
+
+
+def _report(exc: Exception) -> int:
+    """Print ``exc`` as one line on stderr (with the rank when there are several); the exit status."""
+    from .petsc_options import petsc_error_summary
+
+    status = EXIT_USAGE if isinstance(exc, (UsageError, *USAGE_ERRORS)) else EXIT_FAILURE
+    if isinstance(exc, UsageError):
+        message = str(exc)
+    elif hasattr(exc, "ierr"):  # a PETSc error: its traceback of C functions in one line
+        message = f"PETSc: {petsc_error_summary(exc)}"
+    else:
+        lines = str(exc).strip().splitlines()
+        message = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    where = ""
+    if "mpi4py.MPI" in sys.modules:
+        from mpi4py import MPI
+
+        where = f" (rank {MPI.COMM_WORLD.rank})" if MPI.COMM_WORLD.size > 1 else ""
+    hint = "" if status == EXIT_USAGE else " (--traceback shows where)"
+    print(f"fem-ms{where}: error: {message}{hint}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

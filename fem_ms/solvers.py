@@ -128,8 +128,13 @@ def assemble_system(problem: Problem, state=None):
     return A, b
 
 
-def solve_linear(problem: Problem, solver: str | dict = "mumps", options_prefix=None) -> SolveResult:
-    """Solve a linear problem (diffusion) on the fine mesh."""
+def solve_linear(problem: Problem, solver: str | dict = "mumps", options_prefix: str | None = None) -> SolveResult:
+    """Solve a linear problem (diffusion) on the fine mesh.
+
+    ``options_prefix``: PETSc options under this prefix on the command line (``-{prefix}ksp_type``)
+    override ``solver``'s; ``""`` makes plain ``-ksp_monitor`` apply (the ``fem-ms`` CLI does that).
+    Default: a prefix of Firedrake's own, which no command-line option reaches.
+    """
     if not problem.linear:
         raise ValueError(f"{problem.name} is nonlinear: use solve_nonlinear")
     params = solver_parameters(solver)
@@ -139,11 +144,24 @@ def solve_linear(problem: Problem, solver: str | dict = "mumps", options_prefix=
     t1 = time.perf_counter()
     u = fd.Function(problem.V, name="u")
     lin = linear_solver(A, params, options_prefix)
-    lin.solve(u, b)
+    _linear_solve(lin, u, b, f"the linear solve of {problem.name}")
     check_used(lin, params, "the linear solver")
     t2 = time.perf_counter()
     _require_finite(u, f"the linear solve of {problem.name}")
     return SolveResult(u, timings={"assembly": t1 - t0, "solve": t2 - t1})
+
+
+def _linear_solve(solver, u, b, what: str, iterations: int = 0) -> None:
+    """``solver.solve(u, b)`` (or ``solver.solve()`` when ``b`` is None), with PETSc's failure
+    (a KSP that did not converge, a failed factorization) raised as :class:`ConvergenceError`."""
+    try:
+        solver.solve() if b is None else solver.solve(u, b)
+    except (PETSc.Error, fd.ConvergenceError) as exc:
+        from .petsc_options import petsc_error_summary
+
+        ksp = solver.snes.ksp
+        raise ConvergenceError(f"{what} failed: {petsc_error_summary(exc)}", iterations or ksp.getIterationNumber(),
+                               ksp.getResidualNorm()) from exc
 
 
 def linear_solver(A, params: dict, options_prefix: str | None = None) -> fd.LinearSolver:
@@ -169,6 +187,7 @@ def solve_nonlinear(
     atol: float = 1e-12,
     max_iterations: int | None = None,
     initial_guess: fd.Function | None = None,
+    options_prefix: str | None = None,
 ) -> SolveResult:
     """Solve a nonlinear problem (Richards) by Newton or Picard iterations.
 
@@ -181,6 +200,8 @@ def solve_nonlinear(
         Stop when ‖F(u_k)‖ ≤ max(atol, rtol ‖F(u_0)‖), F the residual with Dirichlet rows removed.
     max_iterations : int, optional
         Default 50 for Newton, 500 for Picard (which converges linearly).
+    options_prefix : str, optional
+        As for :func:`solve_linear` (the SNES, or Picard's linear solver, reads options under it).
 
     Raises
     ------
@@ -210,7 +231,7 @@ def solve_nonlinear(
                        "snes_max_it": max_iterations, "snes_error_if_not_converged": False,
                        "snes_convergence_test": "default", **params}
         nlp = fd.NonlinearVariationalProblem(problem.residual(u, v), u, bcs=problem.bcs)
-        nls = fd.NonlinearVariationalSolver(nlp, solver_parameters=snes_params)
+        nls = fd.NonlinearVariationalSolver(nlp, solver_parameters=snes_params, options_prefix=options_prefix)
         nls.snes.setMonitor(lambda snes, it, norm: residuals.append(norm) if it > 0 else None)
         try:
             nls.solve()
@@ -230,7 +251,7 @@ def solve_nonlinear(
         lvp = fd.LinearVariationalProblem(problem.stiffness(w, v, state=state), problem.load(v), u,
                                           bcs=problem.bcs)
         picard = fd.LinearVariationalSolver(
-            lvp, solver_parameters={"ksp_error_if_not_converged": True, **params})
+            lvp, solver_parameters={"ksp_error_if_not_converged": True, **params}, options_prefix=options_prefix)
         while not residuals[-1] <= target:  # (a NaN residual is not below the target either)
             if not np.isfinite(residuals[-1]):
                 raise ConvergenceError(f"Picard iterations for {problem.name} diverged: the residual is not "
@@ -240,7 +261,8 @@ def solve_nonlinear(
                     f"Picard did not converge for {problem.name} (target residual {target:.3e})",
                     iterations, residuals[-1])
             state.assign(u)
-            picard.solve()
+            _linear_solve(picard, u, None, f"the linear solve of Picard iteration {iterations + 1} of {problem.name}",
+                          iterations)
             if not iterations:
                 check_used(picard, params, "the Picard iterations' linear solver")
             iterations += 1
@@ -251,7 +273,8 @@ def solve_nonlinear(
 
 
 def solve_heat(
-    problem: Heat, solver: str | dict = "mumps", callback=None, progress: bool = True
+    problem: Heat, solver: str | dict = "mumps", callback=None, progress: bool = True,
+    options_prefix: str | None = None,
 ) -> SolveResult:
     """Backward Euler for the heat equation; the matrix M + dt·A is factorised once.
 
@@ -261,6 +284,8 @@ def solve_heat(
         Called as ``callback(step, t, u)`` after every step (e.g. to store snapshots).
     progress : bool
         Show a progress bar over the time steps (rank 0 only).
+    options_prefix : str, optional
+        As for :func:`solve_linear`.
     """
     if not isinstance(problem, Heat):
         raise TypeError(f"solve_heat needs a Heat problem, got {type(problem).__name__}")
@@ -276,14 +301,14 @@ def solve_heat(
     t0 = time.perf_counter()
     dt = fd.Constant(problem.dt)
     A = fd.assemble(problem.mass(w, v) + dt * problem.stiffness(w, v), bcs=problem.bcs, mat_type="aij")
-    lin = linear_solver(A, params)
+    lin = linear_solver(A, params, options_prefix)
     rhs = problem.mass(u_old, v) + dt * problem.load(v)
     t_assembly = time.perf_counter() - t0
     u = fd.Function(V, name="u")
     bar = tqdm(range(1, problem.n_steps + 1), desc="heat: backward Euler", unit="step",
                disable=not progress or V.mesh().comm.rank != 0, leave=False)
     for step in bar:
-        lin.solve(u, fd.assemble(rhs))
+        _linear_solve(lin, u, fd.assemble(rhs), f"backward Euler step {step} of {problem.name}", step)
         if step == 1:
             check_used(lin, params, "the backward Euler solver")
         _require_finite(u, f"backward Euler step {step} of {problem.name}", step)
@@ -305,6 +330,7 @@ def solve(problem: Problem, solver: str | dict = "mumps", **kwargs) -> SolveResu
         return solve_heat(problem, solver, **kwargs)
     if not problem.linear:
         return solve_nonlinear(problem, solver=solver, **kwargs)
-    if kwargs:
-        raise TypeError(f"unexpected arguments for a linear solve: {sorted(kwargs)}")
-    return solve_linear(problem, solver)
+    unexpected = sorted(set(kwargs) - {"options_prefix"})
+    if unexpected:
+        raise TypeError(f"unexpected arguments for a linear solve: {unexpected}")
+    return solve_linear(problem, solver, **kwargs)

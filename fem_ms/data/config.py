@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "BurgersConfig", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
+           "BurgersConfig", "ConfigTypeError", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
 
 
 STORAGE_DTYPES = ("float64", "float32")
@@ -26,6 +26,15 @@ def _fraction(name, value):
         raise ValueError(f"config: {name} must be a number in [0, 1], got {value!r}")
 
 
+class ConfigTypeError(TypeError, ValueError):
+    """A config value of the wrong type (a ValueError too: a bad value for a key)."""
+
+
+# annotation → (accepted types, words for the message)
+_FIELD_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "str": ((str,), "a string"),
+                "tuple": ((tuple, list), "a list")}
+
+
 @dataclass(frozen=True)
 class _Common:
     name: str = "dataset"
@@ -36,7 +45,16 @@ class _Common:
     validation_fraction: float = 0.0
     storage_dtype: str = "float64"
 
+    def _check_types(self):
+        """Every value has its field's type (annotations are strings here: ``from __future__``)."""
+        for f in fields(self):
+            allowed, what = _FIELD_TYPES.get(str(f.type), (None, ""))
+            value = getattr(self, f.name)
+            if allowed and (isinstance(value, bool) or not isinstance(value, allowed)):
+                raise ConfigTypeError(f"config: {f.name} must be {what}, got {value!r} ({type(value).__name__})")
+
     def _validate_common(self):
+        self._check_types()
         if not self.name or "/" in self.name:
             raise ValueError(f"config: name must be a non-empty file name, got {self.name!r}")
         _positive_int("samples", self.samples)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..plugins import BASIS_PROVIDERS, registered
 from .patches import PatchSet
 from .spectral import SpectralSolver
 
@@ -26,7 +26,7 @@ __all__ = ["BasisProvider", "LocalBases", "SpectralBasisProvider", "TruncatedBas
            "available_providers", "ENTRY_POINT_GROUP"]
 
 logger = logging.getLogger(__name__)
-ENTRY_POINT_GROUP = "fem_ms.basis_providers"
+ENTRY_POINT_GROUP = BASIS_PROVIDERS
 
 
 @dataclass
@@ -145,7 +145,7 @@ def _check_n_basis(n_basis) -> None:
 
 def available_providers() -> list[str]:
     """Names registered in the ``fem_ms.basis_providers`` entry-point group."""
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return [ep.name for ep in registered(ENTRY_POINT_GROUP)]
 
 
 def get_provider(basis, **kwargs) -> BasisProvider:
@@ -154,7 +154,7 @@ def get_provider(basis, **kwargs) -> BasisProvider:
         if not isinstance(basis, BasisProvider):
             raise TypeError(f"basis must be a provider name or a BasisProvider, got {basis!r}")
         return basis
-    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == basis]
+    matches = [ep for ep in registered(ENTRY_POINT_GROUP) if ep.name == basis]
     if not matches:
         raise ValueError(f"unknown basis provider {basis!r}; available: {available_providers()} "
                          f"(providers register in the {ENTRY_POINT_GROUP!r} entry-point group)")

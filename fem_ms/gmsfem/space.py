@@ -105,11 +105,19 @@ class MultiscaleSpace:
         t0 = time.perf_counter()
         self.layout = SpaceLayout.of(pair, V, self.dirichlet_conditions)
         t1 = time.perf_counter()
+        dirichlet = self.layout.geometry.dirichlet
         for nbh in self.neighbourhoods:
             if self.n_basis > nbh.size:
                 raise ValueError(
                     f"n_basis={self.n_basis} exceeds the {nbh.size} fine DOFs of neighbourhood "
                     f"{nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()})")
+            usable = int(np.count_nonzero(~dirichlet[nbh.dofs] & (nbh.chi != 0)))
+            if usable < self.n_basis:  # the χ_i φ_j live on these DOFs only: known before any eigensolve
+                raise DegenerateSpaceError(
+                    f"neighbourhood {nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()}) has {usable} fine DOFs "
+                    f"where χ_i is nonzero and no Dirichlet condition holds, fewer than n_basis={self.n_basis}: its "
+                    f"multiscale functions would be dependent and the coarse system singular. Use a fine mesh "
+                    f"several times finer than the coarse one, or a smaller n_basis")
         self.owned = self.layout.owned_neighbourhoods()
         self.patches = PatchSet(self.layout, self.owned, kappa, V)
         bases = self.provider.local_bases(self.patches, self.n_basis)

@@ -1,0 +1,26 @@
+"""The entry-point groups through which fem_ms finds its plugins (it never imports them by name).
+
+* ``fem_ms.basis_providers`` — GMsFEM basis providers by name (``basis="slepc"``, ``"learned"``).
+* ``fem_ms.cli_commands`` — ``fem-ms`` subcommands: an entry point named like its command refers
+  to a function that adds that command's parser to the ``add_subparsers`` action it is given.
+
+Kept free of heavy imports: the CLI lists providers before Firedrake (and PETSc) start.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
+
+__all__ = ["BASIS_PROVIDERS", "CLI_COMMANDS", "registered"]
+
+BASIS_PROVIDERS = "fem_ms.basis_providers"
+CLI_COMMANDS = "fem_ms.cli_commands"
+
+
+def registered(group: str) -> list[EntryPoint]:
+    """The entry points of ``group``, sorted by name, one per name (the first found wins, as on
+    ``sys.path``: a checkout's metadata before an installed copy's)."""
+    seen: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=group):
+        seen.setdefault(ep.name, ep)
+    return [seen[name] for name in sorted(seen)]

@@ -1,0 +1,147 @@
+"""The fem-ms command line through a subprocess, as a user runs it: one-line errors with exit status
+2 (usage) or 1 (failure), --traceback, PETSc options passed through, output from rank 0 only."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+FEM_MS = [sys.executable, "-m", "fem_ms.cli"]
+SMALL = ["--fine", "12", "--coarse", "3"]
+
+
+def run(*args, mpi: int = 0, timeout: int = 300) -> subprocess.CompletedProcess:
+    command = [*FEM_MS, *args]
+    if mpi:
+        command = ["mpiexec", "-n", str(mpi), *command]
+    # env: Python's copy of the environment, without what MPI_Init set in this (singleton) process's C
+    # environment: an mpiexec started with those variables exits 1 without a word
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          env=dict(os.environ))
+
+
+def error_lines(proc) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.startswith("fem-ms")]
+
+
+def test_names_match_the_library():
+    from fem_ms.cli import PROBLEM_NAMES, SOLVER_NAMES
+    from fem_ms.problems import PROBLEMS
+    from fem_ms.solvers import SOLVER_PRESETS
+
+    assert set(PROBLEM_NAMES) == set(PROBLEMS)
+    assert set(SOLVER_NAMES) == set(SOLVER_PRESETS)
+
+
+def test_version_and_info():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("fem-ms ")
+    import json
+
+    proc = run("info")
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert "slepc" in facts["basis_providers"] and "gmsfem_basis" in facts["dataset_kinds"]
+    assert {"installed", "version"} <= set(facts["torch"]) or facts["torch"] == {"installed": False}
+    assert facts["environment"]["prefix"]
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["solve", "--problem", "stokes"], 2, "argument --problem: invalid choice: 'stokes'"),
+    (["solve", "--solver", "lu"], 2, "argument --solver: invalid choice: 'lu'"),
+    (["solve", "--basis", "nope", "--n-basis", "2"], 2, "argument --basis: invalid choice: 'nope'"),
+    (["solve", "-fine", "12"], 2, "-fine is fem-ms's own option: write --fine"),
+    (["solve", "--fine", "12", "--coarse", "5"], 2, "fine_cells=12 is not a multiple of coarse_cells=5"),
+    (["solve", "--fine", "12", "--coarse", "12", "--n-basis", "4"], 2, "DegenerateSpaceError: neighbourhood 0"),
+    (["solve", *SMALL, "--checkpoint", "x.pt"], 2, "give --n-basis too"),
+    (["solve", *SMALL, "--n-basis", "2", "--provider-option", "progress"], 2, "expected KEY=VALUE"),
+    (["generate", "no-such-config.toml"], 2, "config file not found: no-such-config.toml"),
+    (["nope"], 2, "argument command: invalid choice: 'nope'"),
+    (["solve", *SMALL, "--solver", "cg-gamg", "-ksp_max_it", "1"], 1,
+     "ConvergenceError: the linear solve of diffusion failed: KSPSolve() has not converged, reason DIVERGED_ITS"),
+])
+def test_errors_are_one_line_with_the_exit_status(args, status, message):
+    proc = run(*args)
+    lines = error_lines(proc)
+    assert proc.returncode == status, proc.stderr
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_config_values_name_the_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('kind = "multilevel"\nname = "x"\nsamples = 2\nlevels = [4, 8]\nenergy = "high"\n')
+    proc = run("generate", str(config), "--out-dir", str(tmp_path))
+    assert proc.returncode == 2 and len(error_lines(proc)) == 1 and "energy" in proc.stderr, proc.stderr
+    config.write_text('kind = "multilevel"\nname = "x"\nsamples = 2\nlevels = [4, 8]\nenergie = 0.9\n')
+    proc = run("generate", str(config), "--out-dir", str(tmp_path))
+    assert proc.returncode == 2 and "unknown keys ['energie']" in proc.stderr, proc.stderr
+
+
+def test_traceback_on_request():
+    proc = run("--traceback", "solve", "--fine", "12", "--coarse", "5")
+    assert proc.returncode == 1 and "Traceback (most recent call last)" in proc.stderr
+    assert "fine_cells=12 is not a multiple" in proc.stderr
+
+
+def test_petsc_options_pass_through_and_unused_ones_are_named():
+    proc = run("solve", *SMALL, "--n-basis", "2", "-ksp_monitor", "-gmsfem_eps_tol", "1e-12", "-ksp_monitr")
+    assert proc.returncode == 0, proc.stderr
+    assert "KSP Residual norm" in proc.stdout
+    warnings = [line for line in proc.stderr.splitlines() if "did not use" in line]
+    assert len(warnings) == 1 and "-ksp_monitr" in warnings[0] and "eps_tol" not in warnings[0]
+
+
+def test_quiet_shows_no_progress_bars():
+    loud = run("solve", *SMALL, "--n-basis", "2")
+    quiet = run("-q", "solve", *SMALL, "--n-basis", "2")
+    assert "GMsFEM local eigenproblems" in loud.stderr and "GMsFEM local eigenproblems" not in quiet.stderr
+    assert quiet.returncode == 0 and "relative L2" in quiet.stdout
+
+
+def test_interrupt_is_one_line_and_status_130(tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text('kind = "multilevel"\nname = "long"\nsamples = 2000\nlevels = [8, 16]\n')
+    proc = subprocess.Popen([*FEM_MS, "generate", str(config), "--out-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = tmp_path / "long.h5.parts"
+    deadline = time.time() + 120
+    while not (parts.exists() and any(parts.glob("sample_*.npz"))) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert error_lines(subprocess.CompletedProcess([], 0, "", stderr)) == [
+        "fem-ms: interrupted (datasets and training runs resume when the same command is run again)"]
+
+
+def test_two_ranks_print_once_with_global_figures(tmp_path):
+    serial = run("solve", *SMALL, "--n-basis", "2")
+    parallel = run("solve", *SMALL, "--n-basis", "2", "--out", str(tmp_path / "u.vtu"), mpi=2)
+    assert parallel.returncode == 0, parallel.stderr
+    def lines(proc, start):
+        return [line for line in proc.stdout.splitlines() if line.startswith(start)]
+    assert len(lines(parallel, "diffusion:")) == 1 and len(lines(parallel, "GMsFEM")) == 1
+    max_u = [line.split("max u = ")[1].split(",")[0] for line in (lines(serial, "diffusion:")[0],
+                                                                   lines(parallel, "diffusion:")[0])]
+    assert max_u[0] == max_u[1]
+    assert lines(serial, "GMsFEM")[0].split("%")[0] == lines(parallel, "GMsFEM")[0].split("%")[0]
+    assert f"wrote {tmp_path / 'u.vtu'} (gathered from 2 ranks)" in parallel.stdout
+    import meshio
+
+    ours = meshio.read(tmp_path / "u.vtu")
+    run("solve", *SMALL, "--n-basis", "2", "--out", str(tmp_path / "serial.vtu"))
+    reference = meshio.read(tmp_path / "serial.vtu")
+    assert len(ours.points) == len(reference.points) == 13 * 13
+    for name in ("u", "u_gmsfem"):  # the same values at the same points, in whatever order
+        a = sorted(zip(map(tuple, ours.points.round(12)), ours.point_data[name].round(12)))
+        b = sorted(zip(map(tuple, reference.points.round(12)), reference.point_data[name].round(12)))
+        assert a == b, name
+
+
+def test_basis_options_reach_the_provider():
+    proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", "eps_options={eps_tpye = \"lapack\"}")
+    assert proc.returncode == 2 and "gmsfem_eps_tpye (did you mean gmsfem_eps_type?)" in proc.stderr, proc.stderr
