@@ -281,10 +281,10 @@ class _gmsh_file:
             try:
                 _run_gmsh(self.geo_path, self.msh, self.mesh_size)
             except Exception as exc:  # re-raised on every rank below
-                error = f"gmsh failed on {self.geo_path}: {exc}"
+                error = (type(exc), f"gmsh failed on {self.geo_path}: {exc}")
         error = comm.bcast(error)
         if error:
-            raise RuntimeError(error)
+            raise (ValueError if issubclass(error[0], ValueError) else RuntimeError)(error[1])
         return self.msh
 
     def __exit__(self, *exc):
@@ -301,9 +301,14 @@ def _run_gmsh(geo_path: Path, msh_path: str, mesh_size: float | None) -> None:
     try:
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.open(str(geo_path))
+        dim = gmsh.model.getDimension()
+        if dim < 1:
+            raise ValueError(f"{geo_path} defines no curve, surface or volume to mesh")
         if mesh_size is not None:
             gmsh.option.setNumber("Mesh.MeshSizeMax", mesh_size)
-        gmsh.model.mesh.generate(gmsh.model.getDimension())
+        gmsh.model.mesh.generate(dim)
+        if not any(len(tags) for _, tags, _ in [gmsh.model.mesh.getElements(dim)]):
+            raise ValueError(f"{geo_path}: gmsh made no {dim}D elements")
         gmsh.option.setNumber("Mesh.MshFileVersion", 2.2)
         gmsh.write(msh_path)
     finally:
