@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg
 
+from .checks import check_int, check_real
+
 __all__ = [
     "KLExpansion",
     "GaussianRandomForcing",
@@ -42,12 +44,10 @@ PAPER_FORCING_3D = {"gamma": 2000.0, "alpha": 2.0, "beta": 1.0}
 
 
 def _check_cells(cells_per_side: Sequence[int]) -> tuple[int, ...]:
-    cells = tuple(int(n) for n in np.atleast_1d(cells_per_side))
-    if len(cells) not in (1, 2, 3) or any(n < 1 for n in cells):
+    values = np.atleast_1d(np.asarray(cells_per_side, dtype=object))
+    if values.ndim != 1 or len(values) not in (1, 2, 3):
         raise ValueError(f"cells_per_side must be 1 to 3 positive integers, got {cells_per_side!r}")
-    if any(n != m for n, m in zip(cells, np.atleast_1d(cells_per_side))):
-        raise ValueError(f"cells_per_side must be integers, got {cells_per_side!r}")
-    return cells
+    return tuple(check_int("cells_per_side", n) for n in values)
 
 
 @dataclass
@@ -88,20 +88,16 @@ class KLExpansion:
 
     def __post_init__(self):
         self.cells_per_side = _check_cells(self.cells_per_side)
-        lengths = tuple(float(l) for l in np.atleast_1d(self.correlation_lengths))
-        if len(lengths) != len(self.cells_per_side):
-            raise ValueError(
-                f"{len(lengths)} correlation lengths for a {len(self.cells_per_side)}D grid"
-            )
-        if not all(l > 0 for l in lengths):
-            raise ValueError(f"correlation lengths must be positive, got {lengths}")
-        self.correlation_lengths = lengths
-        if not self.variance > 0:
-            raise ValueError(f"variance must be positive, got {self.variance!r}")
-        if not 0 < self.energy <= 1:
-            raise ValueError(f"energy must be in (0, 1], got {self.energy!r}")
-        if self.max_modes is not None and self.max_modes < 1:
-            raise ValueError(f"max_modes must be positive, got {self.max_modes!r}")
+        lengths = np.atleast_1d(np.asarray(self.correlation_lengths, dtype=object))
+        if lengths.ndim != 1 or len(lengths) != len(self.cells_per_side):
+            raise ValueError(f"correlation_lengths: {len(lengths)} lengths for a {len(self.cells_per_side)}D grid, "
+                             f"got {self.correlation_lengths!r}")
+        self.correlation_lengths = tuple(check_real("correlation_lengths", l, positive=True) for l in lengths)
+        lengths = self.correlation_lengths
+        self.variance = check_real("variance", self.variance, positive=True)
+        self.energy = check_real("energy", self.energy, low=0.0, high=1.0, low_open=True)
+        if self.max_modes is not None:
+            self.max_modes = check_int("max_modes", self.max_modes)
 
         # 1D Nyström eigenpairs: K_ij = exp(-(x_i-x_j)²/l²) h, eigenvectors scaled to unit L2 norm.
         self._factors = []
@@ -204,15 +200,12 @@ def gaussian_to_kappa(Y: np.ndarray, contrast: float | None = 9600.0, scale: flo
     if (contrast is None) == (scale is None):
         raise ValueError("give exactly one of contrast and scale")
     if contrast is not None:
-        if not contrast > 1:
-            raise ValueError(f"contrast must be > 1, got {contrast!r}")
+        contrast = check_real("contrast", contrast, low=1.0, low_open=True)
         span = Y.max() - Y.min()
         if span == 0:
             return np.ones_like(Y)
         return np.exp(np.log(contrast) * (Y - Y.min()) / span)
-    if not np.isfinite(scale) or not scale > 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
-    return np.exp(scale * Y)
+    return np.exp(check_real("scale", scale, positive=True) * Y)
 
 
 @dataclass
@@ -240,11 +233,9 @@ class GaussianRandomForcing:
 
     def __post_init__(self):
         self.cells_per_side = _check_cells(self.cells_per_side)
-        for name in ("gamma", "alpha"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not self.beta >= 0:
-            raise ValueError(f"beta must be non-negative, got {self.beta!r}")
+        self.gamma = check_real("gamma", self.gamma, positive=True)
+        self.alpha = check_real("alpha", self.alpha, positive=True)
+        self.beta = check_real("beta", self.beta, low=0.0)
         self._basis = []
         for n in self.cells_per_side:
             x = np.arange(n + 1) / n
@@ -274,9 +265,7 @@ class GaussianRandomForcing:
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return check_int("seed", seed, low=0)
 
 
 # --- Putting grid fields on Firedrake meshes -------------------------------------------------

@@ -12,6 +12,7 @@ by point location; the same check rejects any pair that does not nest.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import shutil
 import tempfile
@@ -22,6 +23,8 @@ import numpy as np
 
 import firedrake as fd
 from pyop2.mpi import COMM_SELF, COMM_WORLD
+
+from .checks import check_int
 
 __all__ = [
     "NestedMeshes",
@@ -114,9 +117,15 @@ def structured_hierarchy(
     -------
     NestedMeshes
     """
-    for name, value in (("coarse_cells", coarse_cells), ("fine_cells", fine_cells)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    coarse_cells, fine_cells = check_int("coarse_cells", coarse_cells), check_int("fine_cells", fine_cells)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim not in (2, 3):
+        raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+    from firedrake.petsc import PETSc
+
+    largest = np.iinfo(PETSc.IntType).max
+    if (fine_cells + 1) ** dim * (1 if quadrilateral else 6) > largest:
+        raise ValueError(f"fine_cells={fine_cells} in {dim}D gives more mesh entities than this PETSc build's "
+                         f"{np.dtype(PETSc.IntType).itemsize * 8}-bit indices can number")
     if fine_cells % coarse_cells:
         raise ValueError(
             f"fine_cells={fine_cells} is not a multiple of coarse_cells={coarse_cells}: "

@@ -12,6 +12,7 @@ A problem holds forms and boundary conditions only; :mod:`fem_ms.solvers` solves
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from mpi4py import MPI
 
 import firedrake as fd
 
+from .checks import check_int, check_real
 from .meshes import BOTTOM, TOP
 
 __all__ = [
@@ -59,8 +61,10 @@ class RobinBoundary:
     robin_marker: int = TOP
 
     def __post_init__(self):
-        if not self.alpha > 0:
-            raise ValueError(f"Robin coefficient alpha must be positive, got {self.alpha!r}")
+        object.__setattr__(self, "alpha", check_real("alpha (the Robin coefficient)", self.alpha, positive=True))
+        object.__setattr__(self, "u_const", check_real("u_const", self.u_const))
+        for name in ("dirichlet_marker", "robin_marker"):
+            check_int(name, getattr(self, name))
 
 
 def dirichlet_conditions(V, boundary) -> list[fd.DirichletBC]:
@@ -113,12 +117,10 @@ class Problem:
             raise TypeError(f"V must be a firedrake FunctionSpace, got {type(V).__name__}")
         if V.value_shape != ():
             raise ValueError("V must be a scalar function space")
-        if isinstance(forcing, (bool, np.bool_)):
+        if isinstance(forcing, numbers.Real):
+            forcing = fd.Constant(check_real("forcing", forcing))
+        elif not isinstance(forcing, ufl.core.expr.Expr):
             raise TypeError(f"forcing must be a number, a Function or a UFL expression, got {forcing!r}")
-        if isinstance(forcing, (int, float, np.integer, np.floating)):
-            if not np.isfinite(forcing):
-                raise ValueError(f"forcing must be finite, got {forcing!r}")
-            forcing = fd.Constant(float(forcing))
         boundary = DirichletBoundary() if boundary is None else boundary
         if not isinstance(boundary, (DirichletBoundary, RobinBoundary)):
             raise TypeError(f"boundary must be DirichletBoundary or RobinBoundary, got {boundary!r}")
@@ -205,17 +207,17 @@ class Heat(Problem):
 
     def __init__(self, V, kappa, forcing=1.0, boundary=None, dt=2.5e-6, t_end=5e-4, initial=0.0):
         super().__init__(V, kappa, forcing, boundary)
-        for name, value in (("dt", dt), ("t_end", t_end)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TypeError(f"{name} must be a number, got {value!r}")
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        dt, t_end = check_real("dt", dt, positive=True), check_real("t_end", t_end, positive=True)
         steps = t_end / dt
         if abs(steps - round(steps)) > 1e-8 * steps:
             raise ValueError(f"t_end={t_end!r} is not a whole number of steps dt={dt!r}")
         self.dt = float(dt)
         self.t_end = float(t_end)
         self.n_steps = int(round(steps))
+        if isinstance(initial, numbers.Real):
+            initial = check_real("initial", initial)
+        elif not isinstance(initial, ufl.core.expr.Expr):
+            raise TypeError(f"initial must be a number, a Function or a UFL expression, got {initial!r}")
         self.initial = initial
 
     def mass(self, u, v):

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 import firedrake as fd
 from firedrake.petsc import PETSc
 
+from .checks import check_int, check_real
 from .petsc_options import check_used
 from .problems import Heat, Problem
 
@@ -210,10 +211,9 @@ def solve_nonlinear(
     """
     if method not in ("newton", "picard"):
         raise ValueError(f"unknown nonlinear method {method!r}; use 'newton' or 'picard'")
-    if max_iterations is None:
-        max_iterations = 50 if method == "newton" else 500
-    if max_iterations < 1:
-        raise ValueError(f"max_iterations must be positive, got {max_iterations!r}")
+    max_iterations = check_int("max_iterations", 50 if method == "newton" else 500) if max_iterations is None \
+        else check_int("max_iterations", max_iterations)
+    rtol, atol = check_real("rtol", rtol, positive=True), check_real("atol", atol, low=0.0)
     params = solver_parameters(solver)
     problem.check_data()
     u = fd.Function(problem.V, name="u")
@@ -223,6 +223,9 @@ def solve_nonlinear(
         bc.apply(u)
     t0 = time.perf_counter()
     residuals = [_residual_norm(problem, u)]
+    if not np.isfinite(residuals[0]):
+        raise ConvergenceError(f"the residual of {problem.name} at the initial guess is not finite (forcing or "
+                               "initial guess too large for double precision?)", 0, residuals[0])
     target = max(atol, rtol * residuals[0])
     if method == "newton":
         v = fd.TestFunction(problem.V)
@@ -268,6 +271,7 @@ def solve_nonlinear(
             iterations += 1
             residuals.append(_residual_norm(problem, u))
     elapsed = time.perf_counter() - t0
+    _require_finite(u, f"{method} iterations for {problem.name}", iterations)
     logger.info("%s %s: %d iterations, residual %.3e", problem.name, method, iterations, residuals[-1])
     return SolveResult(u, iterations=iterations, residuals=residuals, timings={"total": elapsed})
 

@@ -78,8 +78,8 @@ def test_kle_3d_paper_parameters():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(cells_per_side=(10, 0), correlation_lengths=(0.1, 0.1)), "positive integers"),
-    (dict(cells_per_side=(10, 10), correlation_lengths=(0.1,)), "correlation lengths"),
+    (dict(cells_per_side=(10, 0), correlation_lengths=(0.1, 0.1)), "cells_per_side must be a positive integer"),
+    (dict(cells_per_side=(10, 10), correlation_lengths=(0.1,)), "correlation_lengths: 1 lengths for a 2D grid"),
     (dict(cells_per_side=(10, 10), correlation_lengths=(0.1, -1)), "positive"),
     (dict(cells_per_side=(10, 10), correlation_lengths=(0.1, 0.1), energy=1.5), "energy"),
     (dict(cells_per_side=(10, 10), correlation_lengths=(0.1, 0.1), variance=0), "variance"),

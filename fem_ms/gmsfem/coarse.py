@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 import firedrake as fd
 from firedrake.petsc import PETSc
 
+from ..checks import check_int, check_real
 from ..problems import Heat, Problem
 from ..solvers import ConvergenceError, SolveResult
 from .layout import _dirichlet_key
@@ -140,10 +141,7 @@ class PicardCoarseModel(CoarseModel):
         ConvergenceError
             If the residual is not finite, or above the tolerance after ``max_iterations``.
         """
-        if not rtol > 0 or not np.isfinite(rtol):
-            raise ValueError(f"rtol must be a positive number, got {rtol!r}")
-        if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
-            raise ValueError(f"max_iterations must be a positive integer, got {max_iterations!r}")
+        rtol, max_iterations = check_real("rtol", rtol, positive=True), check_int("max_iterations", max_iterations)
         t0 = time.perf_counter()
         u = fd.Function(self.problem.V, name="u_ms")
         f0 = self.load()

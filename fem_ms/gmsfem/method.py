@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_int
 from ..meshes import NestedMeshes
 from ..problems import Problem
 from ..solvers import SolveResult
-from .providers import get_provider
+from .providers import provider_from
 from .space import MultiscaleSpace
 
 __all__ = ["GMsFEM"]
@@ -53,10 +54,9 @@ class GMsFEM:
             raise TypeError(f"pair must be NestedMeshes (see fem_ms.meshes), got {type(pair).__name__}")
         if problem.V.mesh() is not pair.fine:
             raise ValueError("the problem's function space is not on the fine mesh of this pair")
-        if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
-            raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")
+        n_basis = check_int("n_basis", n_basis)
         self.problem, self.pair, self.n_basis = problem, pair, int(n_basis)
-        self.provider = get_provider(basis, **(provider_options or {}))
+        self.provider = provider_from(basis, provider_options)
         self.space: MultiscaleSpace | None = None
         self.model = None
         self._online: dict[str, float] = {}

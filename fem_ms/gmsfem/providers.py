@@ -18,12 +18,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..checks import check_int
 from ..plugins import BASIS_PROVIDERS, registered
 from .patches import PatchSet
 from .spectral import SpectralSolver
 
 __all__ = ["BasisProvider", "LocalBases", "SpectralBasisProvider", "TruncatedBasisProvider", "get_provider",
-           "available_providers", "ENTRY_POINT_GROUP"]
+           "provider_from", "available_providers", "ENTRY_POINT_GROUP"]
 
 logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = BASIS_PROVIDERS
@@ -84,6 +85,10 @@ class SpectralBasisProvider:
 
     def __init__(self, eps_options: dict | None = None, options_prefix: str = "gmsfem_",
                  progress: bool = True):
+        if eps_options is not None and not isinstance(eps_options, dict):
+            raise TypeError(f"eps_options must be a dict of SLEPc/PETSc options, got {eps_options!r}")
+        if not isinstance(options_prefix, str):
+            raise TypeError(f"options_prefix must be a string, got {options_prefix!r}")
         self.solver = SpectralSolver(eps_options, options_prefix)
         self.progress = progress
 
@@ -139,13 +144,21 @@ class TruncatedBasisProvider:
 
 
 def _check_n_basis(n_basis) -> None:
-    if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
-        raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")
+    check_int("n_basis", n_basis)
 
 
 def available_providers() -> list[str]:
     """Names registered in the ``fem_ms.basis_providers`` entry-point group."""
     return [ep.name for ep in registered(ENTRY_POINT_GROUP)]
+
+
+def provider_from(basis, provider_options: dict | None = None) -> BasisProvider:
+    """:func:`get_provider` with the constructor's keyword arguments as a dict (checked)."""
+    if provider_options is not None and not isinstance(provider_options, dict):
+        raise TypeError(f"provider_options must be a dict of the provider's keyword arguments, got {provider_options!r}")
+    if provider_options and not isinstance(basis, str):
+        raise ValueError("provider_options configure a provider named by basis=; this basis is a provider object")
+    return get_provider(basis, **(provider_options or {}))
 
 
 def get_provider(basis, **kwargs) -> BasisProvider:

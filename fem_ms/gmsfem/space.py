@@ -21,12 +21,13 @@ import numpy as np
 import firedrake as fd
 from firedrake.petsc import PETSc
 
+from ..checks import check_int
 from ..meshes import NestedMeshes
 from ..problems import DirichletBoundary, check_kappa, dirichlet_conditions
 from .layout import SpaceLayout
 from .neighbourhoods import FineGeometry, Neighbourhood
 from .patches import PatchSet
-from .providers import LocalBases, get_provider
+from .providers import LocalBases, provider_from
 
 __all__ = ["MultiscaleSpace", "DegenerateSpaceError", "check_bases", "restriction_matrix"]
 
@@ -88,8 +89,7 @@ class MultiscaleSpace:
         if V.ufl_element().degree() != 1 or V.value_shape != ():
             raise ValueError("GMsFEM is implemented for scalar P1/Q1 fine spaces")
         check_kappa(kappa, pair.fine)
-        if isinstance(n_basis, bool) or not isinstance(n_basis, (int, np.integer)) or n_basis < 1:
-            raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}")
+        n_basis = check_int("n_basis", n_basis)
         boundary = DirichletBoundary() if boundary is None else boundary
         value = getattr(boundary, "value", 0.0)
         if isinstance(boundary, DirichletBoundary) and not (isinstance(value, (int, float)) and value == 0):
@@ -97,7 +97,7 @@ class MultiscaleSpace:
         self.pair, self.V, self.kappa, self.n_basis = pair, V, kappa, int(n_basis)
         self.boundary = boundary
         self.comm = V.mesh().comm
-        self.provider = get_provider(basis, **(provider_options or {}))
+        self.provider = provider_from(basis, provider_options)
         self.timings: dict[str, float] = {}
 
         self._kappa_values = np.array(kappa.dat.data_ro)  # to notice a κ changed after the offline stage
