@@ -22,6 +22,7 @@ from ..checks import check_int
 from ..plugins import BASIS_PROVIDERS, registered
 from .patches import PatchSet
 from .spectral import SpectralSolver
+from .verification import relative_residuals
 
 __all__ = ["BasisProvider", "LocalBases", "SpectralBasisProvider", "TruncatedBasisProvider", "get_provider",
            "provider_from", "available_providers", "ENTRY_POINT_GROUP"]
@@ -43,11 +44,20 @@ class LocalBases:
         Where the provider knows them.
     timings : dict
         Wall seconds by phase.
+    residuals : dict int → ndarray (n_basis,), optional
+        The a-posteriori indicator's relative Ritz residuals per neighbourhood
+        (:mod:`.verification`), where the provider computed them; the multiscale space computes
+        the missing ones from the local matrices.
     """
 
     vectors: dict
     eigenvalues: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    residuals: dict = field(default_factory=dict)
+
+    def indicator(self, i: int) -> float:
+        """η_i: the largest relative Ritz residual of neighbourhood i."""
+        return float(np.max(self.residuals[i]))
 
 
 @runtime_checkable
@@ -94,7 +104,7 @@ class SpectralBasisProvider:
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
         _check_n_basis(n_basis)
-        vectors, values = {}, {}
+        vectors, values, residuals = {}, {}, {}
         patches.elements  # assemble once, before the loop
         bar = tqdm(patches.owned, desc="GMsFEM local eigenproblems (SLEPc)", unit="nbh", leave=False,
                    disable=not self.progress or patches.comm.rank != 0)
@@ -104,7 +114,8 @@ class SpectralBasisProvider:
             signs = np.sign(phi[np.argmax(np.abs(phi), axis=0), np.arange(n_basis)])
             vectors[i] = phi * signs
             values[i] = lam
-        return LocalBases(vectors, values, dict(self.solver.timings))
+            residuals[i] = relative_residuals(A, S, phi, lam)
+        return LocalBases(vectors, values, dict(self.solver.timings), residuals)
 
 
 class TruncatedBasisProvider:
@@ -129,7 +140,7 @@ class TruncatedBasisProvider:
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
         _check_n_basis(n_basis)
-        vectors, values = {}, {}
+        vectors, values, residuals = {}, {}, {}
         for i in patches.owned:
             if i not in self.bases.vectors:
                 raise ValueError(f"the truncated bases hold no basis for neighbourhood {i}")
@@ -139,8 +150,12 @@ class TruncatedBasisProvider:
                                  f"fewer than n_basis={n_basis}")
             vectors[i] = phi[:, :n_basis]
             if i in self.bases.eigenvalues:
-                values[i] = np.asarray(self.bases.eigenvalues[i])[:n_basis]
-        return LocalBases(vectors, values)
+                lam = np.asarray(self.bases.eigenvalues[i])
+                values[i] = lam[:n_basis]
+                if i in self.bases.residuals:  # rescaled from the largest kept eigenvalue to the new one
+                    residuals[i] = np.asarray(self.bases.residuals[i])[:n_basis] * abs(lam[-1]) / max(
+                        abs(lam[n_basis - 1]), np.finfo(float).tiny)
+        return LocalBases(vectors, values, residuals=residuals)
 
 
 def _check_n_basis(n_basis) -> None:
