@@ -139,3 +139,24 @@ def test_block_geometric_mean():
         assert coarse[i, j, 0] == pytest.approx(np.prod(block) ** (1 / block.size))
     with pytest.raises(ValueError, match="not divisible"):
         block_geometric_mean(values, 4)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("fem_ms.field_families", fromlist=["FAMILIES"]).FAMILIES))
+@pytest.mark.parametrize("cells", [(40, 40), (12, 12, 12)], ids=["2D", "3D"])
+def test_field_families_are_seeded_and_in_range(name, cells):
+    from fem_ms.field_families import family
+
+    f = family(name)
+    a, b, c = f.sample(cells, 3), f.sample(cells, 3), f.sample(cells, 4)
+    assert a.shape == cells and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.min() >= 1.0 - 1e-12 and a.max() <= 1e6 * (1 + 1e-12)
+    if name in ("inclusions", "channels"):
+        assert set(np.unique(a)) == {1.0, 9600.0}
+    assert f.in_distribution == (name == "kle")
+
+
+def test_unknown_field_family_lists_them():
+    from fem_ms.field_families import family
+
+    with pytest.raises(ValueError, match="unknown field family 'waves'.*inclusions"):
+        family("waves")
