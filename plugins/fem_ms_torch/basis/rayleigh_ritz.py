@@ -22,7 +22,7 @@ import itertools
 
 import torch
 
-__all__ = ["projected_matrices", "rayleigh_ritz"]
+__all__ = ["apply_matrices", "projected_matrices", "rayleigh_ritz", "ritz_residuals"]
 
 CHUNK_BYTES = 3 << 19
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
@@ -60,6 +60,58 @@ def projected_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tens
         else:
             s = s + gram
     return a, s
+
+
+def apply_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A u, S u) on each patch's vertex grid: the Q1 stiffness and consistent mass on unit cells
+    applied to the (batch, K, *vertices) functions ``u``, by the same Kronecker terms as
+    :func:`projected_matrices` (each term's derived field, weighted, mapped back by the
+    transposed sums and differences)."""
+    dim = kappa.dim() - 1
+    a = s = torch.zeros_like(u)
+    for axes_ops in itertools.product(("vertex", "sum", "diff"), repeat=dim):
+        diffs = axes_ops.count("diff")
+        if diffs > 1:
+            continue
+        field, weight = u, kappa
+        for axis, op in enumerate(axes_ops):
+            field = _along(field, 2 + axis, op)
+            if op == "vertex":
+                weight = _along(torch.nn.functional.pad(weight, _pad_spec(dim, axis)), 1 + axis, "sum")
+        field = (6.0 ** -(dim - diffs)) * field * weight[:, None]
+        for axis, op in enumerate(axes_ops):
+            field = _along_transposed(field, 2 + axis, op)
+        if diffs:
+            a = a + field
+        else:
+            s = s + field
+    return a, s
+
+
+def ritz_residuals(basis: torch.Tensor, values: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """The a-posteriori indicator's relative residuals ‖A y_j − θ_j S y_j‖_{D⁻¹} / θ_n of S-normalised
+    Ritz pairs (``basis`` (batch, n, *vertices), ``values`` (batch, n)) on the patches, D the
+    lumped mass (:mod:`fem_ms.gmsfem.verification`; the same figure from the grid, without
+    assembling the local matrices). Returns (batch, n)."""
+    basis, kappa = basis.double(), kappa.double()
+    a, s = apply_matrices(basis, kappa)
+    _, lumped = apply_matrices(torch.ones_like(basis[:, :1]), kappa)
+    residual = (a - values.double()[(...,) + (None,) * (basis.dim() - 2)] * s).flatten(2)
+    norms = (residual.square() / lumped.flatten(2)).sum(dim=2).sqrt()
+    return norms / values.double()[:, -1:].abs().clamp_min(torch.finfo(torch.float64).tiny)
+
+
+def _along_transposed(x: torch.Tensor, axis: int, op: str) -> torch.Tensor:
+    """The transpose of :func:`_along`: from the n − 1 cells back to the n vertices of ``axis``."""
+    if op == "vertex":
+        return x
+    spec = [0, 0] * (x.dim() - axis)
+    low, high = spec.copy(), spec.copy()
+    position = x.dim() - 1 - axis  # F.pad lists the last axis first
+    low[2 * position], high[2 * position + 1] = 1, 1
+    # (sum)ᵀ g_j = g_{j−1} + g_j, (diff)ᵀ g_j = g_{j−1} − g_j, with g beyond the ends zero
+    shifted, kept = torch.nn.functional.pad(x, low), torch.nn.functional.pad(x, high)
+    return shifted + kept if op == "sum" else shifted - kept
 
 
 def _along(x: torch.Tensor, axis: int, op: str) -> torch.Tensor:
