@@ -46,3 +46,32 @@ class TestLearnedBasisProvider(BasisProviderContract):
         from fem_ms_torch.basis.provider import LearnedBasisProvider
 
         return LearnedBasisProvider(self.checkpoints[dim], device="cpu")
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_grid_indicator_equals_the_one_from_the_local_matrices(dim):
+    """The learned provider's indicator, computed on the patch grids in torch, is the core's
+    (fem_ms.gmsfem.verification), computed from Firedrake's local matrices."""
+    import numpy as np
+    import torch
+
+    from fem_ms.gmsfem import MultiscaleSpace
+    from fem_ms.gmsfem.verification import ritz_check
+    from fem_ms_torch.basis.rayleigh_ritz import rayleigh_ritz, ritz_residuals
+
+    from .provider_contract import contract_problem
+
+    pair, problem = contract_problem(dim)
+    space = MultiscaleSpace.for_problem(problem, pair, 3, provider_options={"progress": False})
+    rng = np.random.default_rng(0)
+    for i in space.owned[:6]:
+        patches = space.patches
+        shape = tuple(n + 1 for n in patches.kappa_patch(i).shape)
+        phi = space.bases.vectors[i] + 0.05 * rng.standard_normal(space.bases.vectors[i].shape)
+        grid = np.zeros((3,) + shape)
+        grid[(slice(None),) + patches.grid_positions(i)] = phi.T
+        kappa = torch.as_tensor(patches.kappa_patch(i))[None]
+        basis, values = rayleigh_ritz(torch.as_tensor(grid)[None], kappa, 3)
+        ours = ritz_residuals(basis, values, kappa)[0].numpy()
+        A, S = patches.local_matrices(i)
+        np.testing.assert_allclose(ours, ritz_check(A, S, phi).residuals, rtol=1e-8)
