@@ -65,7 +65,7 @@ def _describe(annotation) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join("None" if a is type(None) else _describe(a) for a in args)
     if origin is tuple:
-        return f"a list of {_describe(args[0])}" if args else "a list"
+        return f"a list (each item {_describe(args[0])})" if args else "a list"
     if origin is dict or annotation is dict:
         return "a table (key = value pairs)"
     if dataclasses.is_dataclass(annotation):

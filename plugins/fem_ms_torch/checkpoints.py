@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 from .normalisation import Normaliser
-from .registry import model_from_record
+from .registry import model_from_record, model_record, plain_state_dict
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "load_model", "stored_model",
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "load_model", "model_entry", "stored_model",
            "stored_normaliser", "write_atomically"]
 
 FORMAT = "fem-ms/checkpoint"
@@ -114,6 +114,13 @@ def load_checkpoint(path) -> dict:
         raise ValueError(f"{path} has checkpoint format version {data.get('format_version')!r}; this version of "
                          f"fem_ms_torch reads version {FORMAT_VERSION}: retrain it with this version")
     return data
+
+
+def model_entry(model: torch.nn.Module, normaliser: Normaliser | None = None) -> dict:
+    """What a checkpoint stores of a model: its registry record (None for an unregistered
+    module, whose weights alone are kept), its weights on the CPU, its normaliser."""
+    return {"record": model_record(model), "state_dict": plain_state_dict(model),
+            "normaliser": None if normaliser is None else normaliser.to_dict()}
 
 
 def _model_entry(checkpoint: dict, path, key: str | None) -> dict:
@@ -203,9 +210,11 @@ class Checkpoint:
     def model_entry(self, key: str) -> dict | None:
         return self.data["models"].get(key)
 
-    def update(self, key: str, model: dict, run: dict) -> None:
-        """Replace ``key``'s model entry and training state, and write the file (if the writer)."""
+    def update(self, key: str, model: dict, run: dict | None = None) -> None:
+        """Replace ``key``'s model entry (:func:`model_entry`) and, when given, its training
+        state, and write the file (if the writer)."""
         self.data["models"][key] = model
-        self.data["runs"][key] = run
+        if run is not None:
+            self.data["runs"][key] = run
         if self.writer:
             write_atomically(self.path, lambda tmp: torch.save(self.data, tmp))

@@ -87,11 +87,13 @@ def _neuralop_models() -> dict[str, type]:
     return {cls.__name__.lower(): cls for cls in BaseModel._models.values()}
 
 
-def available_models() -> list[str]:
-    """Every registered name, and ``neuralop:<Name>`` for neuraloperator's models."""
+def available_models(operator: bool = False) -> list[str]:
+    """Every registered name, and ``neuralop:<Name>`` for neuraloperator's models; with
+    ``operator``, only the grid operators :func:`build_operator` can size."""
     for module in _MODEL_MODULES:
         importlib.import_module(module)
-    return sorted(_BUILDERS) + sorted(NEURALOP_PREFIX + cls.__name__ for cls in _neuralop_models().values())
+    names = sorted(_BUILDERS) + sorted(NEURALOP_PREFIX + cls.__name__ for cls in _neuralop_models().values())
+    return [name for name in names if _is_operator(name)] if operator else names
 
 
 def _builder(name: str) -> Callable[..., nn.Module]:
@@ -184,7 +186,7 @@ def check_model_name(name: str, operator: bool = False) -> None:
     _builder(name)
     if operator and not _is_operator(name):
         raise ValueError(f"model {name!r} is not a grid operator (no in_channels/out_channels arguments); grid "
-                         f"operators: {[n for n in available_models() if _is_operator(n)]}")
+                         f"operators: {available_models(operator=True)}")
 
 
 def build_operator(name: str, in_channels: int, out_channels: int, dim: int, *, width: int | None = None,

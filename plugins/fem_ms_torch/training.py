@@ -32,10 +32,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoints import SINGLE_MODEL, Checkpoint, write_atomically
+from .checkpoints import SINGLE_MODEL, Checkpoint, model_entry, write_atomically
 from .distributed import DataParallel
 from .normalisation import Normaliser
-from .registry import model_record, plain_state_dict
 
 __all__ = ["Trainer", "NonFiniteLossError", "check_finite", "metrics_path"]
 
@@ -298,11 +297,6 @@ class Trainer:
             out[f"val_{name}"] = self.check_finite(value, what=f"the validation {name}")
         return out
 
-    def model_entry(self) -> dict:
-        """What the checkpoint stores of the model: record, weights, normaliser."""
-        return {"record": model_record(self.model), "state_dict": plain_state_dict(self.model),
-                "normaliser": None if self.normaliser is None else self.normaliser.to_dict()}
-
     def save(self) -> None:
         """Write the checkpoint (if any) and the metrics beside it."""
         if self.checkpoint is None:
@@ -312,7 +306,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         run = {"epochs_done": self.epochs_done, "history": list(self.history),
                "state": {name: obj.state_dict() for name, obj in self.stateful().items()}, "rng": rng}
-        self.checkpoint.update(self.key, self.model_entry(), run)
+        self.checkpoint.update(self.key, model_entry(self.model, self.normaliser), run)
         if self.ranks.is_main:
             self._write_metrics()
         self.ranks.barrier()
