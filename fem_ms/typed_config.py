@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["at_least", "greater_than", "check_fields", "config_from_mapping", "load_config", "read_config_file",
-           "plain_dict", "keyword_signature"]
+__all__ = ["ConfigFile", "at_least", "greater_than", "check_fields", "config_from_mapping", "load_config",
+           "read_config_file", "plain_dict", "keyword_signature"]
 
 
 def at_least(low: float) -> dict:
@@ -194,6 +194,19 @@ def load_config(cls, source, where: str):
         return config_from_mapping(cls, data, where, getattr(cls, "kind", None))
     except (TypeError, ValueError) as exc:  # the checks in the dataclass do not know the file
         raise type(exc)(f"{source}: {exc}") from None
+
+
+class ConfigFile:
+    """Base of a config dataclass that is read from a file: ``where`` names it in errors
+    (e.g. "train-basis config"), ``kind`` is the value of its optional ``kind`` key."""
+
+    where: typing.ClassVar[str] = "config"
+    kind: typing.ClassVar[str | None] = None
+
+    @classmethod
+    def load(cls, source):
+        """From a ``.toml``/``.json`` file or a mapping (:func:`load_config`)."""
+        return load_config(cls, source, cls.where)
 
 
 def plain_dict(config, exclude=(), absolute=()) -> dict:

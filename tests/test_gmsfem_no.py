@@ -293,6 +293,13 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     assert rows[0].startswith("run,epoch,loss,lr,time_s") and len(rows) == 1 + 3 * 3
     with pytest.raises(FileExistsError, match="other settings"):
         train_basis(data, ckpt, **{**kwargs, "epochs": 5})
+    # the loss on a held-out split every second epoch and after the last; training is unchanged
+    validated = load_checkpoint(train_basis(data, tmp_path / "val.pt", validation_split="test", validate_every=2,
+                                            **kwargs))
+    history = validated["runs"]["full"]["history"]
+    assert [("val_loss" in r) for r in history] == [False, True, True] and history[-1]["val_loss"] > 0
+    for name, tensor in uninterrupted["models"]["full"]["state_dict"].items():
+        assert torch.equal(validated["models"]["full"]["state_dict"][name], tensor), name
     fno = train_basis(data, tmp_path / "fno.pt", architecture="fno", **kwargs)
     assert load_checkpoint(fno)["models"]["full"]["record"]["name"] == "fno"
     assert uninterrupted["config"]["inner_product"] == "energy"  # the default

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from fem_ms.typed_config import at_least, check_fields, greater_than, load_config, plain_dict
+from fem_ms.typed_config import ConfigFile, at_least, check_fields, greater_than, plain_dict
 
 from ..registry import check_model_name
 from .features import INNER_PRODUCTS
@@ -18,7 +18,7 @@ LOSS_NAMES = tuple(LOSSES)
 
 
 @dataclass(frozen=True)
-class TrainBasisConfig:
+class TrainBasisConfig(ConfigFile):
     """What :func:`~fem_ms_torch.basis.train.train_basis` trains; the keys of a ``train-basis``
     TOML file (``kind = "train_basis"`` optional), checked when made.
 
@@ -78,20 +78,16 @@ class TrainBasisConfig:
     progress: bool = True
 
     kind: ClassVar[str] = "train_basis"
+    where: ClassVar[str] = "train-basis config"
     # settings that do not change the trained weights: a run may be resumed with others
     runtime: ClassVar[frozenset] = frozenset({"out", "validation_split", "validate_every", "device", "progress"})
 
     def __post_init__(self):
-        check_fields(self, "train-basis config")
+        check_fields(self, self.where)
         check_model_name(self.architecture, operator=True)
         if self.oversample and self.loss == "rbfl2":
             raise ValueError("train-basis config: oversample needs a subspace loss ('sal' or 'sal-pr'): rbfl2 "
                              "compares the predicted functions one by one with the true ones")
-
-    @classmethod
-    def load(cls, source) -> "TrainBasisConfig":
-        """From a TOML/JSON file or a mapping with the keys above."""
-        return load_config(cls, source, "train-basis config")
 
     def identity(self) -> dict:
         """What a checkpoint of this run stores and a resume must match (the dataset by absolute path)."""

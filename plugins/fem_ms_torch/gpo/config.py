@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from fem_ms.typed_config import at_least, check_fields, greater_than, load_config, plain_dict
+from fem_ms.typed_config import ConfigFile, at_least, check_fields, greater_than, plain_dict
 
 __all__ = ["TrainGPOConfig", "MODELS", "VARIATIONAL"]
 
@@ -15,7 +15,7 @@ VARIATIONAL = ("closed-form", "gradient")
 
 
 @dataclass(frozen=True)
-class TrainGPOConfig:
+class TrainGPOConfig(ConfigFile):
     """What :func:`~fem_ms_torch.gpo.train.train_gpo` trains; the keys of a ``train-gpo`` TOML
     file (``kind = "train_gpo"`` optional; model options in an ``[options]`` table).
 
@@ -63,19 +63,15 @@ class TrainGPOConfig:
     progress: bool = True
 
     kind: ClassVar[str] = "train_gpo"
+    where: ClassVar[str] = "train-gpo config"
     runtime: ClassVar[frozenset] = frozenset({"out", "max_seconds", "validation_split", "validate_every", "device",
                                               "progress"})
 
     def __post_init__(self):
-        check_fields(self, "train-gpo config")
+        check_fields(self, self.where)
         if self.calibration and self.n_train is None:
             raise ValueError("train-gpo config: calibration holds out train-split functions after the first "
                              "n_train; set n_train")
-
-    @classmethod
-    def load(cls, source) -> "TrainGPOConfig":
-        """From a TOML/JSON file or a mapping with the keys above."""
-        return load_config(cls, source, "train-gpo config")
 
     def identity(self) -> dict:
         """What a checkpoint of this run stores and a resume must match (the dataset by absolute path)."""

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from fem_ms.typed_config import at_least, check_fields, greater_than, load_config, plain_dict
+from fem_ms.typed_config import ConfigFile, at_least, check_fields, greater_than, plain_dict
 
 from ..registry import check_model_name
 from .batcher import SAMPLINGS
@@ -104,7 +104,7 @@ class MLMCTraining:
 
 
 @dataclass(frozen=True)
-class TrainMLMCConfig:
+class TrainMLMCConfig(ConfigFile):
     """What :func:`~fem_ms_torch.mlmc.run.train_mlmc_from_config` trains (module docstring: the file)."""
 
     data: MLMCData
@@ -113,9 +113,10 @@ class TrainMLMCConfig:
     train: MLMCTraining = field(default_factory=MLMCTraining)
 
     kind: ClassVar[str] = "train_mlmc"
+    where: ClassVar[str] = "train-mlmc config"
 
     def __post_init__(self):
-        check_fields(self, "train-mlmc config")
+        check_fields(self, self.where)
         architecture = self.architecture
         if not isinstance(architecture, str):
             raise TypeError(f"train-mlmc config [model]: key 'architecture' must be a string, got {architecture!r}")
@@ -132,11 +133,6 @@ class TrainMLMCConfig:
     @property
     def loss(self) -> str:
         return self.train.loss or ("relative_l2" if self.data.kind == "multilevel" else "mse")
-
-    @classmethod
-    def load(cls, source) -> "TrainMLMCConfig":
-        """From a TOML/JSON file or a mapping with the sections above."""
-        return load_config(cls, source, "train-mlmc config")
 
     def identity(self) -> dict:
         """What identifies the run in its checkpoint: data (absolute path), model, schedule,
