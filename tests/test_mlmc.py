@@ -320,6 +320,7 @@ sampling = "nested"
 epochs = 2
 checkpoint = "{tmp_path / 'run.pt'}"
 device = "cpu"
+validation_split = "test"
 """)
     assert main(["train-mlmc", str(config)]) == 0
     import json
@@ -327,12 +328,14 @@ device = "cpu"
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["counts"] == [8, 4, 2] and summary["batch_sizes"] == [4, 2, 1]
     assert len(summary["history"]) == 2 and np.isfinite(summary["test_loss_finest"])
+    # validated on the finest level of the test split after every epoch: the last is the test loss
+    assert summary["history"][-1]["val_loss"] == pytest.approx(summary["test_loss_finest"], rel=1e-12)
     assert main(["train-mlmc", str(config)]) == 0                    # resumed: nothing left to train
     assert json.loads((tmp_path / "run.json").read_text())["history"] == summary["history"]
     model = load_model(tmp_path / "run.pt")                           # the FFNO, rebuilt from its record
     assert type(model).__name__ == "FFNO" and load_checkpoint(tmp_path / "run.pt")["models"]["model"]["normaliser"]
     config.write_text(config.read_text().replace("[train]", "[train]\nbatch = 3"))
-    with pytest.raises(ValueError, match=r"train-mlmc config .* \[train\]: unknown key 'batch'"):
+    with pytest.raises(ValueError, match=r"mlmc.toml: train-mlmc config \[train\]: unknown key 'batch'"):
         main(["train-mlmc", str(config)])
 
 
