@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import inspect
+import json
 import math
 import os
 import tomllib

@@ -176,8 +176,15 @@ def _arguments_of(name: str) -> set[str] | None:
 
 
 def _is_operator(name: str) -> bool:
+    """Whether ``name`` is a grid operator: channels in and out and Fourier modes per axis
+    (neuraloperator's point-cloud models, FNOGNO and GINO, name theirs otherwise), or any
+    keywords and nothing else required (TFNO; not UQNO, which wraps a model)."""
+    parameters = inspect.signature(_builder(name)).parameters.values()
     accepted = _arguments_of(name)
-    return accepted is None or {"in_channels", "out_channels"} <= accepted
+    if accepted is None:
+        return not any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                       for p in parameters)
+    return {"in_channels", "out_channels"} <= accepted and bool({"modes", "n_modes"} & accepted)
 
 
 def check_model_name(name: str, operator: bool = False) -> None:
