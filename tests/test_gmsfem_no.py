@@ -423,6 +423,7 @@ def test_data_parallel_training_follows_one_process(tmp_path):
 def test_cli_train_basis(tmp_path):
     import subprocess
     import sys
+    import tomllib
 
     from fem_ms.data import GMsFEMBasisConfig, generate
 
@@ -433,9 +434,16 @@ def test_cli_train_basis(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], check=True,
                          capture_output=True, text=True).stdout
     assert "wrote" in out and (tmp_path / "m.pt").is_file()
+    # the entry function of the command: the same file (plus the dialect's optional kind) resumes the run
+    from fem_ms_torch.basis.train import train_basis_from_config
+
+    assert train_basis_from_config(cfg) == tmp_path / "m.pt"
+    assert train_basis_from_config({"kind": "train_basis", **tomllib.loads(cfg.read_text())}) == tmp_path / "m.pt"
     cfg.write_text(cfg.read_text() + "epoch = 3\n")  # misspelt: named, not ignored
     bad = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown keys ['epoch']" in bad.stderr
+    with pytest.raises(ValueError, match=r"unknown key 'epoch' \(did you mean 'epochs'\?\)"):
+        train_basis_from_config(cfg)
 
 
 def test_standalone_baseline_trains_resumes_exactly_and_predicts(tmp_path):
