@@ -226,3 +226,11 @@ def test_checkpoint_config_is_the_runs_identity(tmp_path):
     Checkpoint(tmp_path / "m.pt", "basis", dataclasses.replace(config, device="cpu", validate_every=3).identity())
     with pytest.raises(FileExistsError, match="other settings"):
         Checkpoint(tmp_path / "m.pt", "basis", dataclasses.replace(config, lr=1e-2).identity())
+
+
+def test_an_empty_validation_split_is_named():
+    from fem_ms_torch.training import check_validation_split
+
+    with pytest.raises(ValueError, match="d.h5: the 'validation' split is empty"):
+        check_validation_split(0, "d.h5", "validation")
+    check_validation_split(3, "d.h5", "validation")

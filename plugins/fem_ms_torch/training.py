@@ -36,7 +36,7 @@ from .checkpoints import SINGLE_MODEL, Checkpoint, model_entry, write_atomically
 from .distributed import DataParallel
 from .normalisation import Normaliser
 
-__all__ = ["Trainer", "NonFiniteLossError", "check_finite", "metrics_path"]
+__all__ = ["Trainer", "NonFiniteLossError", "check_finite", "metrics_path", "check_validation_split"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,13 @@ def check_finite(value, what: str) -> float:
         raise NonFiniteLossError(f"{what} is {number}: training diverged (lower the learning rate, check the "
                                  f"data for extreme values, or normalise them)")
     return number
+
+
+def check_validation_split(samples: int, dataset, split: str) -> None:
+    """``ValueError`` if the validation ``split`` of ``dataset`` holds no samples."""
+    if samples == 0:
+        raise ValueError(f"{dataset}: the {split!r} split is empty, nothing to validate on (generate the dataset "
+                         f"with a validation_fraction > 0, or choose another validation_split)")
 
 
 def metrics_path(checkpoint) -> Path:

@@ -14,7 +14,7 @@ from ..data import GMsFEMBasisDataset
 from ..distributed import DataParallel, data_parallel
 from ..normalisation import Normaliser
 from ..registry import build_operator
-from ..training import Trainer
+from ..training import Trainer, check_validation_split
 from .config import TrainBasisConfig
 from .features import INNER_PRODUCTS, energy_embedding, n_features, patch_features, self_energy_embedding, vertex_mass
 from .losses import LOSSES
@@ -143,7 +143,9 @@ def _train(config: TrainBasisConfig) -> Path:
             _check_constant_first(data["basis"], dataset, kind)
         validation = None
         if config.validation_split is not None:
-            validation = GMsFEMBasisDataset(dataset, kind, config.validation_split).tensors(("kappa", "basis"))
+            held_out = GMsFEMBasisDataset(dataset, kind, config.validation_split)
+            check_validation_split(len(held_out), dataset, config.validation_split)
+            validation = held_out.tensors(("kappa", "basis"))
         stored = checkpoint.model_entry(kind)
         normaliser = Normaliser.from_dict(stored["normaliser"]) if stored else \
             Normaliser.fit(data["kappa"], log_inputs=True)

@@ -13,7 +13,7 @@ from fem_ms.typed_config import keyword_signature
 
 from ..checkpoints import Checkpoint, load_checkpoint, stored_model, stored_normaliser
 from ..registry import register_model, with_record
-from ..training import Trainer
+from ..training import Trainer, check_validation_split
 from .baselines import ExactGPO, SVGPOperator
 from .calibration import calibrate_variance
 from .config import MODELS, TrainGPOConfig
@@ -242,9 +242,11 @@ def _train(config: TrainGPOConfig) -> Path:
     problem = load_problem(dataset, "train", level=config.level, stride=config.stride, limit=config.n_train)
     held_out = _held_out(dataset, problem, config.level, config.stride, config.n_train, config.calibration) \
         if config.calibration else None
-    validation = None if config.validation_split is None else \
-        load_problem(dataset, config.validation_split, level=config.level, stride=config.stride,
-                     normalisation=problem.normalisation)
+    validation = None
+    if config.validation_split is not None:
+        validation = load_problem(dataset, config.validation_split, level=config.level, stride=config.stride,
+                                  normalisation=problem.normalisation)
+        check_validation_split(len(validation.a), dataset, config.validation_split)
     torch.manual_seed(config.seed)
     net = with_record(build_model(config.model, problem, config.options), config.model, dataset=str(dataset.resolve()),
                       level=config.level, stride=config.stride, limit=config.n_train, options=dict(config.options))

@@ -19,6 +19,7 @@ from .batcher import MultilevelBatcher
 from .config import MLMCData, TrainMLMCConfig
 from .levels import cylinder_levels, darcy_levels
 from .progression import batch_sizes, sample_counts
+from ..training import check_validation_split
 from .trainer import MLMCTrainer
 
 __all__ = ["load_levels", "build_mlmc_model", "train_mlmc_from_config", "train_from_config"]
@@ -47,7 +48,10 @@ def train_mlmc_from_config(source, progress: bool | None = None) -> dict:
     data, schedule, train = config.data, config.mlmc, config.train
     levels, normaliser = load_levels(data, "train")
     test_levels, _ = load_levels(data, "test", normaliser)
-    validation = load_levels(data, train.validation_split, normaliser)[0][-1] if train.validation_split else None
+    validation = None
+    if train.validation_split is not None:
+        validation = load_levels(data, train.validation_split, normaliser)[0][-1]
+        check_validation_split(len(validation), data.path, train.validation_split)
     counts = sample_counts(schedule.progression, len(levels), len(levels[0]), delta=schedule.delta,
                            counts=schedule.counts, k=schedule.k, d=schedule.d)
     sizes = batch_sizes(len(levels), schedule.batch_size, schedule.delta)
