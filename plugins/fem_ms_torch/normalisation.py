@@ -24,12 +24,12 @@ OUTPUT_SCALINGS = ("std", "max_abs")
 _FLOOR = 1e-12  # a constant field is left unscaled rather than divided by zero
 
 
-def _as_numpy(x) -> np.ndarray:
-    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+def _as_float64(x) -> torch.Tensor:
+    return x.detach().cpu().double() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, np.float64))
 
 
 def _stat(value) -> float | tuple[float, ...]:
-    value = np.asarray(value, dtype=np.float64)
+    value = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float64)
     return float(value) if value.ndim == 0 else tuple(float(v) for v in value)
 
 
@@ -76,7 +76,8 @@ class Normaliser:
     @classmethod
     def fit(cls, inputs, outputs=None, *, log_inputs: bool = False, per_channel: bool = False,
             output_scaling: str = "std") -> "Normaliser":
-        """Statistics of training data (torch tensors or arrays; computed in float64).
+        """Statistics of training data (torch tensors or arrays), computed in float64 by torch:
+        means and sample standard deviations (N − 1 in the denominator).
 
         Parameters
         ----------
@@ -91,32 +92,33 @@ class Normaliser:
         """
         if output_scaling not in OUTPUT_SCALINGS:
             raise ValueError(f"Normaliser.fit: output_scaling must be one of {OUTPUT_SCALINGS}, got {output_scaling!r}")
-        x = _as_numpy(inputs)
-        if x.size == 0:
-            raise ValueError("Normaliser.fit: no training inputs")
+        x = _as_float64(inputs)
+        if x.numel() < 2:
+            raise ValueError(f"Normaliser.fit: at least two training input values are needed, got {x.numel()}")
         if log_inputs:
-            if not np.all(x > 0):
+            if not bool((x > 0).all()):
                 raise ValueError("Normaliser.fit: log_inputs needs positive inputs (κ > 0)")
-            x = np.log(x)
-        if not np.all(np.isfinite(x)):
+            x = torch.log(x)
+        if not bool(torch.isfinite(x).all()):
             raise ValueError("Normaliser.fit: the training inputs have non-finite values")
         if per_channel:
-            if x.ndim < 2:
-                raise ValueError(f"Normaliser.fit: per_channel needs inputs with a channel axis, got shape {x.shape}")
-            axes = (0, *range(2, x.ndim))
-            mean, std = x.mean(axis=axes), np.maximum(x.std(axis=axes), _FLOOR)
+            if x.dim() < 2:
+                raise ValueError(f"Normaliser.fit: per_channel needs inputs with a channel axis, got shape "
+                                 f"{tuple(x.shape)}")
+            x = x.transpose(0, 1).reshape(x.shape[1], -1)
+            mean, std = x.mean(dim=1), x.std(dim=1)
         else:
-            mean, std = x.mean(), max(float(x.std()), _FLOOR)
+            mean, std = x.mean(), x.std()
         output_mean, output_scale = 0.0, 1.0
         if outputs is not None:
-            y = _as_numpy(outputs)
-            if y.size == 0 or not np.all(np.isfinite(y)):
-                raise ValueError("Normaliser.fit: the training outputs are empty or have non-finite values")
+            y = _as_float64(outputs)
+            if y.numel() < 2 or not bool(torch.isfinite(y).all()):
+                raise ValueError("Normaliser.fit: the training outputs are fewer than two values or not finite")
             if output_scaling == "std":
-                output_mean, output_scale = float(y.mean()), max(float(y.std()), _FLOOR)
+                output_mean, output_scale = float(y.mean()), float(y.std().clamp_min(_FLOOR))
             else:
-                output_scale = max(float(np.abs(y).max()), _FLOOR)
-        return cls(_stat(mean), _stat(std), log_inputs, output_mean, output_scale)
+                output_scale = float(y.abs().max().clamp_min(_FLOOR))
+        return cls(_stat(mean), _stat(std.clamp_min(_FLOOR)), log_inputs, output_mean, output_scale)
 
     def _channel_shaped(self, value, x):
         """μ or σ broadcastable against ``x`` (channels on axis 1)."""
