@@ -47,23 +47,22 @@ def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | No
                           oversample: int = 0) -> None:
     import torch
 
-    from fem_ms_torch.basis.checkpoint import save_checkpoint
     from fem_ms_torch.basis.features import n_features
-    from fem_ms_torch.operators import FFNO
+    from fem_ms_torch.checkpoints import Checkpoint, model_entry
+    from fem_ms_torch.normalisation import Normaliser
+    from fem_ms_torch.registry import build_operator
 
     kinds = ("full", "half", "corner") if dim == 2 else ("full", "half", "quarter", "corner")
     torch.manual_seed(0)
-    entries = {}
+    # as train_basis writes them: the constant put in exactly, the network predicts the rest
+    # (and ``oversample`` more, reduced by Rayleigh–Ritz in the provider)
+    config = {"untrained": True, "width": width, "modes": modes, "oversample": oversample}
+    checkpoint = Checkpoint(path, "basis", config,
+                            meta={"n_basis": N_BASIS, "dim": dim, "exact_constant": True, "oversample": oversample})
     for kind in kinds:
-        # as train_basis writes them: the constant put in exactly, the network predicts the rest
-        # (and ``oversample`` more, reduced by Rayleigh–Ritz in the provider)
-        model = FFNO(n_features(dim), N_BASIS - 1 + oversample, dim=dim, width=width, depth=4,
-                     modes=modes or (16 if dim == 2 else 8))
-        entries[kind] = {"model": model.config, "state_dict": model.state_dict(),
-                         "log_kappa_mean": 4.0, "log_kappa_std": 2.0}
-    settings = {"untrained": True, "exact_constant": True, **({"oversample": oversample} if oversample else {})}
-    save_checkpoint(path, {"settings": settings, "n_basis": N_BASIS, "dim": dim,
-                           "kinds": entries, "done": {}})
+        model = build_operator("ffno", n_features(dim), N_BASIS - 1 + oversample, dim, width=width, depth=4,
+                               modes=modes or (16 if dim == 2 else 8))
+        checkpoint.update(kind, model_entry(model, Normaliser(4.0, 2.0, log_inputs=True)))
 
 
 def run_case(dim: int, fine: int, coarse: int) -> dict:

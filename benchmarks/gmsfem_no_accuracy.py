@@ -41,7 +41,7 @@ OVERSAMPLE = 8
 
 def main(argv=None) -> None:
     from fem_ms_torch.basis.train import INNER_PRODUCTS
-    from fem_ms_torch.operators import ARCHITECTURES
+    from fem_ms_torch.registry import available_models
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--inner-product", choices=INNER_PRODUCTS, default="energy",
                         help="of the subspace losses (train_basis; default: energy)")
-    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="ffno",
+    parser.add_argument("--architecture", choices=available_models(operator=True), default="ffno",
                         help="GMsFEM-NO backbone (train_basis)")
     parser.add_argument("--oversample", type=int, default=OVERSAMPLE,
                         help=f"extra functions the SAL and SAL-PR models predict, reduced to N_bf by Rayleigh-Ritz "

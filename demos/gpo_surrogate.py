@@ -94,7 +94,7 @@ def main(argv=None) -> None:
         gaps = [float((d[i] - truth[i]).norm() / truth[i].norm()) for d in draws]
         print(f"test function {i}: posterior samples' relative L2 distance to the truth "
               f"{', '.join(f'{100 * g:.2f} %' for g in gaps)}")
-    raw_a = test.a[pick, 0] * test.normalisation["a_std"][0] + test.normalisation["a_mean"][0]
+    raw_a = test.normalisation.denormalise_inputs(test.a[pick])[:, 0]
     if burgers:
         x = test.points[:, 0]
         fig, axes = plt.subplots(3, 3, figsize=(13, 8.5), sharex=True)

@@ -80,7 +80,7 @@ def main(argv=None) -> None:
     with torch.no_grad():
         pred = trainers[best].model.eval()(x)
     for ax, field, title in ((axes[1], u, "u, a 32² test sample"), (axes[2], pred, rows[best]["case"])):
-        im = ax.imshow(stats["u_scale"] * field[0, 0].T.numpy(), origin="lower", extent=(0, 1, 0, 1))
+        im = ax.imshow(stats.denormalise_outputs(field[0, 0]).T.numpy(), origin="lower", extent=(0, 1, 0, 1))
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()

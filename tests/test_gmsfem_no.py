@@ -268,61 +268,61 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     from fem_ms.data import GMsFEMBasisConfig, generate
     from fem_ms.gmsfem import GMsFEM, get_provider
     from fem_ms.metrics import relative_l2_error
-    from fem_ms_torch.basis.checkpoint import load_checkpoint
     from fem_ms_torch.basis.train import train_basis
+    from fem_ms_torch.checkpoints import load_checkpoint
+    from fem_ms_torch.training import metrics_path
+
+    from .interruption import killed_after_saves
 
     data = generate(GMsFEMBasisConfig(name="b", samples=4, fine=12, coarse=3, n_basis=3), tmp_path, progress=False)
     ckpt = tmp_path / "no.pt"
     kwargs = dict(epochs=3, width=8, depth=2, modes=3, batch_size=4, progress=False)
     reference = train_basis(data, tmp_path / "reference.pt", **kwargs)
-
-    import fem_ms_torch.basis.train as train_module
-
-    calls = {"n": 0}
-    real_save = train_module.save_checkpoint
-
-    def interrupted_save(path, payload):
-        calls["n"] += 1
-        if calls["n"] == 5:  # killed in the middle of the second kind
-            raise KeyboardInterrupt
-        real_save(path, payload)
-
-    train_module.save_checkpoint = interrupted_save
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train_basis(data, ckpt, **kwargs)
-    finally:
-        train_module.save_checkpoint = real_save
-    assert load_checkpoint(ckpt)["done"] == {"full": 3, "half": 1}
+    with pytest.raises(KeyboardInterrupt), killed_after_saves(5):  # killed in the middle of the second kind
+        train_basis(data, ckpt, **kwargs)
+    assert {k: r["epochs_done"] for k, r in load_checkpoint(ckpt)["runs"].items()} == {"full": 3, "half": 2}
     train_basis(data, ckpt, **kwargs)  # the same command again: continues, and ends where an
     resumed, uninterrupted = load_checkpoint(ckpt), load_checkpoint(reference)  # uninterrupted run ends
     for kind in ("full", "half", "corner"):
-        for name, tensor in uninterrupted["kinds"][kind]["state_dict"].items():
-            assert torch.equal(resumed["kinds"][kind]["state_dict"][name], tensor), (kind, name)
+        for name, tensor in uninterrupted["models"][kind]["state_dict"].items():
+            assert torch.equal(resumed["models"][kind]["state_dict"][name], tensor), (kind, name)
+        losses = [[r["loss"] for r in c["runs"][kind]["history"]] for c in (resumed, uninterrupted)]
+        assert losses[0] == losses[1] and len(losses[0]) == 3
+    # the per-epoch metrics beside the checkpoint, one row per kind and epoch, none repeated by the resume
+    rows = metrics_path(ckpt).read_text().splitlines()
+    assert rows[0].startswith("run,epoch,loss,lr,time_s") and len(rows) == 1 + 3 * 3
     with pytest.raises(FileExistsError, match="other settings"):
         train_basis(data, ckpt, **{**kwargs, "epochs": 5})
+    # the loss on a held-out split every second epoch and after the last; training is unchanged
+    validated = load_checkpoint(train_basis(data, tmp_path / "val.pt", validation_split="test", validate_every=2,
+                                            **kwargs))
+    history = validated["runs"]["full"]["history"]
+    assert [("val_loss" in r) for r in history] == [False, True, True] and history[-1]["val_loss"] > 0
+    for name, tensor in uninterrupted["models"]["full"]["state_dict"].items():
+        assert torch.equal(validated["models"]["full"]["state_dict"][name], tensor), name
     fno = train_basis(data, tmp_path / "fno.pt", architecture="fno", **kwargs)
-    assert load_checkpoint(fno)["kinds"]["full"]["architecture"] == "fno"
-    assert uninterrupted["settings"]["inner_product"] == "energy"  # the default
+    assert load_checkpoint(fno)["models"]["full"]["record"]["name"] == "fno"
+    assert uninterrupted["config"]["inner_product"] == "energy"  # the default
     for inner_product in ("kappa", "euclidean"):
         other = load_checkpoint(train_basis(data, tmp_path / f"{inner_product}.pt", inner_product=inner_product,
                                             **kwargs))
-        assert other["settings"].get("inner_product", "euclidean") == inner_product
-        assert not torch.equal(other["kinds"]["full"]["state_dict"]["lift.weight"],
-                               uninterrupted["kinds"]["full"]["state_dict"]["lift.weight"])
-    with pytest.raises(ValueError, match="unknown inner_product 'h1'"):
+        assert other["config"]["inner_product"] == inner_product
+        assert not torch.equal(other["models"]["full"]["state_dict"]["lift.weight"],
+                               uninterrupted["models"]["full"]["state_dict"]["lift.weight"])
+    with pytest.raises(TypeError, match="key 'inner_product' must be one of 'energy', 'euclidean', 'kappa', got 'h1'"):
         train_basis(data, tmp_path / "x.pt", inner_product="h1", **kwargs)
     # the constant (λ = 0) is put in exactly by default: the networks predict the other N_bf − 1
-    assert uninterrupted["settings"]["exact_constant"]
-    assert uninterrupted["kinds"]["full"]["model"]["out_channels"] == 2
+    assert uninterrupted["meta"]["exact_constant"] and uninterrupted["config"]["exact_constant"]
+    assert uninterrupted["models"]["full"]["record"]["arguments"]["out_channels"] == 2
     all_predicted = load_checkpoint(train_basis(data, tmp_path / "all.pt", exact_constant=False, **kwargs))
-    assert "exact_constant" not in all_predicted["settings"]
-    assert all_predicted["kinds"]["full"]["model"]["out_channels"] == 3
+    assert not all_predicted["meta"]["exact_constant"]
+    assert all_predicted["models"]["full"]["record"]["arguments"]["out_channels"] == 3
     oversampled = load_checkpoint(train_basis(data, tmp_path / "over.pt", oversample=2, **kwargs))
-    assert oversampled["settings"]["oversample"] == 2 and "oversample" not in uninterrupted["settings"]
-    assert oversampled["kinds"]["full"]["model"]["out_channels"] == 4  # N_bf − 1 + 2
-    for bad, message in ((-1, "non-negative integer"), (1.5, "non-negative integer")):
-        with pytest.raises(ValueError, match=message):
+    assert oversampled["meta"]["oversample"] == 2 and uninterrupted["meta"]["oversample"] == 0
+    assert oversampled["models"]["full"]["record"]["arguments"]["out_channels"] == 4  # N_bf − 1 + 2
+    for bad, error, message in ((-1, ValueError, "key 'oversample' must be >= 0"),
+                                (1.5, TypeError, "key 'oversample' must be an integer")):
+        with pytest.raises(error, match=message):
             train_basis(data, tmp_path / "x.pt", oversample=bad, **kwargs)
     with pytest.raises(ValueError, match="oversample needs a subspace loss"):
         train_basis(data, tmp_path / "x.pt", oversample=2, loss="rbfl2", **kwargs)
@@ -397,8 +397,8 @@ def test_data_parallel_training_follows_one_process(tmp_path):
     import sys
 
     from fem_ms.data import GMsFEMBasisConfig, generate
-    from fem_ms_torch.basis.checkpoint import load_checkpoint
     from fem_ms_torch.basis.train import train_basis
+    from fem_ms_torch.checkpoints import load_checkpoint
 
     data = generate(GMsFEMBasisConfig(name="b", samples=4, fine=12, coarse=3, n_basis=3, train_fraction=1.0),
                     tmp_path, progress=False)
@@ -412,16 +412,18 @@ def test_data_parallel_training_follows_one_process(tmp_path):
                           str(script), str(tmp_path / "ddp.pt")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, f"torchrun failed:\n{run.stderr[-4000:]}"
     one, two = load_checkpoint(single), load_checkpoint(tmp_path / "ddp.pt")
-    assert two["done"] == one["done"] == {"full": 3, "corner": 3}
     for kind in ("full", "corner"):
-        for name, tensor in one["kinds"][kind]["state_dict"].items():
-            torch.testing.assert_close(two["kinds"][kind]["state_dict"][name], tensor, rtol=1e-5, atol=1e-6)
-        assert two["kinds"][kind]["train_loss"] == pytest.approx(one["kinds"][kind]["train_loss"], rel=1e-5)
+        assert one["runs"][kind]["epochs_done"] == two["runs"][kind]["epochs_done"] == 3
+        for name, tensor in one["models"][kind]["state_dict"].items():
+            torch.testing.assert_close(two["models"][kind]["state_dict"][name], tensor, rtol=1e-5, atol=1e-6)
+        losses = [[r["loss"] for r in c["runs"][kind]["history"]] for c in (one, two)]
+        assert losses[1] == pytest.approx(losses[0], rel=1e-5)
 
 
 def test_cli_train_basis(tmp_path):
     import subprocess
     import sys
+    import tomllib
 
     from fem_ms.data import GMsFEMBasisConfig, generate
 
@@ -432,17 +434,43 @@ def test_cli_train_basis(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], check=True,
                          capture_output=True, text=True).stdout
     assert "wrote" in out and (tmp_path / "m.pt").is_file()
+    # the entry function of the command: the same file (plus the dialect's optional kind) resumes the run
+    from fem_ms_torch.basis.train import train_basis_from_config
+
+    assert train_basis_from_config(cfg) == tmp_path / "m.pt"
+    assert train_basis_from_config({"kind": "train_basis", **tomllib.loads(cfg.read_text())}) == tmp_path / "m.pt"
     cfg.write_text(cfg.read_text() + "epoch = 3\n")  # misspelt: named, not ignored
     bad = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown keys ['epoch']" in bad.stderr
+    with pytest.raises(ValueError, match=r"unknown key 'epoch' \(did you mean 'epochs'\?\)"):
+        train_basis_from_config(cfg)
 
 
-def test_standalone_baseline_trains_and_predicts(tmp_path):
+def test_standalone_baseline_trains_resumes_exactly_and_predicts(tmp_path):
     from fem_ms.data import MultilevelConfig, generate
+    from fem_ms_torch.checkpoints import load_checkpoint
     from fem_ms_torch.standalone import StandaloneSolver, train_standalone
 
-    data = generate(MultilevelConfig(name="m", samples=3, levels=(8,), train_fraction=1.0), tmp_path, progress=False)
-    solver = StandaloneSolver(train_standalone(data, 8, tmp_path / "s.pt", epochs=2, width=4, depth=1, modes=2,
-                                               progress=False))
+    from .interruption import killed_after_saves
+
+    data = generate(MultilevelConfig(name="m", samples=4, levels=(8,), train_fraction=0.75), tmp_path, progress=False)
+    kwargs = dict(epochs=3, batch_size=2, width=4, depth=1, modes=2, progress=False, validation_split="test")
+    straight = train_standalone(data, 8, tmp_path / "a.pt", **kwargs)
+    with pytest.raises(KeyboardInterrupt), killed_after_saves(1):
+        train_standalone(data, 8, tmp_path / "b.pt", **kwargs)
+    assert load_checkpoint(tmp_path / "b.pt")["runs"]["model"]["epochs_done"] == 1
+    resumed = train_standalone(data, 8, tmp_path / "b.pt", **kwargs)
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    for name, tensor in a["models"]["model"]["state_dict"].items():
+        assert torch.equal(b["models"]["model"]["state_dict"][name], tensor), name
+    history = a["runs"]["model"]["history"]
+    assert [r["loss"] for r in history] == [r["loss"] for r in b["runs"]["model"]["history"]]
+    assert all(np.isfinite(r["val_relative_l2"]) for r in history)
+    # the normaliser of the checkpoint: log-κ statistics and u's scale (the network predicts u / max|u|)
+    normaliser = a["models"]["model"]["normaliser"]
+    assert normaliser["log_inputs"] and normaliser["output_mean"] == 0 and normaliser["output_scale"] > 0
+    solver = StandaloneSolver(straight)
     u = solver(np.ones((8, 8)), np.ones((9, 9)))
     assert u.shape == (9, 9) and torch.isfinite(u).all()
+    with pytest.raises(FileExistsError, match="other settings"):
+        train_standalone(data, 8, straight, **{**kwargs, "lr": 1e-2})

@@ -12,6 +12,7 @@ import torch
 
 from fem_ms_torch.gpo import (CalibratedVariance, ExactGPO, KNNKernel, KroneckerKNNKernel, LoGoSGPO, WaveletConv,
                               build_model, calibrate_variance, evaluate, load_gpo, load_problem, train_gpo)
+from fem_ms_torch.checkpoints import load_checkpoint
 from fem_ms_torch.gpo.spatial import BASE_KERNELS
 
 
@@ -379,22 +380,27 @@ def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name
     else:
         kw = dict(model=name, options=OPTIONS[name])
     kw.update(epochs=3, batch_size=4, progress=False)
-    straight = train_gpo(burgers, tmp_path / "a.pt", **kw)
+    straight = train_gpo(burgers, tmp_path / "a.pt", validation_split="test", **kw)
     train_gpo(burgers, tmp_path / "b.pt", max_seconds=0.0, **kw)  # stops after one epoch
-    assert torch.load(tmp_path / "b.pt", weights_only=True)["done"] == 1
-    assert len(torch.load(straight, weights_only=True)["losses"]) == 3 + kw.get("mean_epochs", 0)
+    assert load_checkpoint(tmp_path / "b.pt")["runs"]["model"]["epochs_done"] == 1
     resumed = train_gpo(burgers, tmp_path / "b.pt", **kw)
-    A, B = (torch.load(p, weights_only=True) for p in (straight, resumed))
-    assert A["losses"] == B["losses"]
-    for key, value in A["state_dict"].items():
-        torch.testing.assert_close(value, B["state_dict"][key], rtol=0, atol=0, equal_nan=True)
+    A, B = (load_checkpoint(p) for p in (straight, resumed))
+    history = A["runs"]["model"]["history"]
+    assert len(history) == 3 + kw.get("mean_epochs", 0)
+    assert [r["loss"] for r in history] == [r["loss"] for r in B["runs"]["model"]["history"]]
+    assert all(np.isfinite(r["val_rel_l2"]) and 0 <= r["val_coverage_95"] <= 1 for r in history)
+    for key, value in A["models"]["model"]["state_dict"].items():
+        torch.testing.assert_close(value, B["models"]["model"]["state_dict"][key], rtol=0, atol=0, equal_nan=True)
     net, settings, state = load_gpo(straight)
+    assert state["done"] == len(state["losses"]) == len(history) and settings["model"] == kw["model"]
     assert torch.isfinite(net.predictive_noise) == (name == "logos-calibrated")
     test = load_problem(burgers, "test", normalisation=state["normalisation"])
     pred = net.predict(test.a)
     assert pred.mean.shape == pred.std.shape == (4, 64) and torch.all(pred.std > 0)
     figures = evaluate(net, test)
     assert figures["test_functions"] == 4 and 0 <= figures["coverage_95"] <= 1
+    assert figures["rel_l2_mean"] == pytest.approx(history[-1]["val_rel_l2"], rel=1e-12) or \
+        name == "logos-calibrated"  # calibration changes the intervals after the last validation, not the mean
     with pytest.raises(FileExistsError, match="other settings"):
         train_gpo(burgers, tmp_path / "a.pt", **{**kw, "lr": 1e-2})
 
@@ -428,10 +434,14 @@ def test_bad_shapes_and_values_raise(burgers):
         load_problem(burgers, stride=0)
     with pytest.raises(ValueError, match="mean_epochs needs a neural mean"):
         train_gpo(burgers, "unused.pt", model="svgp", mean_epochs=2)
-    with pytest.raises(ValueError, match="refresh_every must be a non-negative integer"):
+    with pytest.raises(ValueError, match="key 'refresh_every' must be >= 0, got -1"):
         train_gpo(burgers, "unused.pt", refresh_every=-1)
-    with pytest.raises(ValueError, match="noise_every must be a positive integer"):
+    with pytest.raises(ValueError, match="key 'noise_every' must be >= 1, got 0"):
         train_gpo(burgers, "unused.pt", noise_every=0)
+    with pytest.raises(TypeError, match="key 'epochs' must be an integer, got 'many'"):
+        train_gpo(burgers, "unused.pt", epochs="many")
+    with pytest.raises(TypeError, match="key 'model' must be one of 'logos', 'gpo', 'svgp', got 'gpx'"):
+        train_gpo(burgers, "unused.pt", model="gpx")
     with pytest.raises(ValueError, match="calibration holds out .* set n_train"):
         train_gpo(burgers, "unused.pt", calibration=4)
     with pytest.raises(ValueError, match=r"n_train \+ calibration = 20 functions, but the train split .* has 16"):
@@ -535,3 +545,21 @@ def test_cli_train_gpo(burgers, tmp_path):
     config.write_text(config.read_text().replace("model =", "modle ="))
     with pytest.raises(SystemExit, match="unknown keys"):
         main(["train-gpo", str(config)])
+
+
+def test_train_gpo_from_config_names_bad_keys(burgers, tmp_path):
+    from fem_ms_torch.gpo import train_gpo_from_config
+
+    config = tmp_path / "gpo.toml"
+    body = (f'kind = "train_gpo"\ndataset = "{burgers}"\nout = "{tmp_path / "m.pt"}"\nmodel = "svgp"\nepochs = 1\n'
+            'batch_size = 8\nprogress = false\n[options]\ninducing = 8\ninput_size = 4\n')
+    config.write_text(body)
+    assert train_gpo_from_config(config) == tmp_path / "m.pt" and load_gpo(tmp_path / "m.pt")[2]["done"] == 1
+    for bad, error, message in (("modle =", ValueError, r"unknown key 'modle' \(did you mean 'model'\?\)"),
+                                ("epochs = 1", TypeError, "key 'epochs' must be an integer, got 'high'"),
+                                ('kind = "train_gpo"', ValueError, "kind must be 'train_gpo'")):
+        replacement = {"modle =": None, "epochs = 1": 'epochs = "high"', 'kind = "train_gpo"': 'kind = "burgers"'}
+        text = body.replace("model =", "modle =") if bad == "modle =" else body.replace(bad, replacement[bad])
+        config.write_text(text)
+        with pytest.raises(error, match=f"{config}: train-gpo config: {message}"):
+            train_gpo_from_config(config)

@@ -13,9 +13,9 @@ import pytest
 import torch
 from scipy import integrate, special
 
-from fem_ms_torch.basis.checkpoint import build_model, load_checkpoint, save_checkpoint
-from fem_ms_torch.operators import (ARCHITECTURES, FFNO, FNO, DifferentialConv, DiscoConv, LocalBasis, LocalFFNO,
-                                    LocalNO, SparseDiscoConv)
+from fem_ms_torch.operators import (FFNO, FNO, DifferentialConv, DiscoConv, LocalBasis, LocalFFNO, LocalNO,
+                                    SparseDiscoConv)
+from fem_ms_torch.registry import build_model, model_from_record, model_record, plain_state_dict
 from fem_ms_torch.operators.mesh_quadrature import lumped_vertex_weights, triangles_from_edges
 
 
@@ -264,27 +264,26 @@ def test_local_models_any_resolution_and_all_parameters_learn(cls, dim):
 
 
 def test_plain_models_unchanged_and_old_checkpoints_load(tmp_path):
-    """Without the local branches FNO/F-FNO have exactly their previous parameters, and an entry
-    written before the branches existed (no local keys in its config) still builds."""
+    """Without the local branches FNO/F-FNO have exactly their previous parameters, and a record
+    written before the branches existed (no local keys in its arguments) still builds."""
     for cls, extra in ((FFNO, {"share_weights": False}), (FNO, {})):
         model = cls(3, 8, dim=2, width=8, depth=2, modes=4)
         assert not any(name.startswith("local") for name in model.state_dict())
-        old_config = dict(in_channels=3, out_channels=8, dim=2, width=8, depth=2, modes=[4, 4], **extra)
-        rebuilt = build_model({"architecture": cls.__name__.lower(), "model": old_config,
-                               "state_dict": model.state_dict()})
+        old_arguments = dict(in_channels=3, out_channels=8, dim=2, width=8, depth=2, modes=[4, 4], **extra)
+        rebuilt = model_from_record({"name": cls.__name__.lower(), "arguments": old_arguments}, model.state_dict())
         x = torch.randn(1, 3, 11, 11)
-        assert torch.equal(rebuilt(x), model.eval()(x))
+        assert torch.equal(rebuilt.eval()(x), model.eval()(x))
 
 
 @pytest.mark.parametrize("name", ["localno", "localffno"])
 def test_local_checkpoint_round_trip(tmp_path, name):
     torch.manual_seed(0)
-    model = ARCHITECTURES[name](3, 8, dim=2, width=8, depth=2, modes=4).eval()
-    save_checkpoint(tmp_path / "m.pt", {"kinds": {"full": {"architecture": name, "model": model.config,
-                                                            "state_dict": model.state_dict()}}})
-    entry = load_checkpoint(tmp_path / "m.pt")["kinds"]["full"]
+    model = build_model(name, in_channels=3, out_channels=8, dim=2, width=8, depth=2, modes=4).eval()
+    saved = tmp_path / "m.pt"
+    torch.save({"record": model_record(model), "state_dict": plain_state_dict(model)}, saved)
+    entry = torch.load(saved, weights_only=True)
     x = torch.randn(2, 3, 21, 21)
-    assert torch.equal(build_model(entry)(x), model(x))
+    assert torch.equal(model_from_record(entry["record"], entry["state_dict"]).eval()(x), model(x))
 
 
 def test_bad_arguments_are_named():

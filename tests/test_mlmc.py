@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from fem_ms_torch.mlmc import (GridLevel, MLMCTrainer, MultilevelBatcher, batch_sizes,
-                               load_mlmc_checkpoint, sample_counts, train_single_level)
+from fem_ms_torch.checkpoints import load_checkpoint, load_model
+from fem_ms_torch.mlmc import GridLevel, MLMCTrainer, MultilevelBatcher, batch_sizes, sample_counts, train_single_level
+from fem_ms_torch.training import NonFiniteLossError
+
+from .interruption import killed_after_saves
 
 
 # -- progressions -----------------------------------------------------------------------------
@@ -236,32 +239,50 @@ def test_one_level_run_equals_a_plain_training_loop(tmp_path):
     assert len(trainer.history) == 3 and trainer.history[0]["steps"] == 4
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("sampling", ["random", "nested"])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, sampling):
     generator = torch.Generator().manual_seed(3)
     x = torch.randn(24, 1, 16, generator=generator)
     levels = [GridLevel(x[..., ::2], torch.sin(x[..., ::2])), GridLevel(x, torch.sin(x))]
 
-    def run(epochs, path):
+    def trainer(path):
         torch.manual_seed(0)
         model = torch.nn.Conv1d(1, 1, 3, padding=1)
-        batcher = MultilevelBatcher(24, [24, 12], [8, 4], "nested", seed=1)
-        trainer = MLMCTrainer(model, levels, batcher, epochs=4, checkpoint=path, device="cpu", progress=False)
-        for _ in range(epochs):  # stop early, as a killed run would
-            trainer.epochs = len(trainer.history) + 1
-            trainer.train()
-        return trainer
+        batcher = MultilevelBatcher(24, [24, 12], [8, 4], sampling, seed=1)
+        return MLMCTrainer(model, levels, batcher, epochs=4, checkpoint=path, device="cpu", progress=False,
+                           validation_level=levels[-1], validate_every=2)
 
-    whole = run(4, tmp_path / "whole.pt")
-    run(2, tmp_path / "cut.pt")
-    resumed = run(2, tmp_path / "cut.pt")
+    whole = trainer(tmp_path / "whole.pt")
+    whole.train()
+    with pytest.raises(KeyboardInterrupt), killed_after_saves(2):  # killed after its second epoch
+        trainer(tmp_path / "cut.pt").train()
+    resumed = trainer(tmp_path / "cut.pt")
+    resumed.train()
     assert len(resumed.history) == 4
     for p, q in zip(whole.model.parameters(), resumed.model.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    state = load_mlmc_checkpoint(tmp_path / "cut.pt")
-    assert len(state["history"]) == 4 and state["settings"]["counts"] == [24, 12]
+    for a, b in zip(whole.history, resumed.history):
+        assert a["level_loss"] == b["level_loss"] and a.get("val_loss") == b.get("val_loss")
+    assert [("val_loss" in r) for r in whole.history] == [False, True, False, True]
+    state = load_checkpoint(tmp_path / "cut.pt")
+    assert state["runs"]["model"]["epochs_done"] == 4 and state["config"]["counts"] == [24, 12]
     with pytest.raises(FileExistsError, match="other settings"):
         MLMCTrainer(torch.nn.Conv1d(1, 1, 3, padding=1), levels, MultilevelBatcher(24, [24, 12], [8, 2]),
                     epochs=4, checkpoint=tmp_path / "cut.pt", device="cpu", progress=False)
+    with pytest.raises(ValueError, match="not a registered one"):  # a plain Conv1d: weights only
+        load_model(tmp_path / "cut.pt")
+
+
+def test_a_non_finite_loss_stops_training_naming_the_epoch_and_step():
+    x = torch.randn(8, 1, 6)
+    y = torch.randn(8, 1, 6)
+    y[5, 0, 2] = float("nan")  # one bad target: the step whose batch holds it fails
+    batcher = MultilevelBatcher(8, [8], [4], seed=0)
+    trainer = MLMCTrainer(torch.nn.Conv1d(1, 1, 3, padding=1), [GridLevel(x, y)], batcher, epochs=2, device="cpu",
+                          progress=False)
+    step = next(k for k, (indices,) in enumerate(batcher.epoch(0)) if 5 in indices.tolist())
+    with pytest.raises(NonFiniteLossError, match=f"MLMC: the level-0 loss term at epoch 1, step {step + 1} is nan"):
+        trainer.train()
 
 
 def test_trainer_refuses_mismatched_levels():
@@ -299,6 +320,7 @@ sampling = "nested"
 epochs = 2
 checkpoint = "{tmp_path / 'run.pt'}"
 device = "cpu"
+validation_split = "test"
 """)
     assert main(["train-mlmc", str(config)]) == 0
     import json
@@ -306,10 +328,14 @@ device = "cpu"
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["counts"] == [8, 4, 2] and summary["batch_sizes"] == [4, 2, 1]
     assert len(summary["history"]) == 2 and np.isfinite(summary["test_loss_finest"])
+    # validated on the finest level of the test split after every epoch: the last is the test loss
+    assert summary["history"][-1]["val_loss"] == pytest.approx(summary["test_loss_finest"], rel=1e-12)
     assert main(["train-mlmc", str(config)]) == 0                    # resumed: nothing left to train
     assert json.loads((tmp_path / "run.json").read_text())["history"] == summary["history"]
+    model = load_model(tmp_path / "run.pt")                           # the FFNO, rebuilt from its record
+    assert type(model).__name__ == "FFNO" and load_checkpoint(tmp_path / "run.pt")["models"]["model"]["normaliser"]
     config.write_text(config.read_text().replace("[train]", "[train]\nbatch = 3"))
-    with pytest.raises(ValueError, match=r"unknown keys \['batch'\] in \[train\]"):
+    with pytest.raises(ValueError, match=r"mlmc.toml: train-mlmc config \[train\]: unknown key 'batch'"):
         main(["train-mlmc", str(config)])
 
 

@@ -1,8 +1,9 @@
 """The standalone baseline: an F-FNO trained to map κ (and f) straight to u on the fine grid.
 
-Trained on a ``multilevel`` dataset level (κ, optionally f → u), with the relative L2 loss, the
-same optimiser and schedule as the GMsFEM-NO models. It exists to be compared with GMsFEM-NO:
-a solution operator learned for one forcing does not transfer to another, a local basis does.
+Trained on a ``multilevel`` dataset level (κ, optionally f → u), with the relative L2 loss, on
+the plugin's training core (AdamW, cosine schedule, resumable checkpoints, validation). It
+exists to be compared with GMsFEM-NO: a solution operator learned for one forcing does not
+transfer to another, a local basis does.
 """
 
 from __future__ import annotations
@@ -10,65 +11,103 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from .basis.checkpoint import save_checkpoint
 from .basis.features import patch_features
+from .checkpoints import Checkpoint, load_checkpoint, stored_model, stored_normaliser
 from .data import MultilevelDataset
-from .operators import FFNO
+from .normalisation import Normaliser
+from .registry import build_operator
+from .training import Trainer
 
 __all__ = ["train_standalone", "StandaloneSolver"]
 
 
-def _inputs(kappa: torch.Tensor, f: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    return torch.cat([patch_features(kappa, mean, std), f[:, None]], dim=1)
+def _inputs(kappa: torch.Tensor, f: torch.Tensor, normaliser: Normaliser) -> torch.Tensor:
+    return torch.cat([patch_features(kappa, *normaliser.log_input_stats), f[:, None]], dim=1)
+
+
+def _relative_l2(pred: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    return ((pred - u).flatten(1).norm(dim=1) / u.flatten(1).norm(dim=1)).mean()
+
+
+def _split(path, level: int, split: str) -> dict[str, torch.Tensor]:
+    """κ (S, n, n), f (S, n+1, n+1; ones where the dataset has none) and u (S, 1, n+1, n+1) of a split."""
+    data = MultilevelDataset(path, level, split)
+    items = [data[i] for i in range(len(data))]
+    if not items:
+        raise ValueError(f"{path}: the {split!r} split of level {level} is empty")
+    u = torch.stack([item["u"] for item in items])
+    f = torch.stack([item["f"][0] for item in items]) if data.has_forcing else torch.ones_like(u[:, 0])
+    return {"kappa": torch.stack([item["kappa"][0] for item in items]), "f": f, "u": u}
+
+
+class StandaloneTrainer(Trainer):
+    """κ (+ f) → u / scale on whole grids, shuffled mini-batches, relative L2 loss."""
+
+    def __init__(self, model, data: dict, normaliser: Normaliser, batch_size: int, seed: int,
+                 validation_data: dict | None = None, **kwargs):
+        validation = None if validation_data is None else self._validation_error
+        super().__init__(model, normaliser=normaliser, validation=validation, **kwargs)
+        self.data, self.batch_size, self.seed, self.validation_data = data, batch_size, seed, validation_data
+
+    def batches(self, epoch: int):
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        return torch.randperm(len(self.data["u"]), generator=generator).split(self.batch_size)
+
+    def predict(self, model, kappa, f) -> torch.Tensor:
+        return self.normaliser.denormalise_outputs(model(_inputs(kappa, f, self.normaliser)))
+
+    def compute_loss(self, indices) -> tuple[torch.Tensor, float]:
+        kappa, f, u = (self.data[k][indices].to(self.device) for k in ("kappa", "f", "u"))
+        return _relative_l2(self.predict(self.model, kappa, f), u), len(indices)
+
+    def _validation_error(self, model) -> dict:
+        kappa, f, u = (self.validation_data[k].to(self.device) for k in ("kappa", "f", "u"))
+        return {"relative_l2": float(_relative_l2(self.predict(model, kappa, f), u))}
 
 
 def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int = 8, lr: float = 1e-3,
                      width: int = 32, depth: int = 4, modes: int = 16, seed: int = 0,
-                     device: str | None = None, progress: bool = True) -> Path:
-    """Train κ (+ f) → u on one level of a multilevel dataset; f = 1 where the set has no f."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    data = MultilevelDataset(dataset, level, "train")
-    kappas = torch.stack([data[i]["kappa"][0] for i in range(len(data))]).double()
-    mean, std = float(torch.log(kappas).mean()), float(torch.log(kappas).std().clamp_min(1e-6))
-    # the network predicts u / scale, so that its outputs are O(1)
-    scale = float(torch.stack([data[i]["u"] for i in range(len(data))]).abs().max().clamp_min(1e-30))
+                     validation_split: str | None = None, validate_every: int = 1, device: str | None = None,
+                     progress: bool = True) -> Path:
+    """Train κ (+ f) → u on one level of a multilevel dataset; f = 1 where the set has no f.
+
+    The network predicts u / max|u| (its outputs O(1)); the log-κ statistics and that scale are
+    the checkpoint's :class:`~fem_ms_torch.normalisation.Normaliser`. Rerunning with the same
+    arguments after an interruption continues to the weights of an uninterrupted run; other
+    arguments for an existing checkpoint are refused. ``validation_split``: a split of the
+    dataset whose relative L2 error is recorded every ``validate_every`` epochs.
+    """
+    out = Path(out)
+    settings = dict(dataset=str(Path(dataset).resolve()), level=level, epochs=epochs, batch_size=batch_size, lr=lr,
+                    width=width, depth=depth, modes=modes, seed=seed)
+    checkpoint = Checkpoint(out, "standalone", settings)
+    data = _split(dataset, level, "train")
+    stored = checkpoint.model_entry("model")
+    normaliser = Normaliser.from_dict(stored["normaliser"]) if stored else \
+        Normaliser.fit(data["kappa"], data["u"], log_inputs=True, output_scaling="max_abs")
+    held_out = None if validation_split is None else _split(dataset, level, validation_split)
     torch.manual_seed(seed)
-    model = FFNO(4, 1, dim=2, width=width, depth=depth, modes=modes).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    for _ in tqdm(range(epochs), desc="standalone F-FNO", unit="epoch", disable=not progress):
-        for batch in loader:
-            kappa, u = batch["kappa"][:, 0].to(device), batch["u"].to(device)
-            f = batch["f"][:, 0].to(device) if "f" in batch else torch.ones_like(u[:, 0])
-            pred = scale * model(_inputs(kappa, f, mean, std))
-            loss = ((pred - u).flatten(1).norm(dim=1) / u.flatten(1).norm(dim=1)).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        scheduler.step()
-    save_checkpoint(out, {"kind": "standalone", "model": model.config, "state_dict": model.state_dict(),
-                          "log_kappa_mean": mean, "log_kappa_std": std, "level": level, "scale": scale})
-    return Path(out)
+    model = build_operator("ffno", 4, 1, 2, width=width, depth=depth, modes=modes)
+    StandaloneTrainer(model, data, normaliser, batch_size, seed, validation_data=held_out, epochs=epochs, lr=lr,
+                      checkpoint=checkpoint, validate_every=validate_every, device=device, progress=progress,
+                      desc="standalone F-FNO").train()
+    return out
 
 
 class StandaloneSolver:
-    """Predicts u on the (n+1)² vertex grid from κ (n² cells) and f ((n+1)² vertices)."""
+    """Predicts u on the (n+1)² vertex grid from κ (n² cells) and f ((n+1)² vertices), with the
+    model and normaliser of a :func:`train_standalone` checkpoint."""
 
     def __init__(self, checkpoint):
-        from .basis.checkpoint import load_checkpoint
-
-        self.entry = load_checkpoint(checkpoint)
-        model = FFNO(**self.entry["model"])
-        model.load_state_dict(self.entry["state_dict"])
-        self.model = model.eval()
+        stored = load_checkpoint(checkpoint)
+        if stored["trainer"] != "standalone":
+            raise ValueError(f"{checkpoint} holds a {stored['trainer']!r} model, not a standalone F-FNO "
+                             f"(train_standalone)")
+        self.model, self.normaliser = stored_model(stored, checkpoint), stored_normaliser(stored, checkpoint)
 
     def __call__(self, kappa, f) -> torch.Tensor:
         kappa = torch.as_tensor(kappa, dtype=torch.float32)[None]
         f = torch.as_tensor(f, dtype=torch.float32)[None]
         with torch.inference_mode():
-            x = _inputs(kappa, f, self.entry["log_kappa_mean"], self.entry["log_kappa_std"])
-            return self.entry["scale"] * self.model(x)[0, 0]
+            return self.normaliser.denormalise_outputs(self.model(_inputs(kappa, f, self.normaliser)))[0, 0]

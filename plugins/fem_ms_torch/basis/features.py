@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["patch_features", "n_features", "vertex_mass", "energy_embedding", "rayleigh_quotient",
+__all__ = ["INNER_PRODUCTS", "patch_features", "n_features", "vertex_mass", "energy_embedding", "rayleigh_quotient",
            "self_energy_embedding"]
+
+
+INNER_PRODUCTS = ("energy", "euclidean", "kappa")
+"""Inner products in which a loss can compare bases: the energy A + τS of the local problem
+(:func:`energy_embedding`), Euclidean on the vertex grid, the lumped κ-mass (:func:`vertex_mass`)."""
 
 
 def n_features(dim: int) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["sal_loss", "sal_pr_loss", "rbfl2_loss"]
+__all__ = ["sal_loss", "sal_pr_loss", "rbfl2_loss", "LOSSES"]
 
 
 def _weighted(basis: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -79,3 +79,7 @@ def _check(pred, true, weight, wider=False):
     if weight is not None and weight.shape != (true.shape[0], true.shape[2]):
         raise ValueError(f"weight must be (batch, points) = {(true.shape[0], true.shape[2])}, "
                          f"got {tuple(weight.shape)}")
+
+
+LOSSES = {"sal": sal_loss, "sal-pr": sal_pr_loss, "rbfl2": rbfl2_loss}
+"""The losses by the names ``train_basis(loss=...)`` takes."""

@@ -15,7 +15,7 @@ import torch
 
 from fem_ms.gmsfem import LocalBases
 
-from .checkpoint import build_model, load_checkpoint
+from ..checkpoints import load_checkpoint, stored_model, stored_normaliser
 from .features import patch_features
 from .rayleigh_ritz import PRECISIONS as RITZ_PRECISIONS, rayleigh_ritz
 
@@ -28,7 +28,9 @@ class LearnedBasisProvider:
     Parameters
     ----------
     checkpoint : path
-        Written by :func:`fem_ms_torch.basis.train.train_basis`. A model trained with
+        Written by :func:`fem_ms_torch.basis.train.train_basis`: one model per neighbourhood
+        kind (any registered grid operator, neuraloperator's included) with the log-κ
+        :class:`~fem_ms_torch.normalisation.Normaliser` it was trained with. A model trained with
         ``oversample`` predicts more than ``n_basis`` functions; its ``n_basis`` lowest
         Rayleigh–Ritz vectors on the local problem (:mod:`.rayleigh_ritz`) are the basis.
     device : str, optional
@@ -59,18 +61,18 @@ class LearnedBasisProvider:
         self.path = checkpoint
         self.precision, self.ritz_precision = precision, ritz_precision
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.checkpoint, self.models = _load_models(checkpoint, self.device)
+        self.meta, self.models, self.normalisers = _load_models(checkpoint, self.device)
 
     def local_bases(self, patches, n_basis: int) -> LocalBases:
-        ck = self.checkpoint
-        if n_basis != ck["n_basis"]:
-            raise ValueError(f"checkpoint {self.path} predicts {ck['n_basis']} basis functions, "
+        meta = self.meta
+        if n_basis != meta["n_basis"]:
+            raise ValueError(f"checkpoint {self.path} predicts {meta['n_basis']} basis functions, "
                              f"GMsFEM asked for n_basis={n_basis}")
         dim = len(patches.neighbourhoods[0].vertex)
-        if dim != ck["dim"]:
-            raise ValueError(f"checkpoint {self.path} is for {ck['dim']}D patches, the mesh is {dim}D")
+        if dim != meta["dim"]:
+            raise ValueError(f"checkpoint {self.path} is for {meta['dim']}D patches, the mesh is {dim}D")
         t0 = time.perf_counter()
-        oversampled, ritz_s, network_s = bool(ck["settings"].get("oversample")), 0.0, 0.0
+        oversampled, ritz_s, network_s = bool(meta["oversample"]), 0.0, 0.0
         by_kind: dict[str, list[int]] = {}
         for i in patches.owned:
             by_kind.setdefault(patches.neighbourhoods[i].kind, []).append(i)
@@ -79,18 +81,17 @@ class LearnedBasisProvider:
             if kind not in self.models:
                 raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
                                  f"(it has {sorted(self.models)})")
-            entry = ck["kinds"][kind]
             kappa = torch.as_tensor(np.stack([patches.kappa_patch(i) for i in indices]))  # float64
             with torch.inference_mode():
                 with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
                                     enabled=self.precision == "bfloat16"):
                     t_network = time.perf_counter()
-                    x = patch_features(kappa.to(self.device, torch.float32), entry["log_kappa_mean"],
-                                       entry["log_kappa_std"])
+                    x = patch_features(kappa.to(self.device, torch.float32),
+                                       *self.normalisers[kind].log_input_stats)
                     pred = self.models[kind](x).float()
                     _synchronize(self.device)
                     network_s += time.perf_counter() - t_network
-                if ck["settings"].get("exact_constant"):  # the constant of λ = 0 is put in exactly
+                if meta["exact_constant"]:  # the constant of λ = 0 is put in exactly
                     pred = torch.cat([torch.ones_like(pred[:, :1]), pred], dim=1)
                 if oversampled:  # an oversampled space: its n_basis lowest Ritz vectors
                     t_ritz = time.perf_counter()
@@ -115,11 +116,12 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-_LOADED: OrderedDict = OrderedDict()  # (path, mtime, size, device) → (checkpoint, models)
+_LOADED: OrderedDict = OrderedDict()  # (path, mtime, size, device) → (meta, models, normalisers)
 
 
 def _load_models(path, device: str):
-    """The checkpoint and its models, loaded once per file version and device.
+    """The checkpoint's facts (N_bf, dimension, exact constant, oversampling), its models and
+    their normalisers by neighbourhood kind, loaded once per file version and device.
 
     ``GMsFEM(..., basis="learned", provider_options={"checkpoint": path})`` makes a provider for
     every κ sample; reading and building the models each time cost about as much as the
@@ -132,9 +134,13 @@ def _load_models(path, device: str):
         _LOADED.move_to_end(key)
         return _LOADED[key]
     checkpoint = load_checkpoint(path)  # also raises the clear errors for a missing/foreign file
-    models = {kind: build_model(entry).to(device) for kind, entry in checkpoint["kinds"].items()}
+    if checkpoint["trainer"] != "basis":
+        raise ValueError(f"{path} holds a {checkpoint['trainer']!r} model, not GMsFEM-NO bases (train_basis)")
+    kinds = checkpoint["models"]
+    loaded = (checkpoint["meta"], {kind: stored_model(checkpoint, path, kind, device) for kind in kinds},
+              {kind: stored_normaliser(checkpoint, path, kind) for kind in kinds})
     if key is not None:
-        _LOADED[key] = (checkpoint, models)
+        _LOADED[key] = loaded
         while len(_LOADED) > 4:
             _LOADED.popitem(last=False)
-    return checkpoint, models
+    return loaded

@@ -75,7 +75,7 @@ class ExactGPO(CalibratedVariance):
     def prior_mean(self, a: torch.Tensor) -> torch.Tensor:
         """m(a) on the output points, (batch, d); zero without a neural mean."""
         if self.mean_op is None:
-            return torch.zeros(len(a), self.d, dtype=a.dtype)
+            return torch.zeros(len(a), self.d, dtype=a.dtype, device=a.device)
         return self.mean_op(a).flatten(1)[:, self.output_index]
 
     def spatial_dense(self) -> torch.Tensor:

@@ -161,7 +161,8 @@ class LoGoSGPO(CalibratedVariance):
         """w = L⁻¹ k_a(Z, Φ(a)), (M, batch), from the features Φ(a)."""
         Z = self.inducing_points
         Kzz = self.feature_kernel(Z).to_dense()
-        L = torch.linalg.cholesky(Kzz + self.jitter * Kzz.diagonal().mean() * torch.eye(len(Z), dtype=Z.dtype))
+        eye = torch.eye(len(Z), dtype=Z.dtype, device=Z.device)
+        L = torch.linalg.cholesky(Kzz + self.jitter * Kzz.diagonal().mean() * eye)
         return torch.linalg.solve_triangular(L, self.feature_kernel(Z, phi).to_dense(), upper=False)
 
     def prior_mean(self, a: torch.Tensor) -> torch.Tensor:
@@ -299,9 +300,9 @@ def _solve_shifted(spatial, rhs: torch.Tensor, shifts: torch.Tensor) -> torch.Te
             X = torch.movedim(torch.tensordot(X, Q.T, dims=([k + 1], [0])), -1, k + 1)
         return X.reshape(len(rhs), -1).to(rhs.dtype)
     op = spatial.operator()
-    K = scipy.sparse.csc_matrix((op.values.detach().double().numpy(), (op.rows.numpy(), op.cols.numpy())),
-                                shape=(op.n, op.n))
+    K = scipy.sparse.csc_matrix((op.values.detach().double().cpu().numpy(),
+                                 (op.rows.cpu().numpy(), op.cols.cpu().numpy())), shape=(op.n, op.n))
     eye = scipy.sparse.identity(op.n, format="csc")
-    out = np.stack([scipy.sparse.linalg.spsolve(eye + float(s) * K, r) for s, r in zip(shifts, rhs.numpy())])
-    return torch.as_tensor(out, dtype=rhs.dtype)
+    out = np.stack([scipy.sparse.linalg.spsolve(eye + float(s) * K, r) for s, r in zip(shifts, rhs.cpu().numpy())])
+    return torch.as_tensor(out, dtype=rhs.dtype, device=rhs.device)
 

@@ -24,6 +24,8 @@ from scipy.spatial import cKDTree
 
 from fem_ms.data.schema import DatasetFile
 
+from ..normalisation import Normaliser
+
 __all__ = ["GridProblem", "load_problem"]
 
 
@@ -36,7 +38,7 @@ class GridProblem:
     points: np.ndarray  # (d, dim) output coordinates
     axes: list  # per-axis grid coordinates
     structured: bool  # outputs = the whole tensor grid (Kronecker K_x possible)
-    normalisation: dict  # {"a_mean", "a_std", "y_mean", "y_std"} of the training split
+    normalisation: Normaliser  # per-channel input and output statistics of the training split
     kind: str
     periods: tuple = ()  # per axis: the period of a periodic axis, None otherwise (() = none periodic)
 
@@ -60,14 +62,14 @@ class GridProblem:
 
     @property
     def y_mean(self) -> float:
-        return self.normalisation["y_mean"]
+        return self.normalisation.output_mean
 
     @property
     def y_std(self) -> float:
-        return self.normalisation["y_std"]
+        return self.normalisation.output_scale
 
     def raw_outputs(self, y: torch.Tensor) -> torch.Tensor:
-        return y * self.y_std + self.y_mean
+        return self.normalisation.denormalise_outputs(y)
 
     def to_grid(self, values: torch.Tensor) -> torch.Tensor:
         """Output-point values (…, d) on the grid (…, *grid), NaN where there is no output point."""
@@ -123,7 +125,7 @@ def _read(path: Path, split: str, level: int | None, stride: int):
 
 
 def load_problem(path, split: str = "train", level: int | None = None, stride: int = 1,
-                 limit: int | None = None, normalisation: dict | None = None) -> GridProblem:
+                 limit: int | None = None, normalisation: Normaliser | None = None) -> GridProblem:
     """The ``split`` of a dataset as a :class:`GridProblem`.
 
     Parameters
@@ -135,8 +137,8 @@ def load_problem(path, split: str = "train", level: int | None = None, stride: i
         Keep every ``stride``-th grid point per axis.
     limit : int, optional
         The first ``limit`` samples only.
-    normalisation : dict, optional
-        {"a_mean", "a_std", "y_mean", "y_std"} from the training split; computed here if absent.
+    normalisation : Normaliser, optional
+        The training split's (per input channel, and of the outputs); fitted here if absent.
     """
     path = Path(path)
     if not path.is_file():
@@ -151,19 +153,12 @@ def load_problem(path, split: str = "train", level: int | None = None, stride: i
     if not (np.isfinite(a).all() and np.isfinite(y).all()):
         raise ValueError(f"{path}: non-finite values in the {split} inputs or outputs")
     if normalisation is None:
-        normalisation = normalisation_of(a, y)
-    a_mean = np.asarray(normalisation["a_mean"])[None, :, *([None] * (a.ndim - 2))]
-    a_std = np.asarray(normalisation["a_std"])[None, :, *([None] * (a.ndim - 2))]
+        normalisation = Normaliser.fit(a, y, per_channel=True)
     dtype = torch.get_default_dtype()
-    a = torch.as_tensor((a - a_mean) / a_std, dtype=dtype)
-    y = torch.as_tensor((y - normalisation["y_mean"]) / normalisation["y_std"], dtype=dtype)
+    a = torch.as_tensor(normalisation.normalise_inputs(a), dtype=dtype)
+    y = torch.as_tensor(normalisation.normalise_outputs(y), dtype=dtype)
     grid = tuple(inside.shape)
     mesh = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
     return GridProblem(a, y, grid, torch.as_tensor(np.flatnonzero(flat_inside)), mesh[flat_inside], axes,
                        bool(flat_inside.all()), normalisation, kind, periods)
 
-
-def normalisation_of(a: np.ndarray, y: np.ndarray) -> dict:
-    axes = (0, *range(2, a.ndim))
-    return {"a_mean": a.mean(axis=axes).tolist(), "a_std": np.maximum(a.std(axis=axes), 1e-12).tolist(),
-            "y_mean": float(y.mean()), "y_std": float(max(y.std(), 1e-12))}

@@ -1,29 +1,29 @@
-"""Training of GP operators (LoGoS-GPO, plain GPO, SVGP) with resumable checkpoints, and their
-evaluation: relative L2 error, 95 % interval coverage and negative log predictive density."""
+"""Training of GP operators (LoGoS-GPO, plain GPO, SVGP) on the plugin's training core, and
+their evaluation: relative L2 error, 95 % interval coverage and negative log predictive density."""
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ..checkpoints import load_checkpoint_file, save_checkpoint_file
+from fem_ms.typed_config import keyword_signature
+
+from ..checkpoints import Checkpoint, load_checkpoint, stored_model, stored_normaliser
+from ..registry import register_model, with_record
+from ..training import Trainer, check_validation_split
 from .baselines import ExactGPO, SVGPOperator
 from .calibration import calibrate_variance
+from .config import MODELS, TrainGPOConfig
 from .logos import LoGoSGPO
 from .problems import GridProblem, load_problem
 from .spatial import KNNKernel, KroneckerKNNKernel
 
-__all__ = ["MODELS", "build_model", "train_gpo", "load_gpo", "evaluate", "relative_l2", "FORMAT"]
+__all__ = ["MODELS", "build_model", "train_gpo", "train_gpo_from_config", "load_gpo", "evaluate", "relative_l2",
+           "GPOTrainer"]
 
-# 2: periodic WNOs take (cos, sin) coordinates (their lift has another shape than in 1)
-# 3: models carry a calibrated predictive variance
-FORMAT = "fem-ms/gpo/3"
-MODELS = ("logos", "gpo", "svgp")
 _WNO_KEYS = ("width", "depth", "level", "wavelet", "modes", "boundary")
 
 
@@ -61,19 +61,28 @@ def build_model(name: str, problem: GridProblem, options: dict | None = None) ->
     return LoGoSGPO(C, problem.grid, problem.output_index, kx, **opts)
 
 
-def _save(path: Path, payload: dict) -> None:
-    save_checkpoint_file(path, payload, FORMAT)
+def _build(name: str, problem: GridProblem, options: dict | None) -> torch.nn.Module:
+    """:func:`build_model`, and the exact GPO given its training data (part of the model)."""
+    net = build_model(name, problem, options)
+    if name == "gpo":
+        net.set_train_data(problem.a, problem.y)
+    return net
 
 
-def _load(path: Path) -> dict:
-    return load_checkpoint_file(path, FORMAT, "a GPO")
+def _registered_builder(name: str):
+    """The registry's builder of model ``name``: its training problem read from the dataset."""
+    def build(dataset, level=None, stride=1, limit=None, options=None) -> torch.nn.Module:
+        return _build(name, load_problem(dataset, "train", level=level, stride=stride, limit=limit), options)
+
+    build.__name__ = f"build_{name}"
+    return build
 
 
-def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size: int = 16, lr: float = 4e-3,
-              seed: int = 0, level: int | None = None, stride: int = 1, n_train: int | None = None,
-              options: dict | None = None, variational: str = "closed-form", mean_epochs: int = 0,
-              max_seconds: float | None = None, progress: bool = True, refresh_every: int = 1,
-              noise_every: int = 1, calibration: int = 0) -> Path:
+for _name in MODELS:
+    register_model(_name, _registered_builder(_name))
+
+
+def train_gpo(dataset, out, **settings) -> Path:
     """Train a GP operator on the ``train`` split of ``dataset``; checkpoint after every epoch.
 
     AdamW with a cosine schedule on the negative ELBO (LoGoS, SVGP; mini-batches of whole
@@ -114,107 +123,139 @@ def train_gpo(dataset, out, model: str = "logos", epochs: int = 100, batch_size:
     (:func:`~.calibration.calibrate_variance`; the posterior mean is kept). Without it the
     intervals are the trained model's, whose noise a variational bound overestimates.
     """
-    dataset, out = Path(dataset), Path(out)
-    counts = (("epochs", epochs, 1), ("mean_epochs", mean_epochs, 0), ("refresh_every", refresh_every, 0),
-              ("noise_every", noise_every, 1), ("calibration", calibration, 0))
-    for name, value, low in counts:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            kind = "positive" if low else "non-negative"
-            raise ValueError(f"train_gpo: {name} must be a {kind} integer, got {value!r}")
-    if variational not in ("closed-form", "gradient"):
-        raise ValueError(f"train_gpo: variational must be 'closed-form' or 'gradient', got {variational!r}")
-    settings = dict(dataset=str(dataset.resolve()), model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-                    seed=seed, level=level, stride=stride, n_train=n_train, options=dict(options or {}),
-                    mean_epochs=mean_epochs, calibration=calibration)
-    closed_form = model == "logos" and variational == "closed-form"
-    if model == "logos":
-        settings.update(variational=variational, refresh_every=refresh_every, noise_every=noise_every)
-    problem = load_problem(dataset, "train", level=level, stride=stride, limit=n_train)
-    held_out = _held_out(dataset, problem, level, stride, n_train, calibration) if calibration else None
-    torch.manual_seed(seed)
-    net = build_model(model, problem, options)
-    if closed_form:  # set by LoGoSGPO.optimal_variational, not by AdamW
-        for p in net.closed_form_parameters():
-            p.requires_grad_(False)
-    if mean_epochs and getattr(net, "mean_op", None) is None:  # SVGP, or a GPO with neural_mean=False
-        raise ValueError(f"train_gpo: mean_epochs needs a neural mean; this {model!r} model has none")
-    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    mean_optimizer = torch.optim.AdamW(net.mean_op.parameters(), lr=lr, weight_decay=0.0) if mean_epochs else None
-    mean_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(mean_optimizer, T_max=mean_epochs) \
-        if mean_epochs else None
-    state = {"settings": settings, "done": 0, "seconds": 0.0, "losses": [],
-             "normalisation": problem.normalisation}
-    if out.exists():
-        previous = _load(out)
-        if previous.get("settings") != settings:
-            raise FileExistsError(f"{out} was trained with other settings; remove it or choose another path")
-        state = previous
-        net.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if mean_epochs:
-            mean_optimizer.load_state_dict(state["mean_optimizer"])
-            mean_scheduler.load_state_dict(state["mean_scheduler"])
-    else:
-        generator = torch.Generator().manual_seed(seed)
-        if model == "logos":
-            net.init_inducing(problem.a[torch.randperm(len(problem.a), generator=generator)[:256]])
-        elif model == "svgp":
-            net.init_inducing(problem.a[:64], generator)
-    if model == "gpo":
-        net.set_train_data(problem.a, problem.y)
-    N = len(problem.a)
-    bar = tqdm(range(state["done"], mean_epochs + epochs), desc=f"{model} on {dataset.name}", unit="epoch",
-               disable=not progress)
-    for epoch in bar:
-        start = time.perf_counter()
-        net.train()
-        fit_mean = epoch < mean_epochs
-        if closed_form and epoch == mean_epochs:  # before the first whole-model epoch
-            net.optimal_variational(problem.a, problem.y, noise=True)
-        batches = [None] if net.full_batch and not fit_mean else \
-            torch.randperm(N, generator=torch.Generator().manual_seed(seed + epoch)).split(batch_size)
-        opt, sched = (mean_optimizer, mean_scheduler) if fit_mean else (optimizer, scheduler)
-        total = 0.0
-        for step, idx in enumerate(batches):
-            if closed_form and not fit_mean and refresh_every and step and step % refresh_every == 0:
-                net.optimal_variational(problem.a, problem.y)
-            if fit_mean:
-                value = (net.prior_mean(problem.a[idx]) - problem.y[idx]).square().mean()
-            else:
-                value = net.loss() if idx is None else net.loss(problem.a[idx], problem.y[idx], N)
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-            total += float(value.detach())
-        sched.step()
-        if closed_form and not fit_mean:
-            whole_epoch = epoch + 1 - mean_epochs
-            last = epoch + 1 == mean_epochs + epochs
-            net.optimal_variational(problem.a, problem.y, noise=last or whole_epoch % noise_every == 0)
-        state["losses"].append(total / len(batches))
-        state["seconds"] += time.perf_counter() - start
-        state["done"] = epoch + 1
-        state.update(state_dict=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
-        if mean_epochs:
-            state.update(mean_optimizer=mean_optimizer.state_dict(), mean_scheduler=mean_scheduler.state_dict())
-        _save(out, state)
-        bar.set_postfix(loss=f"{state['losses'][-1]:.4g}")
-        if max_seconds is not None and state["seconds"] > max_seconds:
-            break
-    if held_out is not None:
-        calibrate_variance(net, held_out.a, held_out.y)
-        state["state_dict"] = net.state_dict()
-        _save(out, state)
+    return _train(TrainGPOConfig(dataset=dataset, out=out, **settings))
+
+
+train_gpo.__signature__ = keyword_signature(TrainGPOConfig, positional=("dataset", "out"))
+
+
+def train_gpo_from_config(source) -> Path:
+    """``fem-ms train-gpo CONFIG``: the training a TOML/JSON file (or a mapping) describes.
+
+    Returns the checkpoint's path.
+    """
+    return _train(TrainGPOConfig.load(source))
+
+
+class GPOTrainer(Trainer):
+    """A GP operator's epochs: an optional mean-fitting phase with its own AdamW and cosine
+    schedule, then the whole model on its negative ELBO or log marginal likelihood, with
+    LoGoS-GPO's closed-form (B, S) and noise updates before, during and after its epochs."""
+
+    def __init__(self, net: torch.nn.Module, problem: GridProblem, config: TrainGPOConfig,
+                 held_out: GridProblem | None = None, validation_problem: GridProblem | None = None, **kwargs):
+        self.config, self.problem, self.held_out = config, problem, held_out
+        self.validation_problem = validation_problem
+        self.closed_form = config.model == "logos" and config.variational == "closed-form"
+        if self.closed_form:  # set by LoGoSGPO.optimal_variational, not by AdamW
+            for p in net.closed_form_parameters():
+                p.requires_grad_(False)
+        if config.mean_epochs and getattr(net, "mean_op", None) is None:  # SVGP, or a GPO without neural mean
+            raise ValueError(f"train_gpo: mean_epochs needs a neural mean; this {config.model!r} model has none")
+        super().__init__(net, epochs=config.mean_epochs + config.epochs, schedule_length=config.epochs, lr=config.lr,
+                         weight_decay=0.0, normaliser=problem.normalisation, max_seconds=config.max_seconds,
+                         validation=None if validation_problem is None else self._validation_figures,
+                         validate_every=config.validate_every, device=config.device, progress=config.progress,
+                         desc=f"{config.model} on {Path(config.dataset).name}", **kwargs)
+        self.problem.a, self.problem.y = problem.a.to(self.device), problem.y.to(self.device)
+        if config.model == "gpo":
+            self.model.set_train_data(self.problem.a, self.problem.y)
+        self.mean_optimizer = self.mean_scheduler = None
+        if config.mean_epochs:
+            self.mean_optimizer = torch.optim.AdamW(self.model.mean_op.parameters(), lr=config.lr, weight_decay=0.0)
+            self.mean_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.mean_optimizer,
+                                                                             T_max=config.mean_epochs)
+
+    @property
+    def fitting_mean(self) -> bool:
+        return self.epoch < self.config.mean_epochs
+
+    def stateful(self) -> dict:
+        state = super().stateful()
+        if self.mean_optimizer is not None:
+            state.update(mean_optimizer=self.mean_optimizer, mean_scheduler=self.mean_scheduler)
+        return state
+
+    def active_optimizer(self) -> torch.optim.Optimizer:
+        return self.mean_optimizer if self.fitting_mean else self.optimizer
+
+    def on_train_start(self, resumed: bool) -> None:
+        if resumed:
+            return
+        generator = torch.Generator().manual_seed(self.config.seed)
+        a = self.problem.a
+        if self.config.model == "logos":
+            self.model.init_inducing(a[torch.randperm(len(a), generator=generator)[:256].to(a.device)])
+        elif self.config.model == "svgp":
+            self.model.init_inducing(a[:64], generator)
+
+    def _closed_form_step(self, noise: bool = False) -> None:
+        elbo = self.model.optimal_variational(self.problem.a, self.problem.y, noise=noise)
+        self.check_finite(elbo, what="the collapsed ELBO of the closed-form (B, S) step")
+
+    def on_epoch_start(self) -> None:
+        if self.closed_form and self.epoch == self.config.mean_epochs:  # before the first whole-model epoch
+            self._closed_form_step(noise=True)
+
+    def batches(self, epoch: int):
+        if self.model.full_batch and not self.fitting_mean:
+            return [None]
+        generator = torch.Generator().manual_seed(self.config.seed + epoch)
+        return torch.randperm(len(self.problem.a), generator=generator).split(self.config.batch_size)
+
+    def compute_loss(self, idx) -> tuple[torch.Tensor, float]:
+        a, y, n = self.problem.a, self.problem.y, len(self.problem.a)
+        if self.closed_form and not self.fitting_mean and self.config.refresh_every and self.step \
+                and self.step % self.config.refresh_every == 0:
+            self.model.optimal_variational(a, y)
+        if self.fitting_mean:
+            idx = idx.to(a.device)
+            return (self.model.prior_mean(a[idx]) - y[idx]).square().mean(), 1
+        if idx is None:
+            return self.model.loss(), 1
+        idx = idx.to(a.device)
+        return self.model.loss(a[idx], y[idx], n), 1
+
+    def end_epoch(self) -> None:
+        if self.fitting_mean:
+            self.mean_scheduler.step()
+            return
+        self.scheduler.step()
+        if self.closed_form:
+            whole_epoch = self.epoch + 1 - self.config.mean_epochs
+            last = self.epoch + 1 == self.epochs
+            self._closed_form_step(noise=last or whole_epoch % self.config.noise_every == 0)
+
+    def on_train_end(self) -> None:
+        if self.held_out is not None:
+            calibrate_variance(self.model, self.held_out.a.to(self.device), self.held_out.y.to(self.device))
+            self.save()
+
+    def _validation_figures(self, model) -> dict:
+        figures = evaluate(model, self.validation_problem)
+        return {"rel_l2": figures["rel_l2_mean"], "coverage_95": figures["coverage_95"], "nlpd": figures["nlpd"]}
+
+
+def _train(config: TrainGPOConfig) -> Path:
+    dataset, out = Path(config.dataset), Path(config.out)
+    checkpoint = Checkpoint(out, "gpo", config.identity())
+    problem = load_problem(dataset, "train", level=config.level, stride=config.stride, limit=config.n_train)
+    held_out = _held_out(dataset, problem, config.level, config.stride, config.n_train, config.calibration) \
+        if config.calibration else None
+    validation = None
+    if config.validation_split is not None:
+        validation = load_problem(dataset, config.validation_split, level=config.level, stride=config.stride,
+                                  normalisation=problem.normalisation)
+        check_validation_split(len(validation.a), dataset, config.validation_split)
+    torch.manual_seed(config.seed)
+    net = with_record(build_model(config.model, problem, config.options), config.model, dataset=str(dataset.resolve()),
+                      level=config.level, stride=config.stride, limit=config.n_train, options=dict(config.options))
+    GPOTrainer(net, problem, config, held_out, validation, checkpoint=checkpoint).train()
     return out
 
 
 def _held_out(dataset: Path, problem: GridProblem, level, stride: int, n_train, calibration: int) -> GridProblem:
     """The ``calibration`` train-split functions after the first ``n_train``, standardised as ``problem``."""
-    if n_train is None:
-        raise ValueError("train_gpo: calibration holds out train-split functions after the first n_train; "
-                         "set n_train")
     both = load_problem(dataset, "train", level=level, stride=stride, limit=n_train + calibration,
                         normalisation=problem.normalisation)
     if len(both.a) < n_train + calibration:
@@ -224,17 +265,20 @@ def _held_out(dataset: Path, problem: GridProblem, level, stride: int, n_train, 
     return both
 
 
-def load_gpo(path):
-    """(model, settings, state) from a checkpoint, the model in eval mode (a GPO with its
-    training data). Test data: ``load_problem(..., normalisation=state["normalisation"])``."""
-    state = _load(Path(path))
-    s = state["settings"]
-    problem = load_problem(s["dataset"], "train", level=s["level"], stride=s["stride"], limit=s["n_train"])
-    net = build_model(s["model"], problem, s["options"])
-    if s["model"] == "gpo":
-        net.set_train_data(problem.a, problem.y)
-    net.load_state_dict(state["state_dict"])
-    return net.eval(), s, state
+def load_gpo(path, device: str | torch.device = "cpu"):
+    """(model, settings, state) from a :func:`train_gpo` checkpoint: the model in eval mode (a
+    GPO with its training data), the run's settings (its config without runtime options), and
+    ``state`` with the ``normalisation`` (a :class:`~fem_ms_torch.normalisation.Normaliser`),
+    ``done`` (epochs), ``seconds`` (training time), ``losses`` and ``history`` (per epoch).
+    Test data: ``load_problem(..., normalisation=state["normalisation"])``."""
+    stored = load_checkpoint(path)
+    if stored["trainer"] != "gpo":
+        raise ValueError(f"{path} holds a {stored['trainer']!r} model, not a GP operator (train_gpo)")
+    net = stored_model(stored, path, device=device)
+    history = stored["runs"]["model"]["history"]
+    state = {"normalisation": stored_normaliser(stored, path), "done": len(history),
+             "seconds": sum(r["time_s"] for r in history), "losses": [r["loss"] for r in history], "history": history}
+    return net, stored["config"], state
 
 
 def relative_l2(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -254,7 +298,7 @@ def evaluate(net, problem: GridProblem, batch_size: int = 25) -> dict:
         y = problem.raw_outputs(problem.y[idx])
         mean = problem.raw_outputs(pred.mean)
         std = pred.std * problem.y_std
-        rel.append(relative_l2(mean, y).numpy())
+        rel.append(relative_l2(mean, y).cpu().numpy())
         z = (y - mean) / std
         inside += int((z.abs() <= 1.959964).sum())
         nlpd += float((0.5 * z**2 + torch.log(std) + 0.5 * math.log(2 * math.pi)).sum())

@@ -114,8 +114,7 @@ class WNO(nn.Module):
     """Wavelet neural operator: lift (with the grid coordinates) → ``depth`` wavelet integral
     layers v ← σ(K v + W v) → projection.
 
-    Input (batch, in_channels, *grid), output (batch, out_channels, *grid) on the same grid.
-    ``config`` holds the constructor arguments, so a checkpoint rebuilds the model. With
+    Input (batch, in_channels, *grid), output (batch, out_channels, *grid) on the same grid. With
     ``boundary="periodic"`` the grid is taken as periodic (points i/n) and each coordinate
     enters as (cos 2πx, sin 2πx): a coordinate x ∈ [0, 1] jumps from 1 to 0 across the seam.
     Its wavelet layers use the exact periodised transform, so each layer commutes with circular
@@ -125,8 +124,6 @@ class WNO(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, dim: int, width: int = 32, depth: int = 4,
                  level: int = 3, wavelet: str = "db4", modes: int = 16, boundary: str = "symmetric"):
         super().__init__()
-        self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width, depth=depth,
-                           level=level, wavelet=wavelet, modes=modes, boundary=boundary)
         self.dim, self.in_channels = dim, in_channels
         self.periodic = boundary == "periodic"
         self.lift = nn.Linear(in_channels + (2 * dim if self.periodic else dim), width)

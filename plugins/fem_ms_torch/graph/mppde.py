@@ -19,6 +19,8 @@ from torch import nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
+from ..registry import RegisteredModel
+
 __all__ = ["MPPDE", "MPPDELayer"]
 
 
@@ -49,7 +51,7 @@ class MPPDELayer(MessagePassing):
         return self.update_net(torch.cat([h, aggregated], dim=-1))
 
 
-class MPPDE(nn.Module):
+class MPPDE(RegisteredModel, name="mppde"):
     """MP-PDE network for vector fields on mesh nodes.
 
     Parameters
@@ -79,17 +81,16 @@ class MPPDE(nn.Module):
                                 dim=dim).items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"MPPDE: {name} must be a positive integer, got {value!r}")
-        self.config = dict(channels=channels, history=history, bundle=bundle, hidden=hidden, steps=steps, dim=dim)
-        self.channels, self.history = channels, history
+        self.channels, self.history, self.dim = channels, history, dim
         self.encoder = _mlp(history * channels + dim, hidden)
         self.layers = nn.ModuleList([MPPDELayer(hidden, history * channels, dim) for _ in range(steps)])
         self.decoder = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, bundle * channels))
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
                 graph: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 2 or x.shape[1] != self.history * self.channels or pos.shape != (x.shape[0], self.config["dim"]):
+        if x.dim() != 2 or x.shape[1] != self.history * self.channels or pos.shape != (x.shape[0], self.dim):
             raise ValueError(f"MPPDE: expected x (nodes, {self.history * self.channels}) and pos (nodes, "
-                             f"{self.config['dim']}), got {tuple(x.shape)} and {tuple(pos.shape)}")
+                             f"{self.dim}), got {tuple(x.shape)} and {tuple(pos.shape)}")
         h = self.encoder(torch.cat([x, pos], dim=-1))
         for layer in self.layers:
             h = layer(h, x, pos, edge_index, graph)

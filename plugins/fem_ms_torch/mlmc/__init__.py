@@ -11,8 +11,8 @@
 from .batcher import SAMPLINGS, MultilevelBatcher
 from .levels import GraphLevel, GridLevel, cylinder_levels, darcy_levels
 from .progression import PROGRESSIONS, batch_sizes, sample_counts
-from .trainer import LOSSES, MLMCTrainer, load_mlmc_checkpoint, train_single_level
+from .trainer import LOSSES, MLMCTrainer, train_single_level
 
 __all__ = ["PROGRESSIONS", "SAMPLINGS", "LOSSES", "MultilevelBatcher", "GridLevel", "GraphLevel",
            "darcy_levels", "cylinder_levels", "batch_sizes", "sample_counts", "MLMCTrainer",
-           "load_mlmc_checkpoint", "train_single_level"]
+           "train_single_level"]

@@ -26,6 +26,7 @@ import torch
 from fem_ms.data.schema import DatasetFile
 
 from ..basis.features import patch_features
+from ..normalisation import Normaliser
 
 __all__ = ["GridLevel", "GraphLevel", "darcy_levels", "cylinder_levels", "CYLINDER_SOURCES"]
 
@@ -87,14 +88,15 @@ class GraphLevel:
         return args, self.targets[indices].reshape(b * n, -1).to(device)
 
 
-def darcy_levels(path, resolutions: Sequence[int], split: str = "train", stats: dict | None = None,
-                 dtype=torch.float32) -> tuple[list[GridLevel], dict]:
+def darcy_levels(path, resolutions: Sequence[int], split: str = "train", stats: Normaliser | None = None,
+                 dtype=torch.float32) -> tuple[list[GridLevel], Normaliser]:
     """Levels κ → u of a ``multilevel`` dataset, coarsest first.
 
     Inputs are :func:`~fem_ms_torch.basis.features.patch_features` (standardised log κ at the
-    vertices and the coordinates); targets u / scale. ``stats`` (log-κ mean and std, the scale
-    of u) come from the coarsest level of this split unless given (pass the training split's
-    to a test split). Returns the levels and the stats.
+    vertices and the coordinates); targets u / max|u|. ``stats``, the
+    :class:`~fem_ms_torch.normalisation.Normaliser` of both (log-κ mean and standard deviation,
+    the scale of u), is fitted on the coarsest level of this split unless given (pass the
+    training split's to a test split). Returns the levels and the normaliser.
     """
     path = Path(path)
     resolutions = [int(n) for n in resolutions]
@@ -107,11 +109,9 @@ def darcy_levels(path, resolutions: Sequence[int], split: str = "train", stats: 
         raw = [tuple(torch.as_tensor(data.read(field, samples, level=n), dtype=torch.float64)
                      for field in ("kappa", "u")) for n in resolutions]
     if stats is None:
-        log_k = torch.log(raw[0][0])
-        stats = {"log_kappa_mean": float(log_k.mean()), "log_kappa_std": float(log_k.std().clamp_min(1e-6)),
-                 "u_scale": float(raw[0][1].abs().max().clamp_min(1e-30))}
-    levels = [GridLevel(patch_features(k, stats["log_kappa_mean"], stats["log_kappa_std"]).to(dtype),
-                        (u / stats["u_scale"])[:, None].to(dtype), name=f"{n}x{n}")
+        stats = Normaliser.fit(raw[0][0], raw[0][1], log_inputs=True, output_scaling="max_abs")
+    levels = [GridLevel(patch_features(k, *stats.log_input_stats).to(dtype),
+                        stats.normalise_outputs(u)[:, None].to(dtype), name=f"{n}x{n}")
               for n, (k, u) in zip(resolutions, raw)]
     return levels, stats
 

@@ -18,9 +18,11 @@ twice. The gradient is the same for models that treat the samples of a batch ind
 (the FNO, the MP-PDE with its per-graph norm).
 
 Single-level training is this trainer with a one-level batcher (:func:`train_single_level`):
-everything except the batcher is shared. CPU by default, CUDA when available, and
-DistributedDataParallel when ``torch.distributed`` is initialised: every rank takes its share
-of each level's batch and the gradients are averaged once per step.
+everything except the batcher is shared. The epoch loop, checkpoints, validation and metrics
+are the plugin's training core (:class:`~fem_ms_torch.training.Trainer`); the telescoping step
+is this trainer's ``train_one_batch``. CPU by default, CUDA when available, and data-parallel
+when ``torch.distributed`` is initialised: every rank takes its share of each level's batch
+and the gradients are averaged once per step.
 """
 
 from __future__ import annotations
@@ -28,19 +30,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from ..checkpoints import load_checkpoint_file, save_checkpoint_file
+from ..checkpoints import Checkpoint
+from ..distributed import DataParallel
+from ..normalisation import Normaliser
+from ..registry import model_record
+from ..training import Trainer
 from .batcher import MultilevelBatcher
 
-__all__ = ["LOSSES", "MLMCTrainer", "train_single_level", "CHECKPOINT_FORMAT"]
+__all__ = ["LOSSES", "MLMCTrainer", "train_single_level"]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "fem-ms/mlmc/1"
 
 
 def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -57,19 +59,15 @@ def relative_l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSSES: dict[str, Callable] = {"mse": mse_loss, "relative_l2": relative_l2_loss}
 
 
-def load_mlmc_checkpoint(path) -> dict:
-    """A checkpoint written by :class:`MLMCTrainer` (``weights_only=True``)."""
-    return load_checkpoint_file(path, CHECKPOINT_FORMAT, "an MLMC")
-
-
-class MLMCTrainer:
+class MLMCTrainer(Trainer):
     """Train ``model`` on ``levels`` with the batches of ``batcher``.
 
     Parameters
     ----------
     model : torch.nn.Module
         Called as ``model(*args)`` with the args of any level's ``batch`` (it must accept every
-        resolution).
+        resolution). A registered model (:mod:`fem_ms_torch.registry`) is stored with its
+        record, so that :func:`fem_ms_torch.checkpoints.load_model` rebuilds it.
     levels : sequence
         Coarsest first; each has ``batch(indices, device) -> (args, target)`` and the same
         samples in the same order (see :mod:`.levels`).
@@ -78,14 +76,18 @@ class MLMCTrainer:
     epochs : int
         Length of the run (sets the cosine learning-rate schedule).
     loss : {"mse", "relative_l2"} or callable
-    lr : float
-        Adam learning rate.
+    lr, weight_decay : float
+        Of AdamW (the default ``weight_decay=0`` is Adam).
     checkpoint : path, optional
         Written atomically after every epoch; an existing one with the same settings is resumed,
         one with other settings is refused.
     settings : dict, optional
-        Extra JSON-able facts that identify the run (the data, the model); stored in the
+        Extra plain facts that identify the run (the data, the model); stored in the
         checkpoint and compared on resume.
+    normaliser : Normaliser, optional
+        How the levels' data were standardised (:func:`.levels.darcy_levels`); stored with the model.
+    validation_level : level, optional
+        Evaluated (mean per-sample loss) every ``validate_every`` epochs and after the last.
     device : str, optional
         Default "cuda" when available, else "cpu".
     progress : bool
@@ -94,57 +96,43 @@ class MLMCTrainer:
 
     def __init__(self, model: torch.nn.Module, levels: Sequence, batcher: MultilevelBatcher, epochs: int,
                  loss="mse", lr: float = 1e-3, checkpoint=None, settings: dict | None = None, device=None,
-                 progress: bool = True, desc: str = "MLMC"):
+                 progress: bool = True, desc: str = "MLMC", normaliser: Normaliser | None = None,
+                 validation_level=None, validate_every: int = 1, weight_decay: float = 0.0):
         if len(levels) != batcher.levels:
             raise ValueError(f"{len(levels)} levels of data but the batcher has {batcher.levels} levels")
         sizes = {len(level) for level in levels}
         if sizes != {batcher.n_samples}:
             raise ValueError(f"every level must hold the batcher's {batcher.n_samples} samples, got {sorted(sizes)}")
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         if isinstance(loss, str):
             if loss not in LOSSES:
                 raise ValueError(f"unknown loss {loss!r}; known: {sorted(LOSSES)}")
             self.loss_name, self.loss = loss, LOSSES[loss]
         else:
             self.loss_name, self.loss = getattr(loss, "__name__", "custom"), loss
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.levels, self.batcher, self.epochs = list(levels), batcher, epochs
-        self.model = model.to(self.device)
+        self.levels, self.batcher = list(levels), batcher
         self.distributed = torch.distributed.is_available() and torch.distributed.is_initialized() \
             and torch.distributed.get_world_size() > 1
-        if self.distributed:
-            world = torch.distributed.get_world_size()
-            if any(b % world for b in batcher.batch_sizes):
-                raise ValueError(f"batch sizes {batcher.batch_sizes} must divide among {world} ranks")
-            self.rank, self.world = torch.distributed.get_rank(), world
-            # every rank starts from rank 0's weights
-            for tensor in self.model.state_dict().values():
-                torch.distributed.broadcast(tensor, 0)
-        else:
-            self.rank, self.world = 0, 1
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)
+        self.rank, self.world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) \
+            if self.distributed else (0, 1)
+        if any(b % self.world for b in batcher.batch_sizes):
+            raise ValueError(f"batch sizes {batcher.batch_sizes} must divide among {self.world} ranks")
+        record = model_record(model)
         self.settings = {"levels": [getattr(level, "name", str(i)) for i, level in enumerate(levels)],
                          "counts": batcher.counts, "batch_sizes": batcher.batch_sizes, "sampling": batcher.sampling,
                          "seed": batcher.seed, "epochs": epochs, "loss": self.loss_name, "lr": lr,
-                         "model": getattr(model, "config", type(model).__name__), **(settings or {})}
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.progress, self.desc = progress and self.rank == 0, desc
-        self.history: list[dict] = []
+                         "weight_decay": weight_decay, "model": record or type(model).__name__, **(settings or {})}
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self._warned = False
-        if self.checkpoint is not None and self.checkpoint.exists():
-            self._resume(load_mlmc_checkpoint(self.checkpoint))
-
-    def _resume(self, state: dict) -> None:
-        if state["settings"] != self.settings:
-            raise FileExistsError(f"{self.checkpoint} was written by a run with other settings; remove it "
-                                  f"or choose another path")
-        self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.history = list(state["history"])
-        log.info("resumed %s after epoch %d", self.checkpoint, len(self.history))
+        self.validation_level = validation_level
+        super().__init__(model, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                         checkpoint=None if checkpoint is None else Checkpoint(checkpoint, "mlmc", self.settings,
+                                                                               writer=self.rank == 0),
+                         normaliser=normaliser, ranks=DataParallel(self.rank, self.world, str(device)), device=device,
+                         validation=None if validation_level is None else self._validation_loss,
+                         validate_every=validate_every, progress=progress, desc=desc)
+        if self.distributed:  # every rank starts from rank 0's weights
+            for tensor in self.model.state_dict().values():
+                torch.distributed.broadcast(tensor, 0)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -178,6 +166,7 @@ class MLMCTrainer:
             start, cpu = time.perf_counter(), time.process_time()
             fine = self._level_loss(level, indices)
             term = fine - self._level_loss(level - 1, indices) if level else fine
+            self.check_finite(term, what=f"the level-{level} loss term")
             term.backward()
             self._sync()
             record["time_s"].append(time.perf_counter() - start)
@@ -210,6 +199,7 @@ class MLMCTrainer:
                 coarse = self.loss(*self._head(level, output, target, len(batch[level + 1]) // self.world))
                 term = fine - coarse
                 head_loss.append(float(coarse.detach()))
+            self.check_finite(term, what=f"the level-{level} loss term")
             term.backward()
             self._sync()
             record["time_s"].append(time.perf_counter() - start)
@@ -224,41 +214,33 @@ class MLMCTrainer:
                 torch.distributed.all_reduce(p.grad)
                 p.grad /= self.world
 
-    def train(self) -> list[dict]:
-        """Run the remaining epochs; returns the history (one record per epoch)."""
-        bar = tqdm(range(len(self.history), self.epochs), desc=self.desc, unit="epoch", disable=not self.progress)
-        for epoch in bar:
-            self.model.train()
-            batches = self.batcher.epoch(epoch)
-            sums = {key: [0.0] * self.batcher.levels for key in ("loss", "fine_loss", "time_s", "cpu_s")}
-            start, cpu = time.perf_counter(), time.process_time()
-            for batch in batches:
-                step = self.accumulate_gradients(batch)
-                self.optimizer.step()
-                for key in sums:
-                    sums[key] = [a + b for a, b in zip(sums[key], step[key])]
-            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-            self.scheduler.step()
-            steps = len(batches)
-            record = {"epoch": epoch + 1, "time_s": wall, "cpu_s": cpu, "steps": steps,
-                      "level_time_s": sums["time_s"], "level_cpu_s": sums["cpu_s"],
-                      "level_loss": [v / steps for v in sums["loss"]],
-                      "level_fine_loss": [v / steps for v in sums["fine_loss"]]}
-            self.history.append(record)
-            if self.batcher.levels > 1 and sum(record["level_loss"]) < 0 and not self._warned:
-                # the fine-loss estimate of a nonnegative loss cannot be negative in expectation: the
-                # corrections are being fitted (coarse loss driven up) on too few fine samples
-                log.warning("epoch %d: the telescoping-sum loss estimate is negative (%.3g); the correction "
-                            "terms are overfitted on the fine levels' %s samples: give the fine levels more "
-                            "samples", epoch + 1, sum(record["level_loss"]), self.batcher.counts[1:])
-                self._warned = True
-            bar.set_postfix(loss=f"{sum(record['level_loss']):.4g}", s=f"{wall:.2f}")
-            if self.checkpoint is not None and self.rank == 0:
-                save_checkpoint_file(self.checkpoint, {"settings": self.settings, "state_dict": self.model.state_dict(),
-                                                       "optimizer": self.optimizer.state_dict(),
-                                                       "scheduler": self.scheduler.state_dict(),
-                                                       "history": self.history}, CHECKPOINT_FORMAT)
-        return self.history
+    def batches(self, epoch: int) -> list[list[torch.Tensor]]:
+        return self.batcher.epoch(epoch)
+
+    def train_one_batch(self, step: int, batch: Sequence[torch.Tensor]) -> dict:
+        record = self.accumulate_gradients(batch)
+        self.optimizer.step()
+        return record
+
+    def epoch_metrics(self, steps: list[dict]) -> dict:
+        sums = {key: [sum(step[key][level] for step in steps) for level in range(self.batcher.levels)]
+                for key in ("loss", "fine_loss", "time_s", "cpu_s")}
+        level_loss = [v / len(steps) for v in sums["loss"]]
+        return {"loss": sum(level_loss), "steps": len(steps), "level_time_s": sums["time_s"],
+                "level_cpu_s": sums["cpu_s"], "level_loss": level_loss,
+                "level_fine_loss": [v / len(steps) for v in sums["fine_loss"]]}
+
+    def on_epoch_end(self, record: dict) -> None:
+        if self.batcher.levels > 1 and record["loss"] < 0 and not self._warned:
+            # the fine-loss estimate of a nonnegative loss cannot be negative in expectation: the
+            # corrections are being fitted (coarse loss driven up) on too few fine samples
+            log.warning("epoch %d: the telescoping-sum loss estimate is negative (%.3g); the correction "
+                        "terms are overfitted on the fine levels' %s samples: give the fine levels more "
+                        "samples", record["epoch"], record["loss"], self.batcher.counts[1:])
+            self._warned = True
+
+    def _validation_loss(self, model: torch.nn.Module) -> dict:
+        return {"loss": self.evaluate(self.validation_level)}
 
     @torch.no_grad()
     def evaluate(self, level, batch_size: int = 16, loss=None) -> float:
@@ -272,17 +254,6 @@ class MLMCTrainer:
             total += float(fn(self.model(*args), target)) * len(indices)
             count += len(indices)
         return total / count
-
-    @property
-    def train_time_s(self) -> float:
-        """Wall time of all training epochs so far (evaluation excluded)."""
-        return sum(r["time_s"] for r in self.history)
-
-    @property
-    def train_cpu_s(self) -> float:
-        """Process CPU time of all training epochs so far: on a shared CPU, a cost measure that
-        other processes' load disturbs far less than wall time (with one torch thread)."""
-        return sum(r["cpu_s"] for r in self.history)
 
 
 def train_single_level(model: torch.nn.Module, level, epochs: int, batch_size: int, seed: int = 0,

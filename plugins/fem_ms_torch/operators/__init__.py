@@ -1,4 +1,5 @@
-"""Neural operator layers and models (torch), chosen by name for checkpoints."""
+"""Neural operator layers and models (torch); the models are registered by name in
+:mod:`fem_ms_torch.registry` ("ffno", "fno", "localno", "localffno")."""
 
 from .differential import DifferentialConv
 from .disco import DiscoConv, LocalBasis, SparseDiscoConv
@@ -7,8 +8,5 @@ from .fno import FNO, SpectralConv
 from .local_no import LocalFFNO, LocalNO
 from .mesh_quadrature import lumped_vertex_weights, triangles_from_edges
 
-ARCHITECTURES = {"ffno": FFNO, "fno": FNO, "localno": LocalNO, "localffno": LocalFFNO}
-
-__all__ = ["ARCHITECTURES", "DifferentialConv", "DiscoConv", "FFNO", "FNO", "FactorizedSpectralConv",
-           "LocalBasis", "LocalFFNO", "LocalNO", "SparseDiscoConv", "SpectralConv",
-           "lumped_vertex_weights", "triangles_from_edges"]
+__all__ = ["DifferentialConv", "DiscoConv", "FFNO", "FNO", "FactorizedSpectralConv", "LocalBasis", "LocalFFNO",
+           "LocalNO", "SparseDiscoConv", "SpectralConv", "lumped_vertex_weights", "triangles_from_edges"]

@@ -7,8 +7,9 @@ number of axes instead of with the product of the modes, and the operator applie
 any resolution (resolution transfer): the weights act on frequencies, not grid points.
 
 Written here rather than taken from neuraloperator to keep the plugin's dependencies to torch
-alone; the layer layout follows neuraloperator's (layers apart from models, constructor
-arguments stored so that a checkpoint rebuilds the model).
+alone; the layer layout follows neuraloperator's (layers apart from models), and the model is
+registered as ``"ffno"`` (:mod:`..registry`: constructor arguments stored so that a checkpoint
+rebuilds it).
 
 With ``differential`` / ``disco`` the layer gains the local branches of a LocalNO
 (Liu-Schiaffini et al., 2024): K(z) + D(z) + I(z) inside the feed-forward block, D a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..registry import RegisteredModel
 from .axes import check_input, modes_per_axis
 from .local import local_branches_per_layer
 from .truncated_dft import spectral_mix_along
@@ -50,7 +52,7 @@ class FactorizedSpectralConv(nn.Module):
         return out
 
 
-class FFNO(nn.Module):
+class FFNO(RegisteredModel, name="ffno"):
     """F-FNO: pointwise lifting, ``depth`` factorized Fourier layers, pointwise projection.
 
     Parameters
@@ -76,10 +78,6 @@ class FFNO(nn.Module):
                  disco_radius: float = 0.075, disco_basis: str | None = None, disco_kernel_shape=None):
         super().__init__()
         modes = modes_per_axis(modes, dim)
-        self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
-                           depth=depth, modes=list(modes), share_weights=share_weights, differential=differential,
-                           disco=disco, disco_radius=disco_radius, disco_basis=disco_basis,
-                           disco_kernel_shape=disco_kernel_shape)
         self.lift = nn.Linear(in_channels, width)
         convs = [FactorizedSpectralConv(width, modes)] * depth if share_weights else \
             [FactorizedSpectralConv(width, modes) for _ in range(depth)]

@@ -16,6 +16,7 @@ import itertools
 import torch
 from torch import nn
 
+from ..registry import RegisteredModel
 from .axes import check_input, modes_per_axis
 from .local import local_branches_per_layer
 
@@ -52,7 +53,7 @@ class SpectralConv(nn.Module):
         return torch.fft.irfftn(out, s=x.shape[2:], dim=axes, norm="ortho")
 
 
-class FNO(nn.Module):
+class FNO(RegisteredModel, name="fno"):
     """FNO: pointwise lifting, ``depth`` Fourier layers z ← GELU(W z + K z), pointwise projection.
 
     Parameters
@@ -73,9 +74,6 @@ class FNO(nn.Module):
                  disco_basis: str | None = None, disco_kernel_shape=None):
         super().__init__()
         modes = modes_per_axis(modes, dim)
-        self.config = dict(in_channels=in_channels, out_channels=out_channels, dim=dim, width=width,
-                           depth=depth, modes=list(modes), differential=differential, disco=disco,
-                           disco_radius=disco_radius, disco_basis=disco_basis, disco_kernel_shape=disco_kernel_shape)
         self.lift = nn.Linear(in_channels, width)
         self.convs = nn.ModuleList([SpectralConv(width, modes) for _ in range(depth)])
         self.pointwise = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])

@@ -1,6 +1,6 @@
 """Local neural operators (Liu-Schiaffini et al., 2024): the FNO and the F-FNO with their
-differential and local-integral (DISCO) branches switched on, registered as architectures
-"localno" and "localffno" so that ``train_basis(..., architecture=...)`` and checkpoints use them."""
+differential and local-integral (DISCO) branches switched on, registered as models "localno" and
+"localffno" (:mod:`..registry`) so that ``train_basis(..., architecture=...)`` and checkpoints use them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .fno import FNO
 __all__ = ["LocalNO", "LocalFFNO"]
 
 
-class LocalNO(FNO):
+class LocalNO(FNO, name="localno"):
     """LocalNO layer z ← GELU(W z + K_Fourier z + K_differential z + K_DISCO z).
 
     Same arguments as ``FNO``; ``differential`` and ``disco`` default to on.
@@ -23,7 +23,7 @@ class LocalNO(FNO):
                          disco_basis, disco_kernel_shape)
 
 
-class LocalFFNO(FFNO):
+class LocalFFNO(FFNO, name="localffno"):
     """F-FNO whose layers add the differential and DISCO branches to the factorized Fourier one.
 
     Same arguments as ``FFNO``; ``differential`` and ``disco`` default to on.
