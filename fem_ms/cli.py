@@ -101,12 +101,12 @@ def _info(args) -> int:
     torch = {"installed": importlib.util.find_spec("torch") is not None}
     if torch["installed"]:
         torch["version"] = version("torch")
-        try:
+        try:  # optional: torch is the plugin's dependency, not the core's
             import torch as _torch
-
-            torch["cuda_available"] = bool(_torch.cuda.is_available())
-        except Exception as exc:  # a broken install is a fact to report, not a reason to fail
+        except (ImportError, OSError) as exc:  # a broken install is a fact to report, not a reason to fail
             torch["import_error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            torch["cuda_available"] = bool(_torch.cuda.is_available())
     try:
         plugin = version("fem-ms-torch")
     except PackageNotFoundError:

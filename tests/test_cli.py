@@ -78,7 +78,7 @@ def test_bad_config_values_name_the_key(tmp_path):
     assert proc.returncode == 2 and len(error_lines(proc)) == 1 and "energy" in proc.stderr, proc.stderr
     config.write_text('kind = "multilevel"\nname = "x"\nsamples = 2\nlevels = [4, 8]\nenergie = 0.9\n')
     proc = run("generate", str(config), "--out-dir", str(tmp_path))
-    assert proc.returncode == 2 and "unknown keys ['energie']" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "unknown key 'energie' (did you mean 'energy'?)" in proc.stderr, proc.stderr
 
 
 def test_traceback_on_request():

@@ -441,7 +441,7 @@ def test_cli_train_basis(tmp_path):
     assert train_basis_from_config({"kind": "train_basis", **tomllib.loads(cfg.read_text())}) == tmp_path / "m.pt"
     cfg.write_text(cfg.read_text() + "epoch = 3\n")  # misspelt: named, not ignored
     bad = subprocess.run([sys.executable, "-m", "fem_ms.cli", "train-basis", str(cfg)], capture_output=True, text=True)
-    assert bad.returncode != 0 and "unknown keys ['epoch']" in bad.stderr
+    assert bad.returncode == 2 and "unknown key 'epoch' (did you mean 'epochs'?)" in bad.stderr
     with pytest.raises(ValueError, match=r"unknown key 'epoch' \(did you mean 'epochs'\?\)"):
         train_basis_from_config(cfg)
 

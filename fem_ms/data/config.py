@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import tomllib
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+import os
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..typed_config import check_fields, config_from_mapping, read_config_file
+
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "BurgersConfig", "ConfigTypeError", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
+           "BurgersConfig", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
 
 
 STORAGE_DTYPES = ("float64", "float32")
@@ -26,15 +27,6 @@ def _fraction(name, value):
         raise ValueError(f"config: {name} must be a number in [0, 1], got {value!r}")
 
 
-class ConfigTypeError(TypeError, ValueError):
-    """A config value of the wrong type (a ValueError too: a bad value for a key)."""
-
-
-# annotation → (accepted types, words for the message)
-_FIELD_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "str": ((str,), "a string"),
-                "tuple": ((tuple, list), "a list")}
-
-
 @dataclass(frozen=True)
 class _Common:
     name: str = "dataset"
@@ -45,16 +37,8 @@ class _Common:
     validation_fraction: float = 0.0
     storage_dtype: str = "float64"
 
-    def _check_types(self):
-        """Every value has its field's type (annotations are strings here: ``from __future__``)."""
-        for f in fields(self):
-            allowed, what = _FIELD_TYPES.get(str(f.type), (None, ""))
-            value = getattr(self, f.name)
-            if allowed and (isinstance(value, bool) or not isinstance(value, allowed)):
-                raise ConfigTypeError(f"config: {f.name} must be {what}, got {value!r} ({type(value).__name__})")
-
     def _validate_common(self):
-        self._check_types()
+        check_fields(self, "config")
         if not self.name or "/" in self.name:
             raise ValueError(f"config: name must be a non-empty file name, got {self.name!r}")
         _positive_int("samples", self.samples)
@@ -129,7 +113,7 @@ class MultilevelConfig(_Common):
     """
 
     kind = "multilevel"
-    levels: tuple = (16, 32, 64, 128, 256)
+    levels: tuple[int, ...] = (16, 32, 64, 128, 256)
     problem: str = "diffusion"
     forcing: str = "constant"
     energy: float = 0.95
@@ -165,7 +149,7 @@ class CylinderFlowConfig(_Common):
     kind = "cylinder_flow"
     samples: int = 200
     train_fraction: float = 0.75
-    meshes: tuple = (1, 2, 3, 4)
+    meshes: tuple[int, ...] = (1, 2, 3, 4)
     reynolds: float = 200.0
     dt: float = 0.25
     t_end: float = 50.0
@@ -249,21 +233,15 @@ CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, C
 
 
 def load_config(source) -> _Common:
-    """A config from a dict, or a ``.toml``/``.json`` file with a ``kind`` key."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    else:
-        data = dict(source)
+    """A config from a dict, or a ``.toml``/``.json`` file with a ``kind`` key (the dialect of
+    :mod:`fem_ms.typed_config`: unknown keys and wrongly typed values are named)."""
+    data = read_config_file(source) if isinstance(source, (str, os.PathLike)) else dict(source)
     kind = data.pop("kind", None)
     if kind not in CONFIG_KINDS:
         raise ValueError(f"config: kind must be one of {sorted(CONFIG_KINDS)}, got {kind!r}")
-    cls = CONFIG_KINDS[kind]
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"config: unknown keys {unknown} for kind {kind!r}; known: {sorted(known)}")
-    return cls(**data)
+    try:
+        return config_from_mapping(CONFIG_KINDS[kind], data, f"config of kind {kind!r}")
+    except (TypeError, ValueError) as exc:
+        if isinstance(source, (str, os.PathLike)):  # the checks in the dataclass do not know the file
+            raise type(exc)(f"{source}: {exc}") from None
+        raise

@@ -8,9 +8,7 @@ parsers are built here; the trainers, and torch with them, are imported when a c
 
 from __future__ import annotations
 
-import inspect
 import os
-import tomllib
 from pathlib import Path
 
 __all__ = ["add_train_basis", "add_train_mlmc", "add_train_gpo"]
@@ -19,38 +17,23 @@ __all__ = ["add_train_basis", "add_train_mlmc", "add_train_gpo"]
 def _config_path(path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise SystemExit(f"config file not found: {path}")
+        raise FileNotFoundError(f"config file not found: {path}")
     return path
 
 
-def _keyword_config(path, function, required=("dataset", "out")) -> dict:
-    """The TOML file at ``path`` as keyword arguments of ``function``: required keys present,
-    unknown keys named (a misspelt option must not be silently ignored)."""
-    path = _config_path(path)
-    settings = tomllib.loads(path.read_text())
-    for key in required:
-        if key not in settings:
-            raise SystemExit(f"config {path}: missing key {key!r}")
-    known = set(inspect.signature(function).parameters)
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise SystemExit(f"config {path}: unknown keys {unknown}; known: {sorted(known)}")
-    return settings
-
-
 def _train_basis(args) -> int:
-    from .basis.train import train_basis
+    from .basis.train import train_basis_from_config
 
-    out = train_basis(**_keyword_config(args.config, train_basis))
+    out = train_basis_from_config(_config_path(args.config))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line rather than one per rank
         print(f"wrote {out}")
     return 0
 
 
 def _train_mlmc(args) -> int:
-    from .mlmc.run import train_from_config
+    from .mlmc.run import train_mlmc_from_config
 
-    summary = train_from_config(_config_path(args.config))
+    summary = train_mlmc_from_config(_config_path(args.config))
     print(f"trained on levels {summary['levels']} (samples {summary['counts']}, batches {summary['batch_sizes']}) "
           f"in {summary['train_time_s']:.1f} s; test {summary['loss']} on the finest level: "
           f"{summary['test_loss_finest']:.4g}")
@@ -58,10 +41,9 @@ def _train_mlmc(args) -> int:
 
 
 def _train_gpo(args) -> int:
-    from .gpo import train_gpo
+    from .gpo.train import train_gpo_from_config
 
-    out = train_gpo(**_keyword_config(args.config, train_gpo))
-    print(f"wrote {out}")
+    print(f"wrote {train_gpo_from_config(_config_path(args.config))}")
     return 0
 
 
@@ -75,8 +57,8 @@ def add_train_basis(subparsers) -> None:
     """Add ``fem-ms train-basis CONFIG``."""
     _add_command(subparsers, "train-basis", _train_basis,
                  "train GMsFEM-NO models (one per neighbourhood kind) on a gmsfem_basis dataset; resumable",
-                 "TOML with dataset, out and the keyword arguments of fem_ms_torch.basis.train.train_basis "
-                 "(epochs, loss, width, ...)")
+                 "TOML with the keys of fem_ms_torch.basis.config.TrainBasisConfig (dataset, out, epochs, loss, "
+                 "width, ...; docs/training.md)")
 
 
 def add_train_mlmc(subparsers) -> None:
@@ -84,7 +66,8 @@ def add_train_mlmc(subparsers) -> None:
     _add_command(subparsers, "train-mlmc", _train_mlmc,
                  "multilevel Monte Carlo training of a neural operator or graph network over a "
                  "multilevel/cylinder_flow dataset; resumable",
-                 "TOML with [data], [model], [mlmc], [train] (see fem_ms_torch.mlmc.run)")
+                 "TOML with [data], [model], [mlmc], [train] (fem_ms_torch.mlmc.config.TrainMLMCConfig; "
+                 "docs/training.md)")
 
 
 def add_train_gpo(subparsers) -> None:
@@ -92,5 +75,5 @@ def add_train_gpo(subparsers) -> None:
     _add_command(subparsers, "train-gpo", _train_gpo,
                  "train a Gaussian-process operator (LoGoS-GPO, GPO or SVGP) on a burgers, darcy_notch or "
                  "multilevel dataset; resumable",
-                 "TOML with dataset, out, model and the keyword arguments of fem_ms_torch.gpo.train_gpo "
-                 "(epochs, lr, [options], ...); see docs/gpo.md")
+                 "TOML with the keys of fem_ms_torch.gpo.config.TrainGPOConfig (dataset, out, model, epochs, lr, "
+                 "[options], ...; docs/gpo.md)")

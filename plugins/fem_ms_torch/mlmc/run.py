@@ -22,7 +22,7 @@ from .progression import batch_sizes, sample_counts
 from ..training import check_validation_split
 from .trainer import MLMCTrainer
 
-__all__ = ["load_levels", "build_mlmc_model", "train_mlmc_from_config", "train_from_config"]
+__all__ = ["load_levels", "build_mlmc_model", "train_mlmc_from_config"]
 
 
 def load_levels(data: MLMCData, split: str = "train", stats=None):
@@ -74,4 +74,3 @@ def train_mlmc_from_config(source, progress: bool | None = None) -> dict:
 
 
 # the name fem_ms/cli.py calls until the plugin's own commands take over the CLI
-train_from_config = train_mlmc_from_config
