@@ -87,7 +87,6 @@ def _print(*args) -> None:
 
 
 def _info(args) -> int:
-    import importlib.util
     from importlib.metadata import PackageNotFoundError, version
 
     import firedrake
@@ -98,9 +97,11 @@ def _info(args) -> int:
     import fem_ms
     from fem_ms.data.config import CONFIG_KINDS
 
-    torch = {"installed": importlib.util.find_spec("torch") is not None}
-    if torch["installed"]:
-        torch["version"] = version("torch")
+    try:
+        torch = {"installed": True, "version": version("torch")}
+    except PackageNotFoundError:
+        torch = {"installed": False}
+    else:
         try:  # optional: torch is the plugin's dependency, not the core's
             import torch as _torch
         except (ImportError, OSError) as exc:  # a broken install is a fact to report, not a reason to fail

@@ -92,5 +92,5 @@ def test_cli_torch_commands_listed_or_plugin_named():
             asked = _cli(command, "train.toml")
             assert asked.returncode == 2 and asked.stdout == ""
             assert asked.stderr.splitlines() == [
-                f"fem-ms: {command} comes with the {plugin} plugin, which is not installed "
+                f"fem-ms: error: {command} comes with the {plugin} plugin, which is not installed "
                 "(pip install ./plugins in the fem-ms source; docs/install.md)"]

@@ -48,12 +48,15 @@ class LocalBases:
         The a-posteriori indicator's relative Ritz residuals per neighbourhood
         (:mod:`.verification`), where the provider computed them; the multiscale space computes
         the missing ones from the local matrices.
+    verification : VerificationReport, optional
+        What a provider's verification checked, flagged, refined and recomputed.
     """
 
     vectors: dict
     eigenvalues: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     residuals: dict = field(default_factory=dict)
+    verification: object = None
 
     def indicator(self, i: int) -> float:
         """η_i: the largest relative Ritz residual of neighbourhood i."""

@@ -209,7 +209,7 @@ def verify_bases(patches, bases, n_basis: int, policy: str = "warn", tolerance: 
     max_iterations = check_int("max_iterations", max_iterations)
     report = VerificationReport(policy, tolerance)
     if policy == "off":
-        return bases, report
+        return LocalBases(bases.vectors, bases.eigenvalues, bases.timings, bases.residuals, report), report
     t0 = time.perf_counter()
     residuals = dict(bases.residuals)
     for i in patches.owned:
@@ -255,7 +255,7 @@ def verify_bases(patches, bases, n_basis: int, policy: str = "warn", tolerance: 
                       f"The GMsFEM solution may be far less accurate than SLEPc's; use verify='fallback' or "
                       f"'refine'", LearnedBasisWarning, stacklevel=3)
     timings = {**bases.timings, **{f"verify_{k}": v for k, v in report.timings.items()}}
-    return LocalBases(vectors, values, timings, residuals), report
+    return LocalBases(vectors, values, timings, residuals, report), report
 
 
 def _restricted(patches, indices):

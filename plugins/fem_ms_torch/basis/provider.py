@@ -13,13 +13,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fem_ms.checks import check_int, check_real
 from fem_ms.gmsfem import LocalBases
+from fem_ms.gmsfem.verification import POLICIES, verify_bases
 
 from ..checkpoints import load_checkpoint, stored_model, stored_normaliser
 from .features import patch_features
-from .rayleigh_ritz import PRECISIONS as RITZ_PRECISIONS, rayleigh_ritz
+from .rayleigh_ritz import PRECISIONS as RITZ_PRECISIONS, rayleigh_ritz, ritz_residuals
 
-__all__ = ["LearnedBasisProvider"]
+__all__ = ["LearnedBasisProvider", "DEFAULT_TOLERANCE"]
+
+#: the indicator threshold of the default verification (calibrated in docs/gmsfem.md)
+DEFAULT_TOLERANCE = 0.1
 
 
 class LearnedBasisProvider:
@@ -47,13 +52,34 @@ class LearnedBasisProvider:
         (:func:`.rayleigh_ritz.rayleigh_ritz`): float32 on an orthonormalised span (default,
         about 1.7× faster; the same subspace as float64 to a SAL of ~10⁻¹⁰ for a trained model), or
         float64 for S-orthonormal vectors to rounding.
+    verify : {"fallback", "refine", "warn", "off"}
+        What to do with neighbourhoods whose a-posteriori indicator (the relative residual of the
+        predicted Ritz pairs of the local problem, :mod:`fem_ms.gmsfem.verification`, computed on
+        the patch grids beside the network) exceeds ``tolerance``: recompute them with SLEPc
+        (``"fallback"``, the default: a learned basis is never worse than the check allows, at
+        SLEPc's cost where the network is unreliable, docs/gmsfem.md), improve them by
+        shift-and-invert subspace iteration from the predicted span (``"refine"``), only warn
+        (``"warn"``), or skip the check (``"off"``). The local bases' ``verification`` reports
+        what was done; their timings hold its parts.
+    tolerance : float
+        The indicator's threshold (calibrated in docs/gmsfem.md).
+    max_iterations : int
+        The refinement's iteration budget per neighbourhood (``verify="refine"``).
+    progress : bool
+        Accepted as by every provider; the learned provider shows no progress bar (its work is
+        one batched pass per neighbourhood kind).
     """
 
     name = "learned"
     PRECISIONS = ("float32", "bfloat16")
 
     def __init__(self, checkpoint, device: str | None = None, precision: str = "float32",
-                 ritz_precision: str = "float32"):
+                 ritz_precision: str = "float32", verify: str = "fallback", tolerance: float = DEFAULT_TOLERANCE,
+                 max_iterations: int = 3, progress: bool = True):
+        if verify not in POLICIES:
+            raise ValueError(f"verify must be one of {POLICIES}, got {verify!r}")
+        self.verify, self.tolerance = verify, check_real("tolerance", tolerance, positive=True)
+        self.max_iterations = check_int("max_iterations", max_iterations)
         if precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, got {precision!r}")
         if ritz_precision not in RITZ_PRECISIONS:
@@ -72,11 +98,11 @@ class LearnedBasisProvider:
         if dim != meta["dim"]:
             raise ValueError(f"checkpoint {self.path} is for {meta['dim']}D patches, the mesh is {dim}D")
         t0 = time.perf_counter()
-        oversampled, ritz_s, network_s = bool(meta["oversample"]), 0.0, 0.0
+        oversampled, ritz_s, network_s, indicator_s = bool(meta["oversample"]), 0.0, 0.0, 0.0
         by_kind: dict[str, list[int]] = {}
         for i in patches.owned:
             by_kind.setdefault(patches.neighbourhoods[i].kind, []).append(i)
-        vectors = {}
+        vectors, residuals, spans = {}, {}, {}
         for kind, indices in by_kind.items():
             if kind not in self.models:
                 raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
@@ -93,21 +119,32 @@ class LearnedBasisProvider:
                     network_s += time.perf_counter() - t_network
                 if meta["exact_constant"]:  # the constant of λ = 0 is put in exactly
                     pred = torch.cat([torch.ones_like(pred[:, :1]), pred], dim=1)
-                if oversampled:  # an oversampled space: its n_basis lowest Ritz vectors
+                span = pred
+                if oversampled or self.verify != "off":  # the n_basis lowest Ritz pairs in the predicted span
                     t_ritz = time.perf_counter()
-                    pred = rayleigh_ritz(pred, kappa.to(self.device), n_basis, precision=self.ritz_precision)[0]
+                    pred, values = rayleigh_ritz(pred, kappa.to(self.device), n_basis, precision=self.ritz_precision)
                     _synchronize(self.device)
                     ritz_s += time.perf_counter() - t_ritz
+                if self.verify != "off":
+                    t_indicator = time.perf_counter()
+                    eta = ritz_residuals(pred, values, kappa.to(self.device)).cpu().numpy()
+                    indicator_s += time.perf_counter() - t_indicator
                 pred = pred.double().cpu().numpy()
-            for i, grid in zip(indices, pred):
+            for k, (i, grid) in enumerate(zip(indices, pred)):
                 positions = patches.grid_positions(i)
                 vectors[i] = grid[(slice(None),) + positions].T.copy()
-        # "inference" is all of it: patches, network, Rayleigh-Ritz, mapping back; "network" the
-        # features and forward passes alone
-        timings = {"inference": time.perf_counter() - t0, "network": network_s}
-        if oversampled:
-            timings["rayleigh_ritz"] = ritz_s
-        return LocalBases(vectors, timings=timings)
+                if self.verify != "off":
+                    residuals[i] = eta[k]
+                    if not eta[k].max() <= self.tolerance:  # a wider start for the refinement
+                        spans[i] = span[k].double().cpu().numpy()[(slice(None),) + positions].T
+        # "inference" is all of it: patches, network, Rayleigh-Ritz, indicator, mapping back; "network"
+        # the features and forward passes alone
+        timings = {"inference": time.perf_counter() - t0, "network": network_s, "rayleigh_ritz": ritz_s}
+        if self.verify != "off":
+            timings["indicator"] = indicator_s
+        bases, _ = verify_bases(patches, LocalBases(vectors, timings=timings, residuals=residuals), n_basis,
+                                self.verify, self.tolerance, self.max_iterations, provider=self.name, spans=spans)
+        return bases
 
 
 def _synchronize(device: str) -> None:
