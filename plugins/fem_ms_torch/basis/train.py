@@ -54,7 +54,7 @@ def train_basis(dataset, out, kinds=None, epochs: int = 50, batch_size: int = 16
         terms weigh alike), which counts a basis function's gradient errors where κ is large,
         as GMsFEM's error does; Euclidean on the patch's vertex grid; or the lumped κ-weighted
         mass (:func:`.features.vertex_mass`), GMsFEM's S-inner product. On 100² / 5×5 data the
-        energy product gave GMsFEM-NO errors about half the Euclidean one's (docs/gmsfem.md).
+        energy product gave clearly lower GMsFEM-NO errors than the Euclidean one (docs/gmsfem.md).
     exact_constant : bool
         The first basis function of every neighbourhood is the constant (the eigenfunction of
         λ = 0 of the κ-weighted Neumann problem, for every κ), so the network predicts the other
