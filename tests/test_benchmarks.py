@@ -32,7 +32,7 @@ def test_committed_result_has_valid_targets(path):
     missing = [k for k in HEADER if k not in document]
     assert not missing, f"{path.name} lacks {missing}"
     check_targets(document["targets"], path.name)
-    for key in ("cpu", "cores", "load_average_1_5_15min"):
+    for key in ("cpu", "cores"):  # the load average and the device were recorded later
         assert key in document["machine"], f"{path.name}: machine lacks {key!r}"
     assert document["versions"].get("git_commit"), f"{path.name}: no git commit in versions"
 
@@ -149,7 +149,11 @@ def test_quick_run_writes_the_full_schema(name, repo, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     document = json.loads(out.read_text())
     assert document["benchmark"] == name and document["quick"] is True
-    assert [k for k in HEADER if k not in document] == []
+    assert [k for k in HEADER + ("started",) if k not in document] == []
+    for key in ("cpu", "cores", "cores_usable", "load_average_1_5_15min_at_start", "load_average_1_5_15min",
+                "device", "OMP_NUM_THREADS"):
+        assert key in document["machine"], f"machine lacks {key!r}"
+    assert document["versions"]["git_commit"] and isinstance(document["versions"]["git_dirty"], bool)
     check_targets(document["targets"], out.name)
     assert all(t["met"] in (True, False, None) for t in document["targets"])
     assert _module(document).targets(document) == document["targets"]
