@@ -152,8 +152,6 @@ def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = 
     from fem_ms_torch.basis.losses import sal_loss
     from fem_ms_torch.data import GMsFEMBasisDataset, MultilevelDataset
 
-    if quick:
-        basis_samples = QUICK_SAMPLES["basis"]
     name = "gmsfem_basis_100_local_no" + ("" if basis_samples == BASIS_SAMPLES else f"_{basis_samples}")
     basis_path = cached_dataset(GMsFEMBasisConfig(name=name, samples=basis_samples, fine=100, coarse=5,
                                                   n_basis=8, seed=seed))
@@ -358,9 +356,9 @@ def main(argv=None) -> None:
                         help="of the GMsFEM-NO subspace loss (local_no.json: euclidean)")
     parser.add_argument("--tasks", choices=("all", "basis", "darcy", "none"), default="all",
                         help="backbone comparison tasks")
-    parser.add_argument("--basis-samples", type=int, default=BASIS_SAMPLES,
+    parser.add_argument("--basis-samples", type=int, default=None,
                         help=f"κ samples of the basis task's dataset, 80 %% for training (default {BASIS_SAMPLES}: "
-                             "1,024 training patches)")
+                             f"1,024 training patches; {QUICK_SAMPLES['basis']} with --quick)")
     parser.add_argument("--models", nargs="+", default=None, choices=MODELS, metavar="MODEL",
                         help="train only these of the compared models (default all; the FNO baseline is needed "
                              "for the 'vs FNO' columns): " + ", ".join(f"'{m}'" for m in MODELS))
@@ -368,6 +366,7 @@ def main(argv=None) -> None:
     args = parse_benchmark_arguments(parser, argv)
     q = args.quick
     args.budget = args.budget or (3.0 if q else 45.0)
+    args.basis_samples = args.basis_samples or (QUICK_SAMPLES["basis"] if q else BASIS_SAMPLES)
     args.no_train_samples = args.no_train_samples or (4 if q else 24)
     args.no_epochs = args.no_epochs or (1 if q else 10)
     args.no_test = args.no_test or (1 if q else 3)
