@@ -40,10 +40,26 @@ def build_space(pair, V, kappa, method: Method, boundary=None):
     return space, time.perf_counter() - start
 
 
-def build_spaces(pair, V, kappa, methods, boundary=None) -> dict:
+def build_spaces(pair, V, kappa, methods, boundary=None, failures: dict | None = None) -> dict:
     """``{label: MultiscaleSpace}`` of every method on one κ; each space's
-    ``timings["offline"]`` is its offline cost."""
-    return {m.label: build_space(pair, V, kappa, m, boundary)[0] for m in methods}
+    ``timings["offline"]`` is its offline cost.
+
+    With a ``failures`` dict, a method whose multiscale functions are linearly dependent
+    (:class:`~fem_ms.gmsfem.DegenerateSpaceError`: an undertrained learned provider can predict
+    fewer independent functions than N_bf) is entered there, label → message, and left out, so
+    that one model's failure is recorded instead of ending a long comparison. Without it the
+    error propagates."""
+    from fem_ms.gmsfem import DegenerateSpaceError
+
+    spaces = {}
+    for method in methods:
+        try:
+            spaces[method.label] = build_space(pair, V, kappa, method, boundary)[0]
+        except DegenerateSpaceError as error:
+            if failures is None:
+                raise
+            failures[method.label] = str(error)
+    return spaces
 
 
 def relative_errors(u, reference) -> tuple[float, float]:
@@ -93,11 +109,20 @@ class ErrorTable:
     def __init__(self, *fields: str):
         self.fields = fields
         self._errors: dict[tuple, list[tuple[float, float]]] = {}
+        self._failures: dict[tuple, list[str]] = {}
 
-    def add(self, key: tuple, l2: float, h1: float) -> None:
+    def _key(self, key) -> tuple:
         if len(key) != len(self.fields):
             raise ValueError(f"key {key!r} does not match the fields {self.fields}")
-        self._errors.setdefault(tuple(key), []).append((l2, h1))
+        return tuple(key)
+
+    def add(self, key: tuple, l2: float, h1: float) -> None:
+        self._errors.setdefault(self._key(key), []).append((l2, h1))
+
+    def fail(self, key: tuple, message: str) -> None:
+        """A sample on which ``key``'s method produced no solution (e.g. a degenerate space)."""
+        self._failures.setdefault(self._key(key), []).append(message)
+        self._errors.setdefault(self._key(key), [])
 
     def add_comparison(self, key: tuple, comparison: dict) -> None:
         """Every method of a :func:`compare_with_fine` result, its label appended to ``key``."""
@@ -105,12 +130,18 @@ class ErrorTable:
             self.add((*key, label), c["l2"], c["h1"])
 
     def rows(self) -> list[dict]:
-        """One row per key in insertion order: the key's fields, ``samples``, ``l2_mean_pct``,
-        ``l2_std_pct``, ``h1_mean_pct``, ``h1_std_pct``."""
+        """One row per key in insertion order: the key's fields, ``samples`` (those with a
+        solution), ``l2_mean_pct``, ``l2_std_pct``, ``h1_mean_pct``, ``h1_std_pct`` (``None``
+        without any), and, where samples failed, ``failed`` (their count) and ``failure`` (the
+        first message)."""
         rows = []
         for key, errors in self._errors.items():
-            e = 100 * np.asarray(errors)
-            rows.append({**dict(zip(self.fields, key)), "samples": len(errors),
-                         "l2_mean_pct": float(e[:, 0].mean()), "l2_std_pct": float(e[:, 0].std()),
-                         "h1_mean_pct": float(e[:, 1].mean()), "h1_std_pct": float(e[:, 1].std())})
+            row = {**dict(zip(self.fields, key)), "samples": len(errors)}
+            e = 100 * np.asarray(errors).reshape(-1, 2)
+            for j, norm in enumerate(("l2", "h1")):
+                row[f"{norm}_mean_pct"] = float(e[:, j].mean()) if len(e) else None
+                row[f"{norm}_std_pct"] = float(e[:, j].std()) if len(e) else None
+            if key in self._failures:
+                row.update(failed=len(self._failures[key]), failure=self._failures[key][0])
+            rows.append(row)
         return rows
