@@ -83,7 +83,8 @@ def run_case(dim: int, fine: int, coarse: int, repetitions: int) -> dict:
     pair = structured_hierarchy(coarse, fine, dim=dim, quadrilateral=True)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     kappa = cell_field(pair.fine, paper_kle((fine,) * dim).sample_kappa(1))
-    ckpt = Path(tempfile.mkdtemp(prefix="fem-ms-speed-")) / "ffno.pt"
+    scratch = tempfile.TemporaryDirectory(prefix="fem-ms-speed-")  # removed when the process ends
+    ckpt = Path(scratch.name) / "ffno.pt"
     _untrained_checkpoint(ckpt, dim)
     small = ckpt.with_name("ffno_small.pt")  # the size gmsfem_no_accuracy trains on this CPU
     _untrained_checkpoint(small, dim, width=16, modes=8)

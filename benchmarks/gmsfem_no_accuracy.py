@@ -127,7 +127,8 @@ def main(argv=None) -> None:
     from fem_ms_torch.standalone import StandaloneSolver, train_standalone
 
     t_start = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="fem-ms-no-"))
+    scratch = tempfile.TemporaryDirectory(prefix="fem-ms-no-")  # datasets and checkpoints, removed at the end
+    work = Path(scratch.name)
     timings = {}
     t0 = time.perf_counter()
     basis_set = generate(GMsFEMBasisConfig(name="basis", samples=n_train, fine=100, coarse=5, n_basis=8,

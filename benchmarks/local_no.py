@@ -390,7 +390,8 @@ def main(argv=None) -> None:
     t_start = time.perf_counter()
     tasks = {} if args.tasks == "none" else load_tasks(q, args.seed, args.tasks, args.basis_samples)
     rows = compare_backbones(args, tasks)
-    no = None if args.skip_gmsfem_no else gmsfem_no(args, Path(tempfile.mkdtemp(prefix="fem-ms-local-no-")))
+    with tempfile.TemporaryDirectory(prefix="fem-ms-local-no-") as scratch:  # the backbones' checkpoints
+        no = None if args.skip_gmsfem_no else gmsfem_no(args, Path(scratch))
 
     print_table(rows, [("task", "task", ""), ("model", "model", ""), ("width", "width", "d"), ("params", "params", "d"),
                        ("steps", "steps", "d"), ("test_error_train_res", "err", ".4f"),
