@@ -37,7 +37,10 @@ def run_case_in_subprocess(module: str, args: list[str], ranks: int = 1) -> dict
     cmd = [sys.executable, "-m", module, *args]
     if ranks > 1:
         cmd = ["mpiexec", "-n", str(ranks), *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    # os.environ, not the process's C environment: a caller that has initialised MPI as a
+    # singleton (a test process) carries OMPI_/PMIX_ variables there that make mpiexec fail silently
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+                          env=dict(os.environ))
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -3,6 +3,7 @@ figures, provenance of reused rows, and quick runs that keep the schema of the f
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -144,8 +145,10 @@ def test_quick_run_writes_the_full_schema(name, repo, tmp_path):
     """Each benchmark's --quick runs end to end and writes the header and targets every result
     carries (the committed full-size files pass the same checks above)."""
     out = tmp_path / f"{name}.json"
+    # os.environ: without the OMPI_/PMIX_ variables of this process's MPI singleton, which would make
+    # the benchmark's own mpiexec fail
     proc = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--out", str(out)], cwd=repo,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-4000:]
     document = json.loads(out.read_text())
     assert document["benchmark"] == name and document["quick"] is True
