@@ -1,73 +1,22 @@
-"""What every benchmark shares: machine facts, versions, atomic JSON output, a printed table."""
+"""What every benchmark script shares: its command line, cases in child processes, a printed table,
+cached datasets. The JSON it writes (header, targets, provenance) is :mod:`benchmarks.record`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> dict:
-    """CPU, cores, memory and the thread settings the figures were measured with."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            # other work on the machine slows timings down: say how busy it was
-            "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]}
-
-
-def versions() -> dict:
-    import fem_ms  # first: Firedrake initialises PETSc
-    from petsc4py import PETSc
-    from slepc4py import SLEPc
-
-    out = {"fem_ms": fem_ms.__version__,
-           "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
-           "slepc": ".".join(map(str, SLEPc.Sys.getVersion()))}
-    try:
-        out["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                           text=True, cwd=Path(__file__).parent).stdout.strip()
-    except OSError:
-        pass
-    return out
+from .record import default_output, run_start
 
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def write_json(path: Path, payload: dict) -> Path:
-    """Write ``payload`` with machine/versions/time to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine(), "versions": versions(), **payload}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
 
 
 def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
@@ -88,13 +37,16 @@ def run_case_in_subprocess(module: str, args: list[str], ranks: int = 1) -> dict
     cmd = [sys.executable, "-m", module, *args]
     if ranks > 1:
         cmd = ["mpiexec", "-n", str(ranks), *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    # os.environ, not the process's C environment: a caller that has initialised MPI as a
+    # singleton (a test process) carries OMPI_/PMIX_ variables there that make mpiexec fail silently
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+                          env=dict(os.environ))
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def emit_case(row: dict) -> None:
+def emit_case(row: dict | list) -> None:
     """Print a case's figures as the one JSON line :func:`run_case_in_subprocess` reads (rank 0)."""
     from pyop2.mpi import COMM_WORLD
 
@@ -102,18 +54,24 @@ def emit_case(row: dict) -> None:
         print(json.dumps(row))
 
 
-def benchmark_arguments(doc: str, quick_help: str) -> argparse.ArgumentParser:
+def benchmark_arguments(name: str, doc: str, quick_help: str) -> argparse.ArgumentParser:
     """The arguments every benchmark takes: --quick, --out, and the internal --case."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{quick_help}; same schema as the full run, "
+                        "written to results/NAME_quick.json unless --out says otherwise")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"JSON output path (default results/{name}.json, results/{name}_quick.json with --quick)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in a child process
+    parser.set_defaults(benchmark=name)
     return parser
 
 
 def parse_benchmark_arguments(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse, fill in the default ``--out``, and note the run's start (time, commit, load)."""
     args = parser.parse_args(argv)
     del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported: these are ours
+    args.out = args.out or default_output(args.benchmark, args.quick)
+    run_start()
     return args
 
 

@@ -12,7 +12,9 @@ import time
 
 from tqdm import tqdm
 
-from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
+from .common import benchmark_arguments, emit_case, parse_benchmark_arguments, peak_rss_mib, print_table, \
+    run_case_in_subprocess
+from .record import write_result
 
 FULL = [(2, 100), (2, 250), (2, 500), (3, 50)]
 QUICK = [(2, 100), (2, 200), (3, 20)]
@@ -51,8 +53,13 @@ def run_case(dim: int, n: int, solver: str) -> dict:
     return out
 
 
+def targets(payload: dict) -> list[dict]:
+    """None: the fine-solve figures are a reference for the others (issue 3 set no target)."""
+    return []
+
+
 def main(argv=None) -> None:
-    parser = benchmark_arguments(__doc__, "reduced sizes (< 3 minutes)")
+    parser = benchmark_arguments("fine_solve", __doc__, "100^2, 200^2 and 20^3")
     parser.add_argument("--solver", default="mumps,cg-gamg",
                         help="comma-separated fem_ms.solvers presets (default: mumps,cg-gamg)")
     args = parse_benchmark_arguments(parser, argv)
@@ -70,11 +77,11 @@ def main(argv=None) -> None:
                        ("kle_setup_s", "KLE setup s", ".3f"), ("kle_sample_s", "KLE sample s", ".3f"),
                        ("assembly_s", "assembly s", ".3f"), ("solve_s", "solve s", ".3f"),
                        ("peak_rss_mib", "peak MiB", ".0f")])
-    out = args.out or RESULTS / ("fine_solve_quick.json" if args.quick else "fine_solve.json")
-    path = write_json(out, {"benchmark": "fine_solve", "quick": args.quick, "solvers": args.solver.split(","),
-                            "timing": "warm (second run in the process; kernels compiled), wall seconds",
-                            "problem": "diffusion, f = 1, Q1, u = 0 on the boundary, paper KLE kappa in [1, 9600]",
-                            "cases": rows})
+    payload = {"benchmark": "fine_solve", "quick": args.quick, "solvers": args.solver.split(","),
+               "timing": "warm (second run in the process; kernels compiled), wall seconds",
+               "problem": "diffusion, f = 1, Q1, u = 0 on the boundary, paper KLE kappa in [1, 9600]",
+               "cases": rows}
+    path = write_result(args.out, payload, targets(payload))
     print(f"wrote {path}")
 
 

@@ -17,12 +17,17 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from .common import RESULTS, benchmark_arguments, parse_benchmark_arguments, emit_case, peak_rss_mib, print_table, run_case_in_subprocess, write_json
+from .common import benchmark_arguments, emit_case, parse_benchmark_arguments, peak_rss_mib, print_table, \
+    run_case_in_subprocess
+from .record import threshold, write_result
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]
 QUICK = [(2, 100, 5), (2, 250, 10), (3, 20, 5)]
 PAPER_S = {(2, 100): 16.9, (2, 250): 210.0, (3, 50): 935.0, (3, 100): 10547.0}
-TARGET_S = {(2, 100): 0.3, (2, 250): 3.0, (3, 50): 30.0}
+# issue 4's targets, warm, on this 2-core CPU: (dim, fine) → (seconds, ranks). The 2D targets name no
+# rank count: they are judged on one rank, the stricter reading
+TARGET_S = {(2, 100): (0.3, 1), (2, 250): (3.0, 1), (3, 50): (30.0, 2)}
+SCIPY_TARGET = 3.0  # at least this many times faster than scipy on the same local problems
 N_BASIS = 8
 SCIPY_SUBSET_3D = 16  # 3D scipy eigsh on a subset of neighbourhoods, scaled by kind counts
 
@@ -84,7 +89,7 @@ def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
            "geometry_once_s": comm.allreduce(geometry_once, op=_max()),
            **{f"{k}_s": v for k, v in timings.items()},
            "peak_rss_mib": comm.allreduce(peak_rss_mib(), op=_max()),
-           "paper_offline_s": PAPER_S.get((dim, fine)), "target_s": TARGET_S.get((dim, fine))}
+           "paper_offline_s": PAPER_S.get((dim, fine)), "target_s": TARGET_S.get((dim, fine), (None,))[0]}
     out["eigen_stage_s"] = timings["factorization"] + timings["eigensolve"]
     if compare and comm.size == 1:
         idx = list(range(len(g.space.neighbourhoods)))
@@ -117,6 +122,46 @@ def run_case(dim: int, fine: int, coarse: int, compare: bool) -> dict:
     return out
 
 
+def targets(payload: dict) -> list[dict]:
+    """Issue 4's targets from the rows: the offline stage under 0.3 s (100², 1 rank), 3 s (250²,
+    1 rank) and 30 s (50³, 2 ranks); the eigen stage at least 3× faster than scipy's ``eigsh``
+    on the same local problems (like for like: neither includes assembly or R)."""
+    rows = payload["cases"]
+
+    def row(dim, fine, ranks):
+        return next((r for r in rows if (r["dim"], r["fine"], r["ranks"]) == (dim, fine, ranks)), None)
+
+    out = []
+    for (dim, fine), (seconds, ranks) in TARGET_S.items():
+        r = row(dim, fine, ranks)
+        other = row(dim, fine, 3 - ranks)
+        caveats = ["one κ, timed once after a warm-up solve of another κ; wall seconds, maximum over ranks"]
+        if other is not None:
+            caveats.append(f"on {_ranks(other['ranks'])}: {other['offline_total_s']:.3f} s")
+        out.append(threshold(f"offline stage at {fine}^{dim} on {_ranks(ranks)}", r and r["offline_total_s"], "<",
+                             seconds, " s", "absolute (issue 4); GMsFEM(...).offline() for a new κ on a mesh pair "
+                             "seen before, N_bf = 8", 1, caveats, missing=f"{fine}^{dim} not run (quick run)"))
+    for dim, fine in TARGET_S:
+        r = row(dim, fine, 1)
+        measured = r and r.get("speedup_vs_scipy_eigen_stage")
+        caveats = []
+        if measured is not None:
+            caveats.append(f"the whole offline stage (with Firedrake assembly and R) is "
+                           f"{r['scipy_eigsh_s'] / r['offline_total_s']:.2f}× faster than scipy's eigen stage alone")
+            if r["scipy_estimated_from_subset"]:
+                caveats.append(f"scipy timed on {r['scipy_subset_size']} of {r['N_v']} neighbourhoods, "
+                               "scaled to all of them by neighbourhood kind")
+        out.append(threshold(f"eigen stage vs scipy eigsh at {fine}^{dim}", measured, ">=", SCIPY_TARGET, "×",
+                             "scipy.sparse.linalg.eigsh(sigma=-1e-3, sparse LU) on the same A_i, S_i in the same "
+                             "run, 1 rank; ours: SLEPc factorization + eigensolve", r and r["N_v"], caveats,
+                             missing=f"{fine}^{dim} not run (quick run)"))
+    return out
+
+
+def _ranks(n: int) -> str:
+    return f"{n} rank{'s' if n > 1 else ''}"
+
+
 def _max():
     from mpi4py import MPI
 
@@ -124,7 +169,7 @@ def _max():
 
 
 def main(argv=None) -> None:
-    parser = benchmark_arguments(__doc__, "smaller 3D case (< 3 minutes)")
+    parser = benchmark_arguments("gmsfem_offline", __doc__, "20^3 instead of 50^3")
     args = parse_benchmark_arguments(parser, argv)
     if args.case:
         dim, fine, coarse = map(int, args.case.split(","))
@@ -140,8 +185,7 @@ def main(argv=None) -> None:
                        ("restriction_s", "R", ".3f"), ("offline_total_s", "offline", ".3f"),
                        ("target_s", "target", "g"), ("online_s", "online", ".3f"),
                        ("scipy_eigsh_s", "scipy eigsh", ".3f"), ("cholesky_floor_s", "floor", ".3f")])
-    out = args.out or RESULTS / ("gmsfem_offline_quick.json" if args.quick else "gmsfem_offline.json")
-    path = write_json(out, {
+    payload = {
         "benchmark": "gmsfem_offline", "quick": args.quick, "n_basis": N_BASIS,
         "timing": "warm (second offline stage in the process), wall seconds, max over ranks",
         "definitions": {
@@ -159,7 +203,8 @@ def main(argv=None) -> None:
         "not_run": {"100^3/10^3": "not attempted: 1.03M fine DOFs, 729 neighbourhoods of up to 68,921 DOFs; "
                                  "scaling the measured 50^3 Cholesky floor by N^2 per local problem "
                                  "estimates ~1.5 h of factorizations on one core (docs/benchmarks.md)"},
-        "cases": rows})
+        "cases": rows}
+    path = write_result(args.out, payload, targets(payload))
     print(f"wrote {path}")
 
 

@@ -15,12 +15,13 @@ Tasks (datasets through ``cached_dataset``):
 Every model gets the same parameter budget (each variant takes the largest width whose parameter
 count does not exceed the baseline FNO's) and the same budget of CPU time
 (``time.process_time``, robust to other jobs on a shared machine) under AdamW with a cosine
-schedule over that time. Then GMsFEM-NO (``GMsFEM(..., basis="learned")``) with an F-FNO, a
-LocalNO and an F-FNO + local branches backbone, trained by ``train_basis`` with equal epochs,
-is compared by the relative L2 error of GMsFEM solutions on unseen κ (diffusion, f = 1, 100²).
+schedule over that time. Then GMsFEM-NO (``basis="learned"``) with an F-FNO, a LocalNO and an
+F-FNO + local branches backbone, each at the largest width whose parameter count does not
+exceed the F-FNO's, trained by ``train_basis`` with equal epochs, is compared by the relative L2
+error of GMsFEM solutions on unseen κ (diffusion, f = 1, 100²).
 
-Default sized for the 2-core CPU (about 20 min of CPU time; 29 min wall on the shared machine at
-load 2.5-3). A full-size configuration for a GPU:
+Default sized for the 2-core CPU (its run time is in docs/benchmarks.md). A full-size
+configuration for a GPU:
 ``--budget 900 --width 32 --modes 12 --no-epochs 100 --no-train-samples 1000 --no-test 20``.
 
     scripts/env python -m benchmarks.local_no [--quick] [--out PATH]
@@ -33,16 +34,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from .common import RESULTS, benchmark_arguments, cached_dataset, machine, parse_benchmark_arguments, print_table, \
-    write_json
+from .common import benchmark_arguments, cached_dataset, parse_benchmark_arguments, print_table
+from .compare import ErrorTable, Method, build_spaces, compare_with_fine
+from .record import Target, threshold, write_result
 
 TEST_SEED = 100_000
 BASIS_SAMPLES = 80  # κ of the basis task's default dataset: 1,024 training patches (64 κ × 16 interior)
+SLEPC = "GMsFEM (SLEPc)"
 BASIS_TASK, DARCY_TASK = "GMsFEM basis 100^2, N_bf=8 (full patches)", "Darcy multilevel 32^2 (2x: 64^2)"
 MODELS = ("FNO", "FNO+diff", "FNO+DISCO", "LocalNO (FNO+diff+DISCO)", "neuralop FNO", "neuralop LocalNO")
+LOCAL_NO = MODELS[3]
+QUICK_SAMPLES = {"basis": 8, "basis_2x": 2, "darcy": 40}  # κ samples of the quick run's datasets
+BACKBONES = ("ffno", "localno", "localffno")  # GMsFEM-NO backbones (train_basis architectures)
+N_BASIS = 8
+BASIS_TARGET = -30.0  # % change of LocalNO's error against the FNO's on the basis task (issue 8)
 PAPER = "34-72 % lower relative L2 than FNO on turbulent Navier-Stokes / shallow water; gains on Darcy"
 
 
@@ -75,8 +82,13 @@ def variants(n_in: int, n_out: int, modes: int, shape: tuple, radius: float) -> 
 
 
 def match_width(build, target: int, start: int) -> int:
-    """The largest width whose parameter count does not exceed ``target`` (counts grow with width)."""
-    w = max(2, start // 2)
+    """The largest width whose parameter count does not exceed ``target`` (counts grow with
+    width), searched from ``start`` down and up."""
+    w = start
+    while count(build(w)) > target:
+        if w == 1:
+            raise ValueError(f"even width 1 has more than {target:,} parameters")
+        w -= 1
     while count(build(w + 1)) <= target:
         w += 1
     return w
@@ -131,7 +143,8 @@ def evaluate(model, x, y, metric, batch: int = 16) -> float:
 
 
 def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = BASIS_SAMPLES) -> dict:
-    """Tensors of both tasks: train (x, y), test at the training resolution and at 2×."""
+    """Tensors of both tasks: train (x, y), test at the training resolution and at 2×
+    (a quick run generates small datasets of its own, so that a cold cache costs seconds)."""
     import torch
 
     from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig
@@ -142,9 +155,11 @@ def load_tasks(quick: bool, seed: int, which: str = "all", basis_samples: int = 
     name = "gmsfem_basis_100_local_no" + ("" if basis_samples == BASIS_SAMPLES else f"_{basis_samples}")
     basis_path = cached_dataset(GMsFEMBasisConfig(name=name, samples=basis_samples, fine=100, coarse=5,
                                                   n_basis=8, seed=seed))
-    basis_2x = cached_dataset(GMsFEMBasisConfig(name="gmsfem_basis_200_local_no_test", samples=6, fine=200,
+    basis_2x = cached_dataset(GMsFEMBasisConfig(name="gmsfem_basis_200_local_no_test",
+                                                samples=QUICK_SAMPLES["basis_2x"] if quick else 6, fine=200,
                                                 coarse=5, n_basis=8, seed=TEST_SEED, train_fraction=0.0))
-    darcy_path = cached_dataset(MultilevelConfig(name="darcy_local_no", samples=300, levels=(32, 64), seed=seed))
+    darcy_path = cached_dataset(MultilevelConfig(name="darcy_local_no", samples=QUICK_SAMPLES["darcy"] if quick else 300,
+                                                 levels=(32, 64), seed=seed))
 
     def stack(ds, limit):
         items = [ds[i] for i in range(min(len(ds), limit))]
@@ -193,7 +208,8 @@ def compare_backbones(args, tasks) -> list[dict]:
             fit = train_timed(model, x, y, spec["loss"], args.budget, args.batch, args.lr, args.seed,
                               f"{task[:12]} {name}")
             row = {"task": task, "model": name, "width": width, "params": count(model), **fit,
-                   "error_measure": spec["error"],
+                   "error_measure": spec["error"], "n_test": len(spec["data"]["test"][0]),
+                   "n_test_2x": len(spec["data"]["test_2x"][0]),
                    "test_error_train_res": evaluate(model, *spec["data"]["test"], spec["metric"]),
                    "test_error_2x_res": evaluate(model, *spec["data"]["test_2x"], spec["metric"], batch=4)}
             rows.append(row)
@@ -207,70 +223,155 @@ def compare_backbones(args, tasks) -> list[dict]:
     return rows
 
 
+def backbone(architecture: str, width: int, modes: int):
+    """The GMsFEM-NO model of one 2D neighbourhood kind as ``train_basis`` builds it (defaults:
+    the exact constant, no oversampling: N_bf − 1 outputs)."""
+    from fem_ms_torch.basis.features import n_features
+    from fem_ms_torch.operators import ARCHITECTURES
+
+    return ARCHITECTURES[architecture](n_features(2), N_BASIS - 1, dim=2, width=width, depth=4, modes=modes)
+
+
 def gmsfem_no(args, work: Path) -> dict:
-    """GMsFEM with learned bases from each backbone vs SLEPc, relative L2/H1 on unseen κ."""
+    """GMsFEM with learned bases from each backbone vs SLEPc, relative L2/H1 on unseen κ; every
+    backbone at the widest width whose parameter count does not exceed the F-FNO's."""
     import firedrake as fd
 
     from fem_ms import Diffusion, cell_field, solve, structured_hierarchy
     from fem_ms.coefficients import paper_kle
     from fem_ms.data import GMsFEMBasisConfig
-    from fem_ms.gmsfem import GMsFEM
-    from fem_ms.metrics import relative_h1_error, relative_l2_error
     from fem_ms_torch.basis.train import train_basis
 
     data = cached_dataset(GMsFEMBasisConfig(name="gmsfem_basis_100_local_no_gno", samples=args.no_train_samples,
-                                            fine=100, coarse=5, n_basis=8, seed=args.seed, train_fraction=1.0))
+                                            fine=100, coarse=5, n_basis=N_BASIS, seed=args.seed, train_fraction=1.0))
+    budget = count(backbone("ffno", args.no_width, args.no_modes))
+    widths = {arch: args.no_width if arch == "ffno" else
+              match_width(lambda w, arch=arch: backbone(arch, w, args.no_modes), budget, args.no_width)
+              for arch in BACKBONES}
     checkpoints, train_s = {}, {}
-    for arch in ("ffno", "localno", "localffno"):
+    for arch in BACKBONES:
         t0 = time.process_time()
-        checkpoints[arch] = train_basis(data, work / f"{arch}.pt", epochs=args.no_epochs, width=args.no_width,
+        checkpoints[arch] = train_basis(data, work / f"{arch}.pt", epochs=args.no_epochs, width=widths[arch],
                                         depth=4, modes=args.no_modes, architecture=arch, seed=args.seed,
                                         inner_product=args.no_inner_product)
         train_s[arch] = time.process_time() - t0
     pair = structured_hierarchy(5, 100, quadrilateral=True)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     kle = paper_kle((100, 100))
-    errors: dict = {}
+    methods = [Method(SLEPC, "slepc", {"progress": False}, N_BASIS)]
+    methods += [Method(f"GMsFEM-NO ({arch})", "learned", {"checkpoint": str(path)}, N_BASIS)
+                for arch, path in checkpoints.items()]
+    errors = ErrorTable("method")
+    per_kappa: dict = {}
     for s in tqdm(range(args.no_test), desc="GMsFEM-NO test kappa", unit="sample"):
-        problem = Diffusion(V, cell_field(pair.fine, kle.sample_kappa(TEST_SEED + 2 * s)), 1.0)
-        ref = solve(problem).u
-        methods = [("GMsFEM (SLEPc)", "slepc", {"progress": False})]
-        methods += [(f"GMsFEM-NO ({arch})", "learned", {"checkpoint": str(path)}) for arch, path in checkpoints.items()]
-        for label, basis, opts in methods:
-            u = GMsFEM(problem, pair, n_basis=8, basis=basis, provider_options=opts).solve().u
-            errors.setdefault(label, []).append((relative_l2_error(u, ref), relative_h1_error(u, ref)))
-    rows = [{"method": label, "test_kappa": len(e), "l2_mean_pct": 100 * float(np.mean([v[0] for v in e])),
-             "h1_mean_pct": 100 * float(np.mean([v[1] for v in e])),
-             "l2_per_kappa_pct": [100 * v[0] for v in e]} for label, e in errors.items()]
+        kappa = cell_field(pair.fine, kle.sample_kappa(TEST_SEED + 2 * s))
+        problem = Diffusion(V, kappa, 1.0)
+        failures: dict = {}
+        comparison = compare_with_fine(problem, build_spaces(pair, V, kappa, methods, failures=failures),
+                                       solve(problem).u)
+        errors.add_comparison((), comparison)
+        for label, message in failures.items():
+            errors.fail((label,), message)
+        for method in methods:  # null where the method's space was degenerate
+            c = comparison.get(method.label)
+            per_kappa.setdefault(method.label, []).append(100 * c["l2"] if c else None)
+    rows = []
+    for row in errors.rows():
+        arch = row["method"][len("GMsFEM-NO ("):-1] if row["method"] != SLEPC else None
+        rows.append({"method": row["method"], "test_kappa": row["samples"], "l2_mean_pct": row["l2_mean_pct"],
+                     "h1_mean_pct": row["h1_mean_pct"], "l2_per_kappa_pct": per_kappa[row["method"]],
+                     **({"failed": row["failed"], "failure": row["failure"]} if "failed" in row else {}),
+                     **({"width": widths[arch], "params_per_kind_full": count(backbone(arch, widths[arch],
+                                                                                       args.no_modes))}
+                        if arch else {})})
     return {"train_cpu_s": train_s, "rows": rows}
+
+
+def targets(payload: dict) -> list[dict]:
+    """Issue 8's targets: LocalNO at least 30 % lower error than the FNO on the GMsFEM basis task
+    (at no more than the FNO's parameters and the same CPU-time budget), and GMsFEM-NO with a
+    LocalNO backbone at least as accurate as with the F-FNO, at no more than the F-FNO's
+    parameters (a run that trained the backbones at equal width does not answer it)."""
+    out = []
+    basis = [r for r in payload.get("backbones", []) if r["task"] == BASIS_TASK]
+    local = next((r for r in basis if r["model"] == LOCAL_NO), None)
+    fno = next((r for r in basis if r["model"] == "FNO"), None)
+    measured = 100 * (local["test_error_train_res"] / fno["test_error_train_res"] - 1) if local and fno else None
+    caveats = ["one training seed; the error is the relative L2 projection error of the true basis onto the "
+               "predicted span, sqrt(SAL/N_bf)"]
+    if fno:
+        local_variants = {r["model"]: 100 * (r["test_error_train_res"] / fno["test_error_train_res"] - 1)
+                          for r in basis if r["model"] != "FNO"}
+        if local_variants:
+            best = min(local_variants, key=local_variants.get)
+            caveats.append(f"best compared model: {best} at {local_variants[best]:+.1f} %")
+    if local and fno:
+        caveats.append(f"parameters: LocalNO {local['params']:,}, FNO {fno['params']:,}; training steps "
+                       f"{local['steps']:,} and {fno['steps']:,} in the same CPU time")
+    setup = payload["setup"]
+    out.append(threshold(
+        "LocalNO error against the FNO on the GMsFEM basis task", measured, "<=", BASIS_TARGET, " %",
+        f"the FNO (width {setup['baseline_width']}) at equal CPU-time budget ({setup['budget_cpu_s_per_model']:g} "
+        "CPU-s per model, one torch thread), LocalNO at the widest width not above the FNO's parameter count",
+        local.get("n_test") if local else None, caveats,
+        missing="the basis task was not run" if not basis else
+        f"{'LocalNO' if local is None else 'the FNO baseline'} was not trained in this run (--models)"))
+    no = (payload.get("gmsfem_no") or {}).get("rows", [])
+    l2 = {r["method"]: r for r in no}
+    ffno, localno = l2.get("GMsFEM-NO (ffno)"), l2.get("GMsFEM-NO (localno)")
+    name = "GMsFEM-NO error with a LocalNO backbone against the F-FNO backbone"
+    comparator = ("GMsFEM-NO with the F-FNO backbone, the LocalNO backbone at the widest width not above the F-FNO's "
+                  "parameter count, both trained by train_basis for the same epochs on the same κ")
+    caveats = ["diffusion, f = 1, 100^2 / 5^2, N_bf = 8; mean relative L2 error against the fine solution"]
+    equal = bool(ffno and localno and "params_per_kind_full" in localno)
+    failed = [r for r in (ffno, localno) if r and r.get("failed")]
+    for r in failed:
+        caveats.append(f"{r['method']}: a degenerate space on {r['failed']} test κ ({r['failure']})")
+    if equal and failed:  # a backbone without a usable space on some κ: no like-for-like mean
+        return out + [Target(name, "≤ 0 %", None, comparator, ffno["test_kappa"] + ffno.get("failed", 0),
+                             False if localno.get("failed") else None, caveats).record()]
+    if ffno and localno:
+        caveats.append(f"L2: LocalNO backbone {localno['l2_mean_pct']:.2f} %, F-FNO {ffno['l2_mean_pct']:.2f} %, "
+                       f"SLEPc {l2[SLEPC]['l2_mean_pct']:.2f} %")
+    if equal:
+        caveats.append(f"parameters per kind (full): LocalNO {localno['params_per_kind_full']:,} (width "
+                       f"{localno['width']}), F-FNO {ffno['params_per_kind_full']:,} (width {ffno['width']})")
+    out.append(threshold(
+        name, 100 * (localno["l2_mean_pct"] / ffno["l2_mean_pct"] - 1) if equal else None, "<=", 0.0, " %",
+        comparator, localno and localno["test_kappa"], caveats,
+        missing="the GMsFEM-NO comparison was not run" if not no else
+        "the backbones were trained at equal width, where the LocalNO backbone has several times the F-FNO's "
+        "parameters: not an equal-parameter comparison"))
+    return out
 
 
 def main(argv=None) -> None:
     from fem_ms_torch.basis.train import INNER_PRODUCTS
 
-    parser = benchmark_arguments(__doc__, "smoke run: seconds of training, a few samples")
+    parser = benchmark_arguments("local_no", __doc__, "3 CPU-s per model on small datasets of its own, GMsFEM-NO "
+                                 "on 4 κ for 1 epoch, 1 test κ")
     parser.add_argument("--budget", type=float, default=None, help="CPU seconds of training per model")
     parser.add_argument("--width", type=int, default=20, help="baseline FNO width (others matched in parameters)")
     parser.add_argument("--modes", type=int, default=10)
     parser.add_argument("--radius", type=float, default=0.075, help="DISCO support radius on [0, 1]^2")
     parser.add_argument("--batch", type=int, default=16)
-    # the FNO baseline's best of 1e-3, 3e-3, 1e-2, 2e-2, 4e-2 on the basis task at 45 CPU-s (subspace
-    # error 0.469, 0.456, 0.377, 0.369, 0.371), so that the shared setting favours the baseline;
-    # on Darcy the FNO is as good at 2e-2 as at 1e-3 (0.175, 0.172)
+    # the FNO baseline's best of 1e-3, 3e-3, 1e-2, 2e-2, 4e-2 on the basis task, so that the shared setting
+    # favours the baseline; on Darcy the FNO is as good at 2e-2 as at 1e-3 (docs/benchmarks.md)
     parser.add_argument("--lr", type=float, default=2e-2, help="peak learning rate, shared by all models")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-train-samples", type=int, default=None, help="GMsFEM-NO training kappa")
     parser.add_argument("--no-epochs", type=int, default=None)
-    parser.add_argument("--no-width", type=int, default=16)
+    parser.add_argument("--no-width", type=int, default=16,
+                        help="GMsFEM-NO F-FNO backbone width (the other backbones matched in parameters)")
     parser.add_argument("--no-modes", type=int, default=8)
     parser.add_argument("--no-test", type=int, default=None, help="GMsFEM-NO test kappa")
     parser.add_argument("--no-inner-product", choices=INNER_PRODUCTS, default="energy",
                         help="of the GMsFEM-NO subspace loss (local_no.json: euclidean)")
     parser.add_argument("--tasks", choices=("all", "basis", "darcy", "none"), default="all",
                         help="backbone comparison tasks")
-    parser.add_argument("--basis-samples", type=int, default=BASIS_SAMPLES,
+    parser.add_argument("--basis-samples", type=int, default=None,
                         help=f"κ samples of the basis task's dataset, 80 %% for training (default {BASIS_SAMPLES}: "
-                             "1,024 training patches)")
+                             f"1,024 training patches; {QUICK_SAMPLES['basis']} with --quick)")
     parser.add_argument("--models", nargs="+", default=None, choices=MODELS, metavar="MODEL",
                         help="train only these of the compared models (default all; the FNO baseline is needed "
                              "for the 'vs FNO' columns): " + ", ".join(f"'{m}'" for m in MODELS))
@@ -278,6 +379,7 @@ def main(argv=None) -> None:
     args = parse_benchmark_arguments(parser, argv)
     q = args.quick
     args.budget = args.budget or (3.0 if q else 45.0)
+    args.basis_samples = args.basis_samples or (QUICK_SAMPLES["basis"] if q else BASIS_SAMPLES)
     args.no_train_samples = args.no_train_samples or (4 if q else 24)
     args.no_epochs = args.no_epochs or (1 if q else 10)
     args.no_test = args.no_test or (1 if q else 3)
@@ -288,38 +390,32 @@ def main(argv=None) -> None:
     t_start = time.perf_counter()
     tasks = {} if args.tasks == "none" else load_tasks(q, args.seed, args.tasks, args.basis_samples)
     rows = compare_backbones(args, tasks)
-    no = None if args.skip_gmsfem_no else gmsfem_no(args, Path(tempfile.mkdtemp(prefix="fem-ms-local-no-")))
+    with tempfile.TemporaryDirectory(prefix="fem-ms-local-no-") as scratch:  # the backbones' checkpoints
+        no = None if args.skip_gmsfem_no else gmsfem_no(args, Path(scratch))
 
     print_table(rows, [("task", "task", ""), ("model", "model", ""), ("width", "width", "d"), ("params", "params", "d"),
                        ("steps", "steps", "d"), ("test_error_train_res", "err", ".4f"),
                        ("change_vs_fno_train_res", "vs FNO", "+.1%"), ("test_error_2x_res", "err 2x", ".4f"),
                        ("change_vs_fno_2x_res", "2x vs FNO", "+.1%")])
-    targets = {}
-    if BASIS_TASK in tasks:
-        local = next((r for r in rows if r["task"] == BASIS_TASK and r["model"].startswith("LocalNO")), None)
-        if local is not None and local.get("change_vs_fno_train_res") is not None:
-            targets["gmsfem_basis_localno_vs_fno_change"] = local["change_vs_fno_train_res"]
-            targets["gmsfem_basis_30pct_lower_than_fno"] = local["change_vs_fno_train_res"] <= -0.30
     if no is not None:
         print()
-        print_table(no["rows"], [("method", "method", ""), ("l2_mean_pct", "L2 %", ".3f"),
+        print_table(no["rows"], [("method", "method", ""), ("width", "width", "d"),
+                                 ("params_per_kind_full", "params (full)", "d"), ("l2_mean_pct", "L2 %", ".3f"),
                                  ("h1_mean_pct", "H1 %", ".3f")])
-        no_l2 = {r["method"]: r["l2_mean_pct"] for r in no["rows"]}
-        targets["gmsfem_no_localno_at_least_as_accurate_as_ffno"] = \
-            no_l2["GMsFEM-NO (localno)"] <= no_l2["GMsFEM-NO (ffno)"]
-    out = args.out or RESULTS / ("local_no_quick.json" if q else "local_no.json")
-    path = write_json(out, {
-        "benchmark": "local_no", "quick": q, "wall_s": time.perf_counter() - t_start, "machine": machine(),
+    payload = {
+        "benchmark": "local_no", "quick": q, "wall_s": time.perf_counter() - t_start,
         "setup": {"torch_threads": 1, "budget_cpu_s_per_model": args.budget, "baseline_width": args.width,
                   "modes": args.modes, "depth": 4, "disco_radius": args.radius, "batch": args.batch, "lr": args.lr,
                   "seed": args.seed, "optimizer": "AdamW, cosine over the CPU-time budget", "tasks": args.tasks,
                   "models": args.models or "all", "basis_samples": args.basis_samples,
                   "gmsfem_no": {"train_kappa": args.no_train_samples, "epochs": args.no_epochs,
-                                "width": args.no_width, "modes": args.no_modes, "test_kappa": args.no_test,
+                                "ffno_width": args.no_width, "modes": args.no_modes, "test_kappa": args.no_test,
+                                "backbones": "each at the widest width not above the F-FNO's parameter count",
                                 "inner_product": args.no_inner_product,
                                 "test_kappa_seeds": f"{TEST_SEED} + 2s", "problem": "diffusion, f = 1, 100^2 / 5^2"},
                   "paper": PAPER},
-        "backbones": rows, "gmsfem_no": no, "targets": targets})
+        "backbones": rows, "gmsfem_no": no}
+    path = write_result(args.out, payload, targets(payload))
     print(f"wrote {path}")
 
 

@@ -19,22 +19,22 @@ B = 8 (20 epochs) and B = 4 (10 epochs), and MLMC 32² + 64² / 16² + 64² nest
 
 ``--all-cases`` adds δ = 1 (B_l = B_0: by construction dearer than the finest baseline, since
 each correction evaluates two resolutions); the default leaves it out to fit the shared CPU. A
-rerun with the same settings keeps the cases an interrupted run finished. Measured: the relative L2 test error on the 64² test set and the training cost
-(process CPU seconds of all epochs, one torch thread: the machine is shared, and CPU time is
-far less disturbed by other processes than wall time, which is recorded as well).
-Target (issue #7): an MLMC run within 5 % (relative) of the 64² baseline's test error in at
-most 50 % of its training time (the MLMC paper: the same accuracy at 60 %).
+rerun with the same settings keeps the cases an interrupted run finished (each kept row records
+the run that measured it). Measured: the relative L2 test error on the 64² test set and the
+training cost (process CPU seconds of all epochs, one torch thread: the machine is shared, and
+CPU time is far less disturbed by other processes than wall time, which is recorded as well).
+Target (issue #7): an MLMC run within 5 % (relative) of the best-tuned single-level run's test
+error in at most 50 % of its training time (the MLMC paper: the same accuracy at 60 %);
+:func:`targets` says which run that is.
 
-Default size (about 45 CPU-minutes of training): 400 training and 200 test samples, FNO width
-16, 8 modes, depth 4, 40 epochs (1,000 optimiser steps; at 10 epochs the runs were far from
-converged: the 64² baseline's error fell from 0.164 to 0.142 between 10 and 40 epochs, and
-MLMC 32² + 64² nested δ = 4 went from 1.13× to 1.03× the baseline's), one seed. ``--quick``:
-a smoke run. Full size (a GPU; the paper's FNO settings):
+Default size: 400 training and 200 test samples, FNO width 16, 8 modes, depth 4, 40 epochs
+(1,000 optimiser steps; at 10 epochs the runs were far from converged), one seed. ``--quick``:
+a smoke run on a dataset of its own. Full size (a GPU; the paper's FNO settings):
 ``--train 800 --epochs 500 --width 32 --modes 12 --all-cases``.
 
     scripts/env python -m benchmarks.mlmc_darcy [--quick] [--out PATH]
 
-Writes benchmarks/results/mlmc_darcy.json and the Pareto plot mlmc_darcy.png beside it.
+Writes benchmarks/results/mlmc_darcy.json (mlmc_darcy_quick.json) and the Pareto plot beside it.
 """
 
 from __future__ import annotations
@@ -42,21 +42,75 @@ from __future__ import annotations
 import json
 import time
 
-from .common import RESULTS, benchmark_arguments, cached_dataset, parse_benchmark_arguments, print_table, write_json
+from .common import benchmark_arguments, cached_dataset, parse_benchmark_arguments, print_table
+from .record import Target, reused, threshold, write_result
 
 RESOLUTIONS = (8, 16, 32, 64)
 TIME_TARGET, ERROR_TARGET = 0.5, 1.05
+DATASET_SAMPLES = {False: 1000, True: 80}  # κ samples of the multilevel dataset (80 % train), full / quick
+
+
+def _resolution(level_name: str) -> int:
+    return int(level_name.split("x")[0])
+
+
+def targets(payload: dict) -> list[dict]:
+    """Issue 7's target against the best-tuned single-level run: an MLMC run within 5 % of its test
+    error in at most half its training CPU time.
+
+    The comparator is the cheapest single-level run whose error is within 5 % of the best
+    single-level error (any resolution, batch size or number of epochs the run tried): a
+    single-level baseline with an untuned batch size would credit MLMC with what a smaller batch
+    buys any run.
+    """
+    rows, settings = payload["rows"], payload["settings"]
+    single = [r for r in rows if r["kind"] == "single-level"]
+    mlmc = [r for r in rows if r["kind"] != "single-level"]
+    name = f"MLMC training time at the best single-level run's error (within {100 * (ERROR_TARGET - 1):.0f} %)"
+    comparator = ("the cheapest single-level run within 5 % of the best single-level test error (any resolution, "
+                  "batch size or epoch count this run tried); cost = process CPU seconds of training")
+    caveats = ["one seed; test error = mean relative L2 on the finest grid's test set"]
+    if not single or not mlmc:
+        return [threshold(name, None, "<=", TIME_TARGET, "× the baseline's time", comparator,
+                          settings["test_samples"], caveats, missing="no single-level or no MLMC run in this file")]
+    best_error = min(r["test_loss"] for r in single)
+    baseline = min((r for r in single if r["test_loss"] <= ERROR_TARGET * best_error), key=lambda r: r["time_s"])
+    within = [r for r in mlmc if r["test_loss"] <= ERROR_TARGET * baseline["test_loss"]]
+    caveats.append(f"baseline: {baseline['case']} ({baseline['time_s']:.1f} CPU s, error {baseline['test_loss']:.4f})")
+    finest = max(_resolution(r["levels"][-1]) for r in single)
+    paper_setting = next((r for r in single if _resolution(r["levels"][-1]) == finest
+                          and r["batch_sizes"][0] == settings["batch_size_coarsest"]
+                          and r["epochs"] == settings["epochs"]), None)
+    if paper_setting is not None and paper_setting is not baseline:
+        near = [r for r in mlmc if r["test_loss"] <= ERROR_TARGET * paper_setting["test_loss"]]
+        if near:
+            fastest = min(near, key=lambda r: r["time_s"])
+            caveats.append(f"against {paper_setting['case']} (the paper's batch size, not tuned) the fastest MLMC run "
+                           f"within 5 % is {fastest['case']} at {fastest['time_s'] / paper_setting['time_s']:.2f}× "
+                           "its time: that baseline is not the best single-level run")
+    if not within:
+        closest = min(mlmc, key=lambda r: r["test_loss"])
+        caveats.insert(0, f"no MLMC run came within 5 % of the baseline's error (closest: {closest['case']}, "
+                          f"{closest['test_loss'] / baseline['test_loss']:.3f}×)")
+        return [Target(name, f"≤ {TIME_TARGET:g}× the baseline's time", None, comparator,
+                       settings["test_samples"], False, caveats).record()]
+    fastest = min(within, key=lambda r: r["time_s"])
+    caveats.insert(0, f"fastest MLMC run within 5 %: {fastest['case']} (error "
+                      f"{fastest['test_loss'] / baseline['test_loss']:.3f}× the baseline's)")
+    return [threshold(name, fastest["time_s"] / baseline["time_s"], "<=", TIME_TARGET, "× the baseline's time",
+                      comparator, settings["test_samples"], caveats)]
 
 
 def main(argv=None) -> None:
-    parser = benchmark_arguments(__doc__, "smoke run: 48 training samples, 2 epochs, a few cases")
+    parser = benchmark_arguments("mlmc_darcy", __doc__, "smoke run on a small dataset of its own: 48 training "
+                                 "samples, 2 epochs, a few cases")
     parser.add_argument("--train", type=int, default=None, help="training samples (default 400)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 40)")
     parser.add_argument("--width", type=int, default=None, help="FNO width (default 16)")
     parser.add_argument("--modes", type=int, default=None, help="FNO modes per axis (default 8)")
     parser.add_argument("--batch", type=int, default=16, help="coarsest batch size B_0 (default 16)")
-    # the baselines' best rate (test rel. L2 at 32² for 1e-3 / 3e-3 / 1e-2: 0.264 / 0.219 / 0.198; at 64² for
-    # 3e-3 / 1e-2 / 2e-2: 0.190 / 0.164 / 0.169), shared by every run so that no baseline is left undertrained
+    # the single-level baselines' best of a few rates (docs/mlmc.md), shared by every run so that no baseline
+    # is left undertrained
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
     parser.add_argument("--all-cases", action="store_true",
                         help="also δ = 1 for every m")
@@ -65,7 +119,7 @@ def main(argv=None) -> None:
     n_train = args.train or (48 if q else 400)
     epochs = args.epochs or (2 if q else 40)
     width, modes = args.width or (8 if q else 16), args.modes or (4 if q else 8)
-    n_test = 20 if q else 200
+    n_test = 16 if q else 200
 
     import torch
 
@@ -76,7 +130,8 @@ def main(argv=None) -> None:
     from fem_ms_torch.operators import FNO
 
     t_start = time.perf_counter()
-    config = MultilevelConfig(name="multilevel_mlmc", samples=1000, levels=RESOLUTIONS, train_fraction=0.8)
+    config = MultilevelConfig(name="multilevel_mlmc", samples=DATASET_SAMPLES[q], levels=RESOLUTIONS,
+                              train_fraction=0.8)
     path = cached_dataset(config)
     train, stats = darcy_levels(path, RESOLUTIONS, "train")
     test, _ = darcy_levels(path, RESOLUTIONS, "test", stats)
@@ -113,16 +168,16 @@ def main(argv=None) -> None:
                   ("mlmc-all-data", [1, 3], "nested", 2.0, None, 8, half),
                   ("mlmc-all-data", [2, 3], "nested", 2.0, None, 4, quarter)]
     rows = []
-    out = args.out or RESULTS / ("mlmc_darcy_quick.json" if q else "mlmc_darcy.json")
+    out = args.out
     settings = {"dataset": config.to_json(), "train_samples": n_train, "test_samples": n_test, "epochs": epochs,
                 "batch_size_coarsest": b0, "model": {"architecture": "fno", "width": width, "modes": modes, "depth": 4},
                 "optimiser": f"Adam lr {args.lr:g}, cosine schedule over the epochs", "loss": "relative_l2",
                 "seed": seed, "threads": 1}
     done = {}
-    if out.is_file():  # an interrupted run with the same settings: keep its finished cases
+    if out.is_file():  # an interrupted run with the same settings: keep its finished cases, and whose they are
         previous = json.loads(out.read_text())
         if previous.get("settings") == settings:
-            done = {r["case"]: r for r in previous["rows"]}
+            done = {r["case"]: r for r in reused(previous["rows"], previous)}
     for kind, which, sampling, delta, k, case_b0, case_epochs in cases:
         levels = [train[i] for i in which]
         m = len(levels)
@@ -143,20 +198,17 @@ def main(argv=None) -> None:
         rows.append(run_case(name, levels, finest_test, make_model, counts, sizes, sampling, case_epochs,
                              "relative_l2", seed, lr=args.lr, kind=kind, delta=delta))
         print(f"{name}: time {rows[-1]['time_s']:.1f} s, test rel. L2 {rows[-1]['test_loss']:.4f}", flush=True)
-        write_json(out, {"benchmark": "mlmc_darcy", "quick": q, "complete": False, "settings": settings, "rows": rows})
+        partial = {"benchmark": "mlmc_darcy", "quick": q, "complete": False, "settings": settings, "rows": rows}
+        write_result(out, partial, targets(partial))
 
     finest = next(r for r in rows if r["case"] == f"single-level {train[-1].name} random δ=1")
     for r in rows:
         r["time_vs_finest"] = r["time_s"] / finest["time_s"]
         r["error_vs_finest"] = r["test_loss"] / finest["test_loss"]
-        r["meets_target"] = r["kind"] != "single-level" and r["time_vs_finest"] <= TIME_TARGET \
-            and r["error_vs_finest"] <= ERROR_TARGET
     pareto_front(rows)
     mlmc = [r for r in rows if r["kind"] != "single-level"]
     within = [r for r in mlmc if r["error_vs_finest"] <= ERROR_TARGET]
     summary = {"finest_baseline_time_s": finest["time_s"], "finest_baseline_test_loss": finest["test_loss"],
-               "target": f"time <= {TIME_TARGET:.0%} of the 64^2 baseline with test error <= {ERROR_TARGET:.2f} x",
-               "target_met_by": [r["case"] for r in mlmc if r["meets_target"]],
                "fastest_within_5pct": min(within, key=lambda r: r["time_s"])["case"] if within else None,
                "fastest_within_5pct_time_ratio": min(r["time_vs_finest"] for r in within) if within else None,
                "best_mlmc_error_ratio": min(r["error_vs_finest"] for r in mlmc),
@@ -168,8 +220,9 @@ def main(argv=None) -> None:
     plot = out.with_suffix(".png")
     plot_pareto(rows, plot, f"FNO on Darcy, {n_train} training samples, {epochs} epochs (CPU)",
                 "relative L2 test error on 64² grid")
-    write_json(out, {"benchmark": "mlmc_darcy", "quick": q, "complete": True, "wall_s": time.perf_counter() - t_start,
-                     "settings": settings, "summary": summary, "plot": plot.name, "rows": rows})
+    payload = {"benchmark": "mlmc_darcy", "quick": q, "complete": True, "wall_s": time.perf_counter() - t_start,
+               "settings": settings, "summary": summary, "plot": plot.name, "rows": rows}
+    write_result(out, payload, targets(payload))
     print_table(sorted(rows, key=lambda r: r["time_s"]),
                 [("case", "case", ""), ("time_s", "time [s]", ".1f"), ("time_vs_finest", "t/t_64", ".2f"),
                  ("test_loss", "test relL2", ".4f"), ("error_vs_finest", "e/e_64", ".3f"), ("pareto", "pareto", "")])

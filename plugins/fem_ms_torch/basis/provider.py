@@ -43,15 +43,15 @@ class LearnedBasisProvider:
     precision : {"float32", "bfloat16"}
         Arithmetic of the inference. ``"bfloat16"`` runs the layers' matrix products under
         ``torch.autocast`` (up to twice as fast on CPUs with AVX-512 BF16, and on GPUs; the
-        F-FNO's residual stream stays float32). The predicted subspaces differ from the
-        float32 ones by a SAL of ~10⁻³ (benchmarks/basis_speed.py), and the GMsFEM-NO errors of
-        benchmarks/gmsfem_no_accuracy.py's model by +0.8 to +2.7 %: check the GMsFEM error of
-        a model before relying on it.
+        F-FNO's residual stream stays float32). The predicted subspaces differ slightly from
+        the float32 ones, and so do the GMsFEM-NO errors (benchmarks/basis_speed.py and
+        gmsfem_no_accuracy.py measure both; figures in docs/benchmarks.md): check the GMsFEM
+        error of a model before relying on it.
     ritz_precision : {"float32", "float64"}
         Arithmetic of the Rayleigh–Ritz Gram matrices of an oversampled model
         (:func:`.rayleigh_ritz.rayleigh_ritz`): float32 on an orthonormalised span (default,
-        about 1.7× faster; the same subspace as float64 to a SAL of ~10⁻¹⁰ for a trained model), or
-        float64 for S-orthonormal vectors to rounding.
+        faster, and for a trained model the same subspace as float64 up to rounding; docs/gmsfem.md
+        has the figures), or float64 for S-orthonormal vectors to rounding.
     verify : {"fallback", "refine", "warn", "off"}
         What to do with neighbourhoods whose a-posteriori indicator (the relative residual of the
         predicted Ritz pairs of the local problem, :mod:`fem_ms.gmsfem.verification`, computed on

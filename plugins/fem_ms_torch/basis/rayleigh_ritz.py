@@ -151,11 +151,10 @@ def rayleigh_ritz(u: torch.Tensor, kappa: torch.Tensor, n: int, rcond: float = 1
         them from ``u`` itself: the Ritz vectors are S-orthonormal to rounding. ``"float32"``
         first replaces ``u`` by an orthonormal basis of its span (Householder QR, stable in
         float32 however nearly dependent the functions are; the Gram matrix of an untrained
-        network's raw predictions had a condition number of 2·10⁹, beyond float32) and computes
-        the Gram matrices of that basis in float32: the whole method is about 1.65× faster
-        (the Gram products alone ~3×). The selected subspace then differs from the float64 one
-        by a SAL of ~10⁻¹⁰ for a trained model's predictions on the paper's κ (~10⁻⁶ for an
-        untrained one's), and the vectors are S-orthonormal to ~10⁻⁵ (tested against SciPy).
+        network's raw predictions can be conditioned beyond float32) and computes the Gram
+        matrices of that basis in float32, which is cheaper. The selected subspace then differs
+        from the float64 one by rounding-level SALs, and the vectors are S-orthonormal to
+        float32 accuracy (tested against SciPy; measured figures in docs/gmsfem.md).
 
     Returns
     -------
@@ -181,8 +180,8 @@ def rayleigh_ritz(u: torch.Tensor, kappa: torch.Tensor, n: int, rcond: float = 1
         q = q * (reach > rcond ** 0.5 * reach.amax(dim=1, keepdim=True))[:, None, :]  # zero: dropped below
         v = q.transpose(1, 2).reshape(u.shape)
     kappa = kappa.to(dtype)
-    # ~1.5 MB of functions at a time: the derived fields then stay in cache (2.5× faster for 81
-    # patches of 51², 1.35× for 64 of 21³, than all at once)
+    # CHUNK_BYTES of functions at a time: the derived fields then stay in cache (faster than all at
+    # once; docs/gmsfem.md)
     step = max(1, CHUNK_BYTES // (v.element_size() * u[0].numel()))
     chunks = [projected_matrices(v[i:i + step], kappa[i:i + step]) for i in range(0, len(v), step)]
     a, s = torch.cat([c[0] for c in chunks]).double(), torch.cat([c[1] for c in chunks]).double()

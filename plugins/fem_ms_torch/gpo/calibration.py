@@ -4,8 +4,9 @@ The noise variance σ² that a variational bound selects is not the one that mak
 intervals right. The collapsed ELBO of a sparse GP charges what the inducing points do not
 explain, tr(K − Q)/(2σ²), and σ² grows to absorb it (Bauer, van der Wilk and Rasmussen, 2016,
 "Understanding probabilistic sparse Gaussian process approximations"). On our benchmarks σ² was
-about 70 % of LoGoS-GPO's predictive variance at test points, and the test squared error only
-0.4–0.6× that variance: 95 % intervals covered 98–99 %. The exact GPO and SVGP over-cover too.
+most of LoGoS-GPO's predictive variance at test points, and the test squared error well below
+that variance: the 95 % intervals over-covered, and so did the exact GPO's and SVGP's
+(docs/gpo.md has the figures).
 
 The remedy here keeps the trained posterior mean and refits the two numbers that set the
 interval widths, a scale s of the latent variance and the noise added at prediction, by
@@ -18,7 +19,7 @@ variance in the sense of temperature scaling (Guo et al. 2017) and of Levi et al
 "Evaluating and calibrating uncertainty prediction in regression tasks"). The noise alone is
 not enough: where the latent variance by itself exceeds the test error (the exact GPO and
 SVGP on Burgers, LoGoS-GPO trained with a larger learning rate) a noise refit goes to zero and
-the bands still cover over 99 %. It needs held-out functions, which the training functions
+the bands still over-cover. It needs held-out functions, which the training functions
 cannot replace (there the residuals are too small).
 """
 

@@ -192,8 +192,8 @@ class LoGoSGPO(CalibratedVariance):
         (:meth:`_collapsed_elbo`); ``noise=True`` maximises it over log σ² (scipy's bounded
         Brent search). This is why the noise is not left to a stochastic optimiser: with (B, S)
         held fixed between these steps, mini-batch gradients in σ² are dominated by how stale
-        (B, S) are, and the noise stays wherever it keeps a stale fit plausible (it did not
-        move from its initial value in our runs, giving 100 % coverage on Burgers).
+        (B, S) are, and the noise stays wherever it keeps a stale fit plausible (in our runs it
+        did not move from its initial value, and the bands over-covered; docs/gpo.md).
         """
         check_batch(a, self.in_channels, self.grid, y, self.d, "LoGoSGPO.optimal_variational")
         phi = torch.cat([self.features(a[idx]) for idx in torch.arange(len(a)).split(batch_size)])

@@ -99,23 +99,22 @@ def train_gpo(dataset, out, **settings) -> Path:
     k-th mini-batch step. With k = 1 every step's mini-batch ELBO gradient, taken at the
     optimal (B, S), is an unbiased estimate of the gradient of the collapsed bound (the ELBO
     maximised over B, S; envelope theorem), which is what the kernels and the mean should
-    climb. A stale (B, S) adds a pull back towards the old kernels: on Burgers (benchmarks/gpo,
-    20 epochs of 64) k = 1 reached 0.45 % test error, k = 2 1.56 % (epoch ends only, 20 epochs
-    of 16: 1.52 %). Each update passes all N training inputs through both WNOs, so k = 1 costs
-    about three times the plain step; ``0`` updates at epoch ends only. With ``batch_size`` ≥ N
-    each epoch is one step with the exact gradient of the collapsed bound (Burgers, 200
-    functions, 150 such steps: 0.02 %, where 500 functions in batches of 64 reached 0.2 %;
-    docs/gpo.md). The epoch-end update also re-fits the noise σ² (a bounded search over the
-    collapsed bound, one sparse solve per inducing point and trial σ²); ``noise_every=k`` does
-    that at every k-th epoch end and the last, and holds σ² in between (with full batches on
-    Burgers the search was two thirds of each step's time at k = 1).
+    climb. A stale (B, S) adds a pull back towards the old kernels: on Burgers k = 1 was clearly
+    more accurate than k = 2 or epoch ends only (docs/gpo.md). Each update passes all N training
+    inputs through both WNOs, so k = 1 costs several plain steps; ``0`` updates at epoch ends
+    only. With ``batch_size`` ≥ N each epoch is one step with the exact gradient of the collapsed
+    bound, which on Burgers beat mini-batches by an order of magnitude (docs/gpo.md). The
+    epoch-end update also re-fits the noise σ² (a bounded search over the collapsed bound, one
+    sparse solve per inducing point and trial σ²); ``noise_every=k`` does that at every k-th
+    epoch end and the last, and holds σ² in between (with full batches on Burgers the search was
+    most of each step's time at k = 1).
 
     ``mean_epochs`` > 0 first fits the neural mean m(a) alone (LoGoS, GPO) to the training
     outputs for that many epochs (mean squared error, mini-batches, its own AdamW + cosine
     schedule), then trains the whole model for ``epochs``. Trained jointly from the start, the
     closed-form (B, S) explains the training data with the M × d coefficients B before the
-    mean has learnt anything, and the mean WNO receives almost no signal (LoGoS on Burgers:
-    the mean alone left 85 % of the output variance unexplained after 8 epochs).
+    mean has learnt anything, and the mean WNO receives almost no signal (LoGoS on Burgers: the
+    mean alone left most of the output variance unexplained; docs/gpo.md).
 
     ``calibration`` > 0 holds out the ``calibration`` functions of the train split that follow
     the ``n_train`` training ones and, when training stops, fits the predictive variance

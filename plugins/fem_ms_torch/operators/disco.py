@@ -136,8 +136,8 @@ class _Coefficients(nn.Module):
     moves every parameter by about lr per step, with its gradient's sign, so a layer's output
     moves by up to lr × its fan-in — in·K for these coefficients, K (5–25) times the fan-in of the
     pointwise linear layer beside it. Through the factor it moves by lr·sqrt(in·K), of the order
-    of the linear layer's lr·in. On the GMsFEM basis task (45 CPU-s, lr 2e-2 for all models, one
-    seed) the LocalNO reaches a 0.370 subspace error with the factor and 0.383 without.
+    of the linear layer's lr·in. On the GMsFEM basis task the LocalNO reached a lower subspace
+    error with the factor than without (docs/local_operators.md).
     """
 
     def __init__(self, out_channels: int, in_channels: int, size: int):
@@ -162,9 +162,9 @@ class DiscoConv(_Coefficients):
     The convolution is applied by FFT: the spectra of the K basis stencils are cached per input
     shape, the learned kernel's spectrum is their combination with W, and the channel contraction
     is one complex product per frequency. This is the same discrete operator as the direct
-    convolution (to rounding) at a cost that does not grow with the stencil: at radius 3h and 18
-    channels it is 2× faster than ``conv2d`` (fwd+bwd, one CPU thread), 3.7× at radius 6h, so
-    a DISCO model gets more optimizer steps in a fixed time. Non-periodic axes are zero-padded by
+    convolution (to rounding) at a cost that does not grow with the stencil: faster than
+    ``conv2d`` already at the benchmark's radius, and more so at larger radii
+    (docs/local_operators.md), so a DISCO model gets more optimizer steps in a fixed time. Non-periodic axes are zero-padded by
     the stencil's half-width, which makes the FFT's circular convolution linear on the output
     window; on periodic axes the circular convolution is the operator itself.
 

@@ -94,9 +94,9 @@ class FFNO(RegisteredModel, name="ffno"):
         Under ``torch.autocast`` only the layers' products (spectral convolutions, feed-forward
         blocks) run in the lower precision: the lifting, the residual stream z and the projection
         stay in x's precision. Rounding the residual stream and the outputs to bfloat16 made
-        a probe GMsFEM-NO model's errors 3–6 % larger than in float32, this way under 1 %
-        (0.8–2.7 % for the model of benchmarks/gmsfem_no_accuracy.py; docs/gmsfem.md), and
-        the products, the cost, keep most of the speed-up.
+        a probe GMsFEM-NO model's errors several times further from its float32 errors than
+        this way (docs/gmsfem.md, docs/benchmarks.md), and the products, the cost, keep most of
+        the speed-up.
         """
         full_precision = torch.autocast(x.device.type, enabled=False)
         with full_precision:

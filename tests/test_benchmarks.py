@@ -1,0 +1,162 @@
+"""The benchmarks' JSON records: one form for every file, targets that follow from the stored
+figures, provenance of reused rows, and quick runs that keep the schema of the full ones."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.record import RESULTS, TARGET_KEYS, check_targets, reused, threshold
+
+BENCHMARKS = ("fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy", "local_no",
+              "mlmc_darcy", "mlmc_cylinder", "gpo", "datagen")
+COMMITTED = sorted(RESULTS.glob("*.json"))
+HEADER = ("created", "machine", "versions", "benchmark", "targets")
+
+
+def _module(document):
+    return importlib.import_module(f"benchmarks.{document['benchmark']}")
+
+
+def test_every_benchmark_is_listed(repo):
+    scripts = {p.stem for p in (repo / "benchmarks").glob("*.py")} - {"__init__", "common", "compare", "record",
+                                                                       "rederive"}
+    assert scripts == set(BENCHMARKS)
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_committed_result_has_valid_targets(path):
+    document = json.loads(path.read_text())
+    missing = [k for k in HEADER if k not in document]
+    assert not missing, f"{path.name} lacks {missing}"
+    check_targets(document["targets"], path.name)
+    for key in ("cpu", "cores"):  # the load average and the device were recorded later
+        assert key in document["machine"], f"{path.name}: machine lacks {key!r}"
+    assert document["versions"].get("git_commit"), f"{path.name}: no git commit in versions"
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_committed_targets_follow_from_the_stored_figures(path):
+    """The stored targets are what the benchmark's ``targets`` makes of the stored figures (a
+    re-derived file adds one caveat saying so): a changed target cannot drift from the files."""
+    document = json.loads(path.read_text())
+    stored = document["targets"]
+    derived = _module(document).targets(document)
+    assert [t["name"] for t in stored] == [t["name"] for t in derived]
+    for s, d in zip(stored, derived):
+        note = ["re-derived" in c for c in s["caveats"]]
+        assert any(note) == ("rederived" in document), f"{path.name}: {s['name']}: re-derived note and file disagree"
+        caveats = [c for c, n in zip(s["caveats"], note) if not n]
+        assert {**s, "caveats": caveats} == d, f"{path.name}: {s['name']!r} differs from targets(payload)"
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_reused_rows_name_the_run_that_measured_them(path):
+    document = json.loads(path.read_text())
+    for key in ("rows", "cases"):
+        for row in document.get(key, []):
+            if "provenance" in row:
+                p = row["provenance"]
+                assert set(p) == {"created", "git_commit"} and p["created"] and p["git_commit"], (path.name, row)
+                assert (p["created"], p["git_commit"]) != (document["created"], document["versions"]["git_commit"])
+
+
+def test_reused_keeps_a_rows_own_provenance():
+    earlier = {"created": "2026-01-02T00:00:00+00:00", "versions": {"git_commit": "bbbbbbb"},
+               "rows": [{"case": "a"}, {"case": "b", "provenance": {"created": "2026-01-01T00:00:00+00:00",
+                                                                  "git_commit": "aaaaaaa"}}]}
+    rows = reused(earlier["rows"], earlier)
+    assert rows[0]["provenance"] == {"created": "2026-01-02T00:00:00+00:00", "git_commit": "bbbbbbb"}
+    assert rows[1]["provenance"]["git_commit"] == "aaaaaaa"
+    assert "provenance" not in earlier["rows"][0]  # the earlier file's rows are left alone
+
+
+def test_threshold_judges_the_stated_target():
+    assert threshold("t", 2.9, ">=", 3.0, "×", "c", 1)["met"] is False
+    assert threshold("t", 3.0, ">=", 3.0, "×", "c", 1)["met"] is True
+    assert threshold("t", 95.0, "in", (90, 98), " %", "c", 1)["met"] is True
+    missing = threshold("t", None, "<", 1.0, "", "c", None, missing="case not run")
+    assert missing["met"] is None and missing["caveats"] == ["case not run"]
+    assert list(missing) == list(TARGET_KEYS)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"met": "yes"}, "'met' must be"), ({"measured": float("nan")}, "finite number"), ({"n": 0}, "positive integer"),
+    ({"caveats": "one"}, "list of strings"), ({"measured": None, "met": True}, "nothing was measured"),
+    ({"extra": 1}, "exactly the keys")])
+def test_check_targets_names_the_bad_key(change, message):
+    record = {**threshold("t", 1.0, "<", 2.0, "", "c", 3), **change}
+    with pytest.raises(ValueError, match=message):
+        check_targets([record], "file.json")
+
+
+def _mlmc_row(case, kind, level, time_s, loss, batch=16, epochs=40):
+    return {"case": case, "kind": kind, "levels": [level], "time_s": time_s, "test_loss": loss,
+            "batch_sizes": [batch], "epochs": epochs}
+
+
+def test_mlmc_darcy_compares_with_the_best_tuned_single_level_run():
+    """An MLMC run at 0.45× the paper-setting baseline's time is no win when a single-level run
+    with a smaller batch reaches the same error in 0.3× of it."""
+    from benchmarks.mlmc_darcy import targets
+
+    rows = [_mlmc_row("single 64", "single-level", "64x64", 100.0, 0.140),
+            _mlmc_row("single 64 B=4", "single-level", "64x64", 30.0, 0.141, batch=4, epochs=10),
+            _mlmc_row("single 32", "single-level", "32x32", 20.0, 0.300),
+            _mlmc_row("mlmc 32+64", "mlmc-all-data", "64x64", 45.0, 0.142)]
+    (record,) = targets({"rows": rows, "settings": {"test_samples": 200, "batch_size_coarsest": 16, "epochs": 40}})
+    assert record["met"] is False and record["measured"] == pytest.approx(1.5)
+    assert "single 64 B=4" in " ".join(record["caveats"])
+
+
+def test_mlmc_darcy_without_an_mlmc_run_near_the_baseline_is_a_miss():
+    from benchmarks.mlmc_darcy import targets
+
+    rows = [_mlmc_row("single 64", "single-level", "64x64", 100.0, 0.140),
+            _mlmc_row("mlmc", "mlmc", "64x64", 10.0, 0.500)]
+    (record,) = targets({"rows": rows, "settings": {"test_samples": 20, "batch_size_coarsest": 16, "epochs": 40}})
+    assert record["met"] is False and record["measured"] is None
+
+
+def test_local_no_backbones_at_equal_width_are_not_scored():
+    """A LocalNO backbone trained at the F-FNO's width (with several times its parameters) does not
+    answer 'at least as accurate at equal parameters'; at matched parameters it does."""
+    from benchmarks.local_no import targets
+
+    rows = [{"method": "GMsFEM (SLEPc)", "test_kappa": 3, "l2_mean_pct": 5.0},
+            {"method": "GMsFEM-NO (ffno)", "test_kappa": 3, "l2_mean_pct": 20.0},
+            {"method": "GMsFEM-NO (localno)", "test_kappa": 3, "l2_mean_pct": 15.0}]
+    payload = {"setup": {"baseline_width": 20, "budget_cpu_s_per_model": 45.0}, "backbones": [],
+               "gmsfem_no": {"rows": rows}}
+    record = targets(payload)[1]
+    assert record["met"] is None and record["measured"] is None
+    rows[1].update(width=16, params_per_kind_full=19000)
+    rows[2].update(width=6, params_per_kind_full=18000)
+    record = targets(payload)[1]
+    assert record["met"] is True and record["measured"] == pytest.approx(-25.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_quick_run_writes_the_full_schema(name, repo, tmp_path):
+    """Each benchmark's --quick runs end to end and writes the header and targets every result
+    carries (the committed full-size files pass the same checks above)."""
+    out = tmp_path / f"{name}.json"
+    # os.environ: without the OMPI_/PMIX_ variables of this process's MPI singleton, which would make
+    # the benchmark's own mpiexec fail
+    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--out", str(out)], cwd=repo,
+                          capture_output=True, text=True, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    document = json.loads(out.read_text())
+    assert document["benchmark"] == name and document["quick"] is True
+    assert [k for k in HEADER + ("started",) if k not in document] == []
+    for key in ("cpu", "cores", "cores_usable", "load_average_1_5_15min_at_start", "load_average_1_5_15min",
+                "device", "OMP_NUM_THREADS"):
+        assert key in document["machine"], f"machine lacks {key!r}"
+    assert document["versions"]["git_commit"] and isinstance(document["versions"]["git_dirty"], bool)
+    check_targets(document["targets"], out.name)
+    assert all(t["met"] in (True, False, None) for t in document["targets"])
+    assert _module(document).targets(document) == document["targets"]
