@@ -231,3 +231,21 @@ def test_later_samples_on_a_mesh_pair_match_a_fresh_pair():
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
     assert not np.array_equal(warm.patches.kappa_patch(4), MultiscaleSpace.for_problem(first, pair, n_basis=3, provider_options=QUIET)
                               .patches.kappa_patch(4))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_local_matrices_from_the_patch_grid_equal_firedrakes(dim):
+    from fem_ms.gmsfem import PatchSet
+    from fem_ms.gmsfem.spectral import local_matrices
+
+    pair = structured_hierarchy(2, 8, dim=dim)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kappa = cell_field(pair.fine, paper_kle((8,) * dim).sample_kappa(4))
+    layout = SpaceLayout.of(pair, V, [])
+    patches = PatchSet(layout, range(len(layout.neighbourhoods)), kappa, V)
+    assert patches._grid_path
+    for i in patches.owned:
+        A, S = patches.local_matrices(i)
+        A_fd, S_fd = local_matrices(layout.neighbourhoods[i], layout.geometry, patches.elements)
+        for ours, theirs in ((A, A_fd), (S, S_fd)):
+            assert abs(ours - theirs).max() <= 1e-12 * abs(theirs).max()

@@ -87,7 +87,9 @@ def test_a_neuralop_fno_trains_as_a_basis_model_and_the_learned_provider_loads_i
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     problem = Diffusion(V, cell_field(pair.fine, paper_kle((12, 12)).sample_kappa(7)), 1.0)
-    learned = GMsFEM(problem, pair, n_basis=3, basis="learned", provider_options={"checkpoint": str(ckpt)})
+    # the network's own bases (no a-posteriori check, which would replace the untrained ones)
+    learned = GMsFEM(problem, pair, n_basis=3, basis="learned", provider_options={"checkpoint": str(ckpt),
+                                                                                  "verify": "off"})
     error = relative_l2_error(learned.solve().u, solve(problem).u)
     assert np.isfinite(error) and error < 1
     assert isinstance(learned.provider.models["full"], FNO)

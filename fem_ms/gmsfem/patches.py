@@ -3,14 +3,74 @@ demand and κ on each neighbourhood's canonically oriented patch grid."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from .layout import SpaceLayout
 from .spectral import ElementMatrices, local_matrices
 
-__all__ = ["PatchSet"]
+__all__ = ["PatchSet", "grid_matrices"]
+
+
+@functools.cache
+def _q1_elements(dim: int):
+    """Q1 stiffness and mass of the unit cell [0, 1]^dim, vertices in lexicographic (C) order."""
+    k1 = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    m1 = np.array([[2.0, 1.0], [1.0, 2.0]]) / 6.0
+    stiffness = sum(functools.reduce(np.kron, [k1 if a == b else m1 for b in range(dim)]) for a in range(dim))
+    return stiffness, functools.reduce(np.kron, [m1] * dim)
+
+
+_PATTERNS: dict = {}
+
+
+def _q1_pattern(shape: tuple[int, ...], order: np.ndarray | None):
+    """The CSR structure (indptr, indices) of Q1 matrices on a grid of ``shape`` cells, with
+    vertices numbered ``order`` (grid vertex ``order[k]`` is row k; C order if None), and the CSR
+    slot of every cell's element matrix entries (cell-major): the matrices' data are then one
+    weighted ``bincount``. Kept for the few patch shapes and orientations of a hierarchy."""
+    key = (shape, None if order is None else order.tobytes())
+    if key not in _PATTERNS:
+        dim = len(shape)
+        vertices = tuple(n + 1 for n in shape)
+        n = int(np.prod(vertices))
+        corners = np.array(np.unravel_index(np.arange(2**dim), (2,) * dim)).T          # (2^d, d)
+        cells = np.array(np.unravel_index(np.arange(int(np.prod(shape))), shape)).T     # (cells, d)
+        nodes = np.ravel_multi_index(tuple((cells[:, None, :] + corners[None]).transpose(2, 0, 1)), vertices)
+        if order is not None:
+            position = np.empty(n, dtype=np.int64)
+            position[order] = np.arange(n)
+            nodes = position[nodes]
+        k = 2**dim
+        rows, cols = np.repeat(nodes, k, axis=1).ravel(), np.tile(nodes, (1, k)).ravel()
+        keys, slots = np.unique(rows * n + cols, return_inverse=True)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(keys // n, minlength=n))])
+        if len(_PATTERNS) > 64:
+            _PATTERNS.clear()
+        _PATTERNS[key] = (indptr, keys % n, slots, n)
+    return _PATTERNS[key]
+
+
+def grid_matrices(kappa: np.ndarray, cells_per_unit: int, order: np.ndarray | None = None):
+    """(A, S): the κ-weighted Q1 stiffness and mass on a grid of cubic cells of side
+    1/``cells_per_unit`` with cellwise κ (shape = cells per axis), as scipy CSR matrices whose
+    rows are the grid vertices ``order`` (C order if None). Written here because Firedrake
+    assembles on whole meshes, and a neighbourhood's matrices from its own cells cost a
+    fraction of that (tested equal to Firedrake's)."""
+    dim = kappa.ndim
+    h = 1.0 / cells_per_unit
+    stiffness, mass = _q1_elements(dim)
+    indptr, indices, slots, n = _q1_pattern(kappa.shape, order)
+    weights = kappa.reshape(-1, 1)
+
+    def csr(element, scale):
+        data = np.bincount(slots, weights=(weights * element.ravel()).ravel(), minlength=len(indices))
+        return sp.csr_matrix((scale * data, indices, indptr), shape=(n, n))
+
+    return csr(stiffness, h ** (dim - 2)), csr(mass, h ** dim)
 
 
 class PatchSet:
@@ -65,12 +125,32 @@ class PatchSet:
 
     def local_matrices(self, i: int):
         """(A_i, S_i) of neighbourhood i as scipy CSR matrices: the κ-weighted Neumann stiffness
-        and mass on ω_i, in :attr:`Neighbourhood.dofs` order."""
+        and mass on ω_i, in :attr:`Neighbourhood.dofs` order.
+
+        On a structured Q1 hierarchy they are built from κ on the patch's cell grid
+        (:func:`grid_matrices`, cost proportional to the patch); otherwise they are scattered
+        from the element matrices of all fine cells, assembled by Firedrake on first use.
+        """
+        if self._grid_path:
+            t0 = time.perf_counter()
+            kappa = self.kappa_patch(i)
+            order = self.layout.cached(("grid to DOF order", i), lambda: np.ravel_multi_index(
+                self.grid_positions(i), tuple(n + 1 for n in kappa.shape)))
+            out = grid_matrices(kappa, self.layout.cells_per_side[0], order)
+            self.assembly_time += time.perf_counter() - t0
+            return out
         elements = self.elements
         t0 = time.perf_counter()
         out = local_matrices(self.neighbourhoods[i], self.geometry, elements)
         self.assembly_time += time.perf_counter() - t0
         return out
+
+    @property
+    def _grid_path(self) -> bool:
+        """A structured Q1 hierarchy with cubic cells: local matrices from the patch grids."""
+        cells = self.layout.cells_per_side
+        return (cells is not None and len(set(cells)) == 1 and self.V.ufl_element().degree() == 1
+                and self.V.mesh().ufl_cell().cellname in ("quadrilateral", "hexahedron"))
 
     # --- structured patches, for learned providers ------------------------------------------
 

@@ -108,7 +108,6 @@ class SpectralBasisProvider:
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
         _check_n_basis(n_basis)
         vectors, values, residuals = {}, {}, {}
-        patches.elements  # assemble once, before the loop
         bar = tqdm(patches.owned, desc="GMsFEM local eigenproblems (SLEPc)", unit="nbh", leave=False,
                    disable=not self.progress or patches.comm.rank != 0)
         for i in bar:
@@ -143,7 +142,7 @@ class TruncatedBasisProvider:
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
         _check_n_basis(n_basis)
-        vectors, values, residuals = {}, {}, {}
+        vectors, values = {}, {}
         for i in patches.owned:
             if i not in self.bases.vectors:
                 raise ValueError(f"the truncated bases hold no basis for neighbourhood {i}")
@@ -153,12 +152,8 @@ class TruncatedBasisProvider:
                                  f"fewer than n_basis={n_basis}")
             vectors[i] = phi[:, :n_basis]
             if i in self.bases.eigenvalues:
-                lam = np.asarray(self.bases.eigenvalues[i])
-                values[i] = lam[:n_basis]
-                if i in self.bases.residuals:  # rescaled from the largest kept eigenvalue to the new one
-                    residuals[i] = np.asarray(self.bases.residuals[i])[:n_basis] * abs(lam[-1]) / max(
-                        abs(lam[n_basis - 1]), np.finfo(float).tiny)
-        return LocalBases(vectors, values, residuals=residuals)
+                values[i] = np.asarray(self.bases.eigenvalues[i])[:n_basis]
+        return LocalBases(vectors, values)
 
 
 def _check_n_basis(n_basis) -> None:

@@ -3,27 +3,30 @@
 **The indicator.** For neighbourhood ω_i with local problem A_i φ = λ S_i φ (κ-weighted Neumann
 stiffness and mass) and a provider's vectors Φ_i, take the Ritz pairs (θ_j, y_j) of the pencil on
 span Φ_i (y_j S_i-normalised, θ_1 ≤ … ≤ θ_n) and their residuals r_j = A_i y_j − θ_j S_i y_j.
-The indicator of ω_i is the largest relative residual
+The indicator of ω_i is the largest relative residual in a Jacobi-scaled dual norm,
 
-    η_i = max_j ‖r_j‖_{D_i⁻¹} / θ_n ,
+    η_i = max_j ‖r_j‖_{D_i⁻¹} / ‖y_n‖_{A_i} ,    D_i = diag(A_i + θ_n S_i),  ‖y_n‖_{A_i} = √θ_n ,
 
-with D_i the lumped mass (the row sums of S_i): a norm that needs no factorization, and is
-equivalent to the dual norm of the mass, ‖r‖_{D⁻¹} ≤ ‖r‖_{S⁻¹} ≤ 3^{d/2} ‖r‖_{D⁻¹} for P1/Q1
-elements in d dimensions (the consistent and lumped element masses are spectrally equivalent
-with these constants, and κ weights both alike). η_i is invariant under κ → cκ and under the
-mesh size (A and S scale alike in every factor it involves), so one tolerance serves every
-neighbourhood, kind and resolution. It costs two sparse products per vector.
+which needs no factorization: two sparse products and a diagonal per vector. It is a lower
+bound, up to a constant, of the energy dual norm of the residual: every P1/Q1 element matrix
+K_e satisfies K_e ≤ 2^d diag(K_e) (its diagonally scaled form has entries of modulus ≤ 1 and
+2^d rows), so with K_i = A_i + θ_n S_i, K_i ≤ 2^d D_i and ‖r‖_{K_i⁻¹} ≥ 2^{-d/2} ‖r‖_{D_i⁻¹}.
+η_i is invariant under κ → cκ and under the cell size (it is a ratio of energy-type norms), so
+one tolerance serves every neighbourhood, kind and resolution. A dual norm of the mass (what a
+Rayleigh quotient's error is measured in) was tried first: it weighs a residual's rough part by
+the largest local eigenvalues, and ranked good and bad learned spaces far less apart
+(docs/gmsfem.md).
 
-**What it bounds.** For a Hermitian-definite pencil, each Ritz value θ_j lies within
-‖r_j‖_{S⁻¹} (with ‖y_j‖_S = 1) of an eigenvalue, and the angle between span{y_1..y_n} and the
-invariant subspace of the n smallest eigenvalues is at most ‖R‖_{S⁻¹} / (λ_{n+1} − θ_n)
-(the residual bounds of Kahan and the sin θ theorem of Davis and Kahan, in the S-inner product;
-Knyazev 1997 for the block case). GMsFEM's error bound (Efendiev, Galvis & Hou 2013) is
+**What it bounds.** ‖r_j‖_{K_i⁻¹} is, up to the gap between θ_n and the next eigenvalue, the
+energy-norm distance of y_j from the invariant subspace of the n smallest eigenvalues (the
+residual bounds of Kahan and the sin θ theorem of Davis and Kahan in the K-inner product;
+Knyazev 1997 for blocks), and GMsFEM's error bound (Efendiev, Galvis & Hou 2013),
 ‖u − u_ms‖_a ≤ C Λ*^{-1/2} ‖κ^{-1/2} f‖ with Λ* = min_i λ^{ω_i}_{n+1} the first neglected local
-eigenvalue: it holds for the spectral spaces, and a learned space within angle ε of them adds a
-term of order ε (the interpolation of the spectral projection into the learned space). So
-η_i small relative to the spectral gap (λ_{n+1} − θ_n)/θ_n means the learned space of ω_i is
-the spectral one up to a small angle; a large η_i flags a space GMsFEM's estimate does not cover.
+eigenvalue, holds for the spectral spaces; a learned space within energy angle ε of them adds a
+term of order ε. A large η_i therefore certifies that the learned space of ω_i is far from the
+spectral one in energy (η is a lower bound, so no false alarms beyond the constant); a small η_i
+is strong evidence but no proof (smooth residuals can hide from a diagonal scaling). How well it
+predicts the GMsFEM error is measured in ``benchmarks.learned_trust``.
 
 **The policies** (:data:`POLICIES`): ``"off"``; ``"warn"`` (a warning naming the flagged
 neighbourhoods); ``"refine"`` (a few iterations of shift-and-invert block subspace iteration
@@ -68,7 +71,7 @@ class RitzCheck:
     vectors : ndarray (size, n)
         S-orthonormal Ritz vectors.
     residuals : ndarray (n,)
-        ‖A y_j − θ_j S y_j‖_{D⁻¹} / θ_n.
+        ‖A y_j − θ_j S y_j‖_{D⁻¹} / √θ_n, D = diag(A + θ_n S).
     """
 
     values: np.ndarray
@@ -99,21 +102,22 @@ def ritz_check(A: sp.spmatrix, S: sp.spmatrix, phi: np.ndarray, n: int | None = 
     theta, c = np.linalg.eigh(w.T @ (0.5 * (a + a.T)) @ w)
     c = w @ c[:, :n]
     theta = theta[:n]
-    return RitzCheck(theta, phi @ c, _relative_residuals(AP @ c, SP @ c, theta, S))
+    return RitzCheck(theta, phi @ c, _relative_residuals(AP @ c, SP @ c, theta, A, S))
 
 
 def relative_residuals(A: sp.spmatrix, S: sp.spmatrix, vectors: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """‖A y_j − θ_j S y_j‖_{D⁻¹} / max θ for S-normalised eigenvector approximations y_j
-    (columns of ``vectors``) and their values θ_j: the indicator's residuals of pairs a provider
-    computed itself (SLEPc's eigenpairs)."""
-    return _relative_residuals(A @ vectors, S @ vectors, np.asarray(values, dtype=float), S)
+    """The indicator's relative residuals ‖A y_j − θ_j S y_j‖_{D⁻¹} / √θ_n, D = diag(A + θ_n S),
+    of S-normalised eigenvector approximations y_j (columns of ``vectors``) with values θ_j: for
+    pairs a provider computed itself (SLEPc's eigenpairs)."""
+    return _relative_residuals(A @ vectors, S @ vectors, np.asarray(values, dtype=float), A, S)
 
 
-def _relative_residuals(AY, SY, theta, S) -> np.ndarray:
+def _relative_residuals(AY, SY, theta, A, S) -> np.ndarray:
     residual = AY - SY * theta
-    lumped = np.asarray(S.sum(axis=1)).ravel()
-    norms = np.sqrt(np.einsum("ij,ij->j", residual, residual / lumped[:, None]))
-    return norms / max(abs(theta[-1]), np.finfo(float).tiny)
+    scale = max(abs(theta[-1]), np.finfo(float).tiny)
+    jacobi = A.diagonal() + scale * S.diagonal()
+    norms = np.sqrt(np.einsum("ij,ij->j", residual, residual / jacobi[:, None]))
+    return norms / np.sqrt(scale)
 
 
 def refine(A: sp.spmatrix, S: sp.spmatrix, phi: np.ndarray, n: int, tolerance: float, max_iterations: int,

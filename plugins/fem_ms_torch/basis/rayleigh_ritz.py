@@ -22,7 +22,7 @@ import itertools
 
 import torch
 
-__all__ = ["apply_matrices", "projected_matrices", "rayleigh_ritz", "ritz_residuals"]
+__all__ = ["apply_matrices", "operator_diagonals", "projected_matrices", "rayleigh_ritz", "ritz_residuals"]
 
 CHUNK_BYTES = 3 << 19
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
@@ -88,17 +88,42 @@ def apply_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, 
     return a, s
 
 
+def operator_diagonals(kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(diag A, diag S) on each patch's vertex grid (batch, *vertices): the Kronecker terms of
+    :func:`projected_matrices` have ±1 coefficients, so each term's diagonal is its weight mapped
+    back by the transposed sums along every non-vertex axis."""
+    dim = kappa.dim() - 1
+    a = s = 0
+    for axes_ops in itertools.product(("vertex", "sum", "diff"), repeat=dim):
+        diffs = axes_ops.count("diff")
+        if diffs > 1:
+            continue
+        weight = kappa
+        for axis, op in enumerate(axes_ops):
+            if op == "vertex":
+                weight = _along(torch.nn.functional.pad(weight, _pad_spec(dim, axis)), 1 + axis, "sum")
+        weight = (6.0 ** -(dim - diffs)) * weight[:, None]
+        for axis, op in enumerate(axes_ops):
+            weight = _along_transposed(weight, 2 + axis, "sum" if op != "vertex" else op)
+        if diffs:
+            a = a + weight[:, 0]
+        else:
+            s = s + weight[:, 0]
+    return a, s
+
+
 def ritz_residuals(basis: torch.Tensor, values: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
-    """The a-posteriori indicator's relative residuals ‖A y_j − θ_j S y_j‖_{D⁻¹} / θ_n of S-normalised
-    Ritz pairs (``basis`` (batch, n, *vertices), ``values`` (batch, n)) on the patches, D the
-    lumped mass (:mod:`fem_ms.gmsfem.verification`; the same figure from the grid, without
-    assembling the local matrices). Returns (batch, n)."""
-    basis, kappa = basis.double(), kappa.double()
+    """The a-posteriori indicator's relative residuals ‖A y_j − θ_j S y_j‖_{D⁻¹} / √θ_n,
+    D = diag(A + θ_n S), of S-normalised Ritz pairs (``basis`` (batch, n, *vertices), ``values``
+    (batch, n)) on the patches (:mod:`fem_ms.gmsfem.verification`; the same figure from the grid,
+    without assembling the local matrices). Returns (batch, n)."""
+    basis, kappa, values = basis.double(), kappa.double(), values.double()
     a, s = apply_matrices(basis, kappa)
-    _, lumped = apply_matrices(torch.ones_like(basis[:, :1]), kappa)
-    residual = (a - values.double()[(...,) + (None,) * (basis.dim() - 2)] * s).flatten(2)
-    norms = (residual.square() / lumped.flatten(2)).sum(dim=2).sqrt()
-    return norms / values.double()[:, -1:].abs().clamp_min(torch.finfo(torch.float64).tiny)
+    diag_a, diag_s = operator_diagonals(kappa)
+    scale = values[:, -1:].abs().clamp_min(torch.finfo(torch.float64).tiny)          # θ_n, (batch, 1)
+    jacobi = (diag_a[:, None] + scale[(...,) + (None,) * (basis.dim() - 2)] * diag_s[:, None]).flatten(2)
+    residual = (a - values[(...,) + (None,) * (basis.dim() - 2)] * s).flatten(2)
+    return (residual.square() / jacobi).sum(dim=2).sqrt() / scale.sqrt()
 
 
 def _along_transposed(x: torch.Tensor, axis: int, op: str) -> torch.Tensor:
