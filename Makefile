@@ -3,7 +3,7 @@
 ENV := scripts/env
 PYTEST_ARGS ?=
 
-.PHONY: env demo test test-all test-mpi bench info clean-cache
+.PHONY: env demo lint test test-all test-mpi bench info clean-cache
 
 env:
 	bash scripts/bootstrap.sh
@@ -21,7 +21,10 @@ demo:
 # 4. the non-editable install of both distributions into a scratch venv (tests/test_packaging.py).
 MPIEXEC := mpiexec -n 2 scripts/rank0-output
 
-test:
+lint:
+	$(ENV) ruff check .
+
+test: lint
 	$(ENV) --without-torch python -m pytest -m "not slow and not parallel and not torch" $(PYTEST_ARGS)
 	$(ENV) python -m pytest -m "torch and not slow and not parallel" $(PYTEST_ARGS)
 	$(ENV) $(MPIEXEC) python -m pytest -m "parallel and not slow" $(PYTEST_ARGS)

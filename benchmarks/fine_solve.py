@@ -12,8 +12,14 @@ import time
 
 from tqdm import tqdm
 
-from .common import benchmark_arguments, emit_case, parse_benchmark_arguments, peak_rss_mib, print_table, \
-    run_case_in_subprocess
+from .common import (
+    benchmark_arguments,
+    emit_case,
+    parse_benchmark_arguments,
+    peak_rss_mib,
+    print_table,
+    run_case_in_subprocess,
+)
 from .record import write_result
 
 FULL = [(2, 100), (2, 250), (2, 500), (3, 50)]
@@ -26,7 +32,7 @@ def run_case(dim: int, n: int, solver: str) -> dict:
 
     from fem_ms import Diffusion, cell_field
     from fem_ms.coefficients import paper_kle
-    from fem_ms.solvers import linear_solver, assemble_system, solver_parameters
+    from fem_ms.solvers import assemble_system, linear_solver, solver_parameters
 
     cells = (n,) * dim
     out = {"case": f"{n}^{dim}", "dim": dim, "cells_per_side": n}
@@ -73,7 +79,8 @@ def main(argv=None) -> None:
     for dim, n, solver in tqdm(jobs, desc="fine_solve cases", unit="case"):
         row = run_case_in_subprocess("benchmarks.fine_solve", ["--case", f"{dim},{n}", "--solver", solver])
         rows.append({**row, "solver": solver})
-    print_table(rows, [("case", "case", ""), ("solver", "solver", ""), ("dofs", "DOFs", "d"), ("kle_modes", "KLE modes", "d"),
+    print_table(rows, [("case", "case", ""), ("solver", "solver", ""), ("dofs", "DOFs", "d"),
+                       ("kle_modes", "KLE modes", "d"),
                        ("kle_setup_s", "KLE setup s", ".3f"), ("kle_sample_s", "KLE sample s", ".3f"),
                        ("assembly_s", "assembly s", ".3f"), ("solve_s", "solve s", ".3f"),
                        ("peak_rss_mib", "peak MiB", ".0f")])

@@ -42,7 +42,8 @@ def run(fine: int, coarse: int, samples: int, sweep: bool) -> tuple[list[dict], 
         # problems of a sample and, truncated, every smaller N_bf
         largest, _ = build_space(pair, V, kappa, Method("slepc", "slepc", {"progress": False}, max(SWEEP)))
         truncated = TruncatedBasisProvider(largest.bases)
-        spaces = build_spaces(pair, V, kappa, [Method(n, truncated, n_basis=n) for n in (SWEEP if sweep else (N_BASIS,))])
+        sizes = SWEEP if sweep else (N_BASIS,)
+        spaces = build_spaces(pair, V, kappa, [Method(n, truncated, n_basis=n) for n in sizes])
         for f_name, f in (("f=1", 1.0), ("random f", f_random)):
             for cls in (Diffusion, Richards):
                 problem = cls(V, kappa, f)

@@ -17,8 +17,14 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from .common import benchmark_arguments, emit_case, parse_benchmark_arguments, peak_rss_mib, print_table, \
-    run_case_in_subprocess
+from .common import (
+    benchmark_arguments,
+    emit_case,
+    parse_benchmark_arguments,
+    peak_rss_mib,
+    print_table,
+    run_case_in_subprocess,
+)
 from .record import threshold, write_result
 
 FULL = [(2, 100, 5), (2, 250, 10), (3, 50, 5)]

@@ -21,8 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-from .common import benchmark_arguments, cached_dataset, parse_benchmark_arguments, peak_rss_mib, print_table, \
-    run_case_in_subprocess
+from .common import (
+    benchmark_arguments,
+    cached_dataset,
+    parse_benchmark_arguments,
+    peak_rss_mib,
+    print_table,
+    run_case_in_subprocess,
+)
 from .record import threshold, write_result
 
 TEST_FUNCTIONS = {"quick": 10, "default": 100, "full": 100}
@@ -70,7 +76,7 @@ def _plan(size: str) -> dict:
     for case, level, wavelet, wl, n, gpo_stride in (("burgers", None, "db4", 5, (500, 100), 1),
                                                     ("darcy_notch", None, "haar", 3, (400, 100), 1),
                                                     ("multiscale", 64, "haar", 3, (400, 100), 2)):
-        wno = dict(WNO, wavelet=wavelet, level=wl, boundary="periodic" if case == "burgers" else "symmetric")
+        wno = dict(WNO, wavelet=wavelet, wavelet_levels=wl, boundary="periodic" if case == "burgers" else "symmetric")
         # LoGoS: (mean-fitting epochs, then whole-model epochs), GPO, SVGP
         # LoGoS sets (B, S) to their optimum before every step (train_gpo's refresh_every=1),
         # so its steps cost several plain ones; the GPO's full-batch steps grow as N³ + d³
@@ -224,7 +230,8 @@ def targets(payload: dict) -> list[dict]:
                              [f"{m}: {100 * r['coverage_95']:.1f} %" for m, r in others.items()]
                              + ["predictive variance fitted on held-out training-split functions (calibration)"]))
     for dim in (1, 2):
-        rows = sorted((r for r in payload["scaling"] if r["dim"] == dim and r["model"] == "logos" and "not_run" not in r),
+        rows = sorted((r for r in payload["scaling"]
+                       if r["dim"] == dim and r["model"] == "logos" and "not_run" not in r),
                       key=lambda r: r["grid_points"])
         caveats = ["memory = peak RSS of the training steps less the RSS before them; one process per grid"]
         if rows:

@@ -8,7 +8,8 @@ from the mesh connectivity) with Adam (10⁻², the baselines' best rate; cosine
 epochs and optimiser steps (⌈N / B_0⌉ per epoch, B_0 = 4): single level on each mesh; MLMC over M1–M4 and over M1 + M4
 (as the MLMC paper's "(4,2)" and "(2,2)"), δ = 2 (B_l = max(1, B_0 δ^-l)), random sampling,
 with the geometric N_l = N δ^-l (``mlmc``) and with all N windows on every mesh
-(``mlmc-all-data``: only the batches shrink); the coarse term of each correction is the same trajectory and time on the coarser mesh
+(``mlmc-all-data``: only the batches shrink); the coarse term of each correction is the same
+trajectory and time on the coarser mesh
 (``source = "solved"``: coarse data are coarse solves). Measured: the MSE of the increments on
 the finest mesh's test windows, the training cost per epoch (process CPU seconds, one
 thread: the machine is shared) and their product. Reference (MLMC paper, Table 1, MSE ×10⁻²):
@@ -67,7 +68,8 @@ def targets(payload: dict) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = benchmark_arguments("mlmc_cylinder", __doc__, f"smoke run on a dataset of its own ({QUICK_DATA['samples']} "
+    parser = benchmark_arguments("mlmc_cylinder", __doc__,
+                                 f"smoke run on a dataset of its own ({QUICK_DATA['samples']} "
                                  f"trajectories to t = {QUICK_DATA['t_end']:g}, dt = {QUICK_DATA['dt']:g}), 1 epoch")
     parser.add_argument("--samples", type=int, default=10, help="trajectories (default 10)")
     parser.add_argument("--t-end", type=float, default=20.0, help="final time of each trajectory (default 20)")
@@ -91,10 +93,10 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from fem_ms_torch.mlmc.pareto import pareto_front, plot_pareto, run_case
     from fem_ms.data import CylinderFlowConfig
     from fem_ms_torch.graph import MPPDE
     from fem_ms_torch.mlmc import GraphLevel, batch_sizes, cylinder_levels, sample_counts
+    from fem_ms_torch.mlmc.pareto import pareto_front, plot_pareto, run_case
 
     t_start = time.perf_counter()
     data = QUICK_DATA if q else {"samples": args.samples, "t_end": args.t_end, "save_every": 4}
@@ -120,7 +122,8 @@ def main(argv=None) -> None:
                 "history": history, "bundle": bundle, "window_stride": stride, "train_samples": n,
                 "test_samples": len(test), "epochs": epochs, "batch_size_coarsest": args.batch, "delta": args.delta,
                 "model": {"architecture": "mppde", "hidden": args.hidden, "steps": args.steps},
-                "optimiser": f"Adam lr {args.lr:g}, cosine schedule over the epochs", "loss": "mse", "seed": 0, "threads": 1,
+                "optimiser": f"Adam lr {args.lr:g}, cosine schedule over the epochs", "loss": "mse", "seed": 0,
+                "threads": 1,
                 # for scale: the test MSE of predicting no change (zero increments)
                 "no_change_test_mse": float(test.targets.square().mean())}
     rows = []

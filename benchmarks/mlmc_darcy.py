@@ -124,9 +124,9 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from fem_ms_torch.mlmc.pareto import pareto_front, plot_pareto, run_case
     from fem_ms.data import MultilevelConfig
     from fem_ms_torch.mlmc import GridLevel, batch_sizes, darcy_levels, sample_counts
+    from fem_ms_torch.mlmc.pareto import pareto_front, plot_pareto, run_case
     from fem_ms_torch.operators import FNO
 
     t_start = time.perf_counter()

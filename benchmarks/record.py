@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,10 +35,10 @@ TARGET_KEYS = ("name", "target", "measured", "comparator", "n", "met", "caveats"
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_start() -> dict:
     """When this run started, the git commit its code was loaded from and whether tracked files
     differed from that commit; cached, so that a commit made while a long run goes on is not
@@ -93,9 +93,10 @@ def _torch_device() -> dict:
 
 
 def versions() -> dict:
-    import fem_ms  # first: Firedrake initialises PETSc
     from petsc4py import PETSc
     from slepc4py import SLEPc
+
+    import fem_ms  # first: Firedrake initialises PETSc
 
     start = run_start()
     return {"fem_ms": fem_ms.__version__,

@@ -16,7 +16,7 @@ import importlib
 import json
 from pathlib import Path
 
-from .record import RESULTS, utc_now, check_targets, run_start, write_json_atomic
+from .record import RESULTS, check_targets, run_start, utc_now, write_json_atomic
 
 
 def rederive(path: Path) -> list[dict]:

@@ -104,7 +104,8 @@ def main(argv=None) -> None:
     if lam is not None:
         all_lam = g.bases.eigenvalues
         for i in list(all_lam)[:: max(1, len(all_lam) // 6)]:
-            axes[2, 1].semilogy(range(2, g.n_basis + 1), all_lam[i][1:], ".-", label=f"ω_{i} ({g.neighbourhoods[i].kind})")
+            axes[2, 1].semilogy(range(2, g.n_basis + 1), all_lam[i][1:], ".-",
+                                label=f"ω_{i} ({g.neighbourhoods[i].kind})")
         axes[2, 1].set_xlabel("j")
         axes[2, 1].set_ylabel("λ_j")
         axes[2, 1].set_title("local eigenvalues (λ_1 = 0 not shown)")

@@ -66,11 +66,12 @@ def main(argv=None) -> None:
     if burgers:
         config = BurgersConfig(name=f"burgers_{args.points}", samples=args.samples, points=args.points,
                                train_fraction=fraction)
-        options = dict(width=args.width, depth=3, level=5 if args.points >= 256 else 2, modes=12,
+        options = dict(width=args.width, depth=3, wavelet_levels=5 if args.points >= 256 else 2, modes=12,
                        boundary="periodic", inducing=inducing, neighbours=16)
     else:
         config = DarcyNotchConfig(name="darcy_notch", samples=args.samples, train_fraction=fraction)
-        options = dict(width=args.width, depth=3, level=3, wavelet="haar", modes=12, inducing=inducing, neighbours=16)
+        options = dict(width=args.width, depth=3, wavelet_levels=3, wavelet="haar", modes=12, inducing=inducing,
+                       neighbours=16)
     dataset = generate(config, work)
     # Burgers: full batches, the noise re-fitted every 10th epoch; Darcy: batches of 64 with (B, S)
     # optimal before every step (train_gpo's refresh_every=1)

@@ -40,6 +40,7 @@ def main(argv=None) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     import firedrake as fd
 
     from fem_ms import Diffusion, cell_field, relative_h1_error, relative_l2_error, solve, structured_hierarchy

@@ -26,7 +26,10 @@ def check_real(name: str, value, *, positive: bool = False, low: float | None = 
     ``high``], or (``low``, ``high``] with ``low_open``); else ValueError naming ``name``."""
     bounds = ([f"> {low:g}" if low_open else f">= {low:g}"] if low is not None else []) + \
         ([f"<= {high:g}"] if high is not None else [])
-    what = "a positive finite number" if positive else "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    if positive:
+        what = "a positive finite number"
+    else:
+        what = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be {what}, got {value!r}")
     value = float(value)

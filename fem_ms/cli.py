@@ -89,8 +89,9 @@ def _print(*args) -> None:
 def _info(args) -> int:
     from importlib.metadata import PackageNotFoundError, version
 
-    import firedrake
     import numpy
+
+    import firedrake
     from petsc4py import PETSc
     from slepc4py import SLEPc
 
@@ -155,8 +156,9 @@ def _provider_options(args) -> dict:
 
 
 def _solve(args) -> int:
-    import firedrake as fd
     from mpi4py import MPI
+
+    import firedrake as fd
 
     from . import coefficients, meshes, problems, solvers
     from .export import write_fields
@@ -198,7 +200,8 @@ def _solve(args) -> int:
                f"offline {timings['offline']:.3f} s, online {timings['online']:.3f} s")
     if args.out:
         written = write_fields(args.out, pair.fine, **fields)
-        _print(f"wrote {written}" + (f" (gathered from {pair.fine.comm.size} ranks)" if pair.fine.comm.size > 1 else ""))
+        ranks = pair.fine.comm.size
+        _print(f"wrote {written}" + (f" (gathered from {ranks} ranks)" if ranks > 1 else ""))
     return 0
 
 

@@ -12,8 +12,8 @@ midpoint rule): its eigenpairs are products of 1D eigenpairs, so a 500Â² or 100Â
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import scipy.linalg

@@ -24,9 +24,11 @@ CORE = canonicalize_name("fem-ms")
 
 
 def requirements(pyproject: Path) -> list[Requirement]:
-    """The ``[project] dependencies`` of ``pyproject`` but fem-ms, in file order."""
+    """The ``[project] dependencies`` of ``pyproject`` but fem-ms, then its ``dev`` extra (the
+    tools ``make test`` runs), in file order."""
     try:
-        declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+        project = tomllib.loads(pyproject.read_text())["project"]
+        declared = project["dependencies"] + project.get("optional-dependencies", {}).get("dev", [])
     except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
         raise SystemExit(f"{pyproject}: cannot read [project] dependencies: {exc}") from None
     found = [Requirement(line) for line in declared]

@@ -14,7 +14,7 @@ import firedrake as fd
 
 from fem_ms import Diffusion, Heat, Richards, RobinBoundary, cell_field, solve, structured_hierarchy
 from fem_ms.coefficients import GaussianRandomForcing, KLExpansion, paper_forcing, paper_kle
-from fem_ms.gmsfem import GMsFEM, MultiscaleSpace, SpectralBasisProvider
+from fem_ms.gmsfem import GMsFEM, MultiscaleSpace
 from fem_ms.solvers import solve_nonlinear
 
 NAN, INF = math.nan, math.inf

@@ -11,7 +11,8 @@ import pytest
 
 from benchmarks.record import RESULTS, TARGET_KEYS, check_targets, reused, threshold
 
-BENCHMARKS = ("fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy", "local_no",
+BENCHMARKS = ("learned_trust", "fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy",
+              "local_no",
               "mlmc_darcy", "mlmc_cylinder", "gpo", "datagen")
 COMMITTED = sorted(RESULTS.glob("*.json"))
 HEADER = ("created", "machine", "versions", "benchmark", "targets")

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from fem_ms_torch import checkpoints
-from fem_ms_torch.checkpoints import (FORMAT, FORMAT_VERSION, Checkpoint, load_checkpoint, load_model, model_entry,
-                                      stored_normaliser)
+from fem_ms_torch.checkpoints import (
+    FORMAT,
+    FORMAT_VERSION,
+    Checkpoint,
+    load_checkpoint,
+    load_model,
+    model_entry,
+    stored_normaliser,
+)
 from fem_ms_torch.normalisation import Normaliser
 from fem_ms_torch.registry import build_operator
 

@@ -9,8 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from fem_ms.data import (FORMAT_VERSION, CorruptDatasetError, DatasetFile, GMsFEMBasisConfig, MultilevelConfig,
-                         generate)
+from fem_ms.data import FORMAT_VERSION, CorruptDatasetError, DatasetFile, GMsFEMBasisConfig, MultilevelConfig, generate
 from fem_ms.data.schema import LOCATIONS, SCHEMAS, create_dataset, split_rows
 
 BASIS = GMsFEMBasisConfig(name="basis", samples=2, fine=12, coarse=3, n_basis=3)

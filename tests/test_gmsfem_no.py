@@ -337,7 +337,8 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     pair = structured_hierarchy(3, 12)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     problem = Diffusion(V, cell_field(pair.fine, paper_kle((12, 12)).sample_kappa(99)), 1.0)
-    learned = GMsFEM(problem, pair, n_basis=3, basis="learned", provider_options={"checkpoint": str(ckpt), "verify": "off"})
+    learned = GMsFEM(problem, pair, n_basis=3, basis="learned",
+                     provider_options={"checkpoint": str(ckpt), "verify": "off"})
     u = learned.solve().u
     assert np.isfinite(relative_l2_error(u, solve(problem).u))
     assert "inference" in learned.space.bases.timings
@@ -360,7 +361,8 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
         assert np.allclose(a, np.diag(np.diag(a)), atol=1e-9 * np.abs(a).max())
         assert np.all(np.diff(np.diag(a)) >= 0) and np.ptp(v[:, 0]) < 1e-9 * np.abs(v[:, 0]).max()
     # the default float32 Rayleigh-Ritz: the same subspaces to float32's accuracy
-    fast = get_provider("learned", checkpoint=str(tmp_path / "over.pt"), verify="off").local_bases(over.space.patches, 3).vectors
+    fast = get_provider("learned", checkpoint=str(tmp_path / "over.pt"), verify="off")
+    fast = fast.local_bases(over.space.patches, 3).vectors
     for i, v in over.space.bases.vectors.items():
         assert float(sal_loss(torch.as_tensor(fast[i].T[None]), torch.as_tensor(v.T[None]))) < 1e-8
     with pytest.raises(ValueError, match="ritz_precision must be one of"):
@@ -382,7 +384,8 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
     os.replace(tmp_path / "swapped.pt.ffno", tmp_path / "swapped.pt")
     assert type(get_provider("learned", checkpoint=str(tmp_path / "swapped.pt")).models["full"]).__name__ == "FFNO"
     # bfloat16 inference: the same subspaces up to bfloat16 rounding
-    p3 = get_provider("learned", checkpoint=str(ckpt), precision="bfloat16", verify="off").local_bases(learned.space.patches, 3).vectors
+    p3 = get_provider("learned", checkpoint=str(ckpt), precision="bfloat16", verify="off")
+    p3 = p3.local_bases(learned.space.patches, 3).vectors
     for i in p1:
         a, b = torch.as_tensor(p1[i].T[None]), torch.as_tensor(p3[i].T[None])
         assert not torch.equal(a, b) and float(sal_loss(b, a)) < 1e-2

@@ -10,9 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from fem_ms_torch.gpo import (CalibratedVariance, ExactGPO, KNNKernel, KroneckerKNNKernel, LoGoSGPO, WaveletConv,
-                              build_model, calibrate_variance, evaluate, load_gpo, load_problem, train_gpo)
 from fem_ms_torch.checkpoints import load_checkpoint
+from fem_ms_torch.gpo import (
+    CalibratedVariance,
+    ExactGPO,
+    KNNKernel,
+    KroneckerKNNKernel,
+    LoGoSGPO,
+    WaveletConv,
+    build_model,
+    calibrate_variance,
+    evaluate,
+    load_gpo,
+    load_problem,
+    train_gpo,
+)
 from fem_ms_torch.gpo.spatial import BASE_KERNELS
 
 
@@ -93,7 +105,7 @@ def test_knn_root_decompositions_beyond_the_dense_threshold():
 @pytest.mark.parametrize("dim,shape,wavelet", [(1, (3, 4, 100), "db4"), (1, (2, 4, 64), "haar"),
                                                (2, (2, 4, 51, 51), "db4"), (2, (2, 4, 32, 40), "sym3")])
 def test_wavelet_conv_round_trips(dim, shape, wavelet):
-    conv = WaveletConv(4, dim, level=2, wavelet=wavelet, modes=64)
+    conv = WaveletConv(4, dim, wavelet_levels=2, wavelet=wavelet, modes=64)
     with torch.no_grad():
         eye = torch.eye(4, dtype=torch.cfloat).reshape(1, 1, 4, 4, *([1] * dim))
         conv.weight.copy_(eye.expand_as(conv.weight))
@@ -106,8 +118,12 @@ def test_wavelet_conv_round_trips(dim, shape, wavelet):
 def test_periodised_transforms_equal_pywavelets_and_invert(wavelet, n, level):
     import pywt
 
-    from fem_ms_torch.gpo.periodized_dwt import (periodized_wavedec, periodized_wavedec2, periodized_waverec,
-                                                 periodized_waverec2)
+    from fem_ms_torch.gpo.periodized_dwt import (
+        periodized_wavedec,
+        periodized_wavedec2,
+        periodized_waverec,
+        periodized_waverec2,
+    )
 
     x = torch.randn(2, 3, n)
     ours = periodized_wavedec(x, wavelet, level)
@@ -130,7 +146,7 @@ def test_periodic_wavelet_conv_commutes_with_circular_shifts(dim):
     """boundary="periodic" (exact periodisation): shifting the input by 2^level points shifts the
     output, also across the seam; ptwt's periodic padding, used before, does not do this."""
     level = 2
-    conv = WaveletConv(3, dim, level=level, wavelet="db4", modes=8, boundary="periodic")
+    conv = WaveletConv(3, dim, wavelet_levels=level, wavelet="db4", modes=8, boundary="periodic")
     x = torch.randn(2, 3, *([32] * dim))
     axes = tuple(range(2, 2 + dim))
     shift = (2**level * 3,) * dim
@@ -146,7 +162,7 @@ def test_periodic_wavelet_conv_commutes_with_circular_shifts(dim):
 
 
 def test_wavelet_conv_is_a_circular_convolution_of_the_coefficients():
-    conv = WaveletConv(1, 1, level=1, modes=64)
+    conv = WaveletConv(1, 1, wavelet_levels=1, modes=64)
     c = torch.randn(1, 1, 20)
     w = torch.zeros(1, 1, 1, 64, dtype=torch.cfloat)
     h = torch.randn(20)
@@ -160,7 +176,7 @@ def tiny_logos(d=6, grid=16, inducing=8, neighbours=1):
     index = torch.arange(0, grid, grid // d)[:d]
     kx = KNNKernel(index.numpy() / grid, neighbours, lengthscale=0.1)
     return LoGoSGPO(1, (grid,), index, kx, inducing=inducing, latent_channels=1, latent_size=4, width=8,
-                    depth=2, level=2, modes=4)
+                    depth=2, wavelet_levels=2, modes=4)
 
 
 def test_periodic_wno_coordinates_are_continuous_across_the_seam():
@@ -169,10 +185,10 @@ def test_periodic_wno_coordinates_are_continuous_across_the_seam():
     from fem_ms_torch.gpo.wno import WNO
 
     t = 2 * math.pi * torch.arange(16) / 16
-    periodic = WNO(1, 1, 1, width=4, depth=1, level=1, modes=2, boundary="periodic")
+    periodic = WNO(1, 1, 1, width=4, depth=1, wavelet_levels=1, modes=2, boundary="periodic")
     torch.testing.assert_close(periodic.coordinates((16,))[0], torch.stack([torch.cos(t), torch.sin(t)]))
     assert periodic.lift.in_features == 3
-    plain = WNO(1, 1, 2, width=4, depth=1, level=1, modes=2, boundary="symmetric")
+    plain = WNO(1, 1, 2, width=4, depth=1, wavelet_levels=1, modes=2, boundary="symmetric")
     assert plain.coordinates((4, 5)).shape == (1, 2, 4, 5) and plain.lift.in_features == 3
     assert periodic(torch.randn(2, 1, 16)).shape == (2, 1, 16)
 
@@ -241,7 +257,7 @@ def small_logos_problem(kronecker: bool, seed: int):
         grid, kx = (16,), KNNKernel(np.arange(16) / 16, 5, lengthscale=0.1)
     d = int(np.prod(grid))
     model = LoGoSGPO(1, grid, torch.arange(d), kx, inducing=6, latent_channels=1, latent_size=4, width=8, depth=2,
-                     level=1, modes=4)
+                     wavelet_levels=1, modes=4)
     a, y = torch.randn(20, 1, *grid), torch.randn(20, d)
     model.init_inducing(a)
     return model, a, y
@@ -330,7 +346,7 @@ def test_exact_gpo_structured_algebra_equals_dense():
     N, d = 6, 8
     x = np.arange(d) / d
     gpo = ExactGPO(1, (d,), torch.arange(d), x[:, None], latent_channels=1, latent_size=4, width=8, depth=2,
-                   level=1, modes=4, lengthscale=0.2)
+                   wavelet_levels=1, modes=4, lengthscale=0.2)
     a, y, a_test = torch.randn(N, 1, d), torch.randn(N, d), torch.randn(2, 1, d)
     gpo.set_train_data(a, y)
     gpo.likelihood.noise = 0.05
@@ -358,8 +374,8 @@ def burgers(tmp_path_factory):
     return generate(config, tmp_path_factory.mktemp("burgers"), progress=False)
 
 
-OPTIONS = {"logos": dict(width=8, depth=2, level=2, modes=4, inducing=8, latent_channels=1, latent_size=4),
-           "gpo": dict(width=8, depth=2, level=2, modes=4, latent_channels=1, latent_size=4),
+OPTIONS = {"logos": dict(width=8, depth=2, wavelet_levels=2, modes=4, inducing=8, latent_channels=1, latent_size=4),
+           "gpo": dict(width=8, depth=2, wavelet_levels=2, modes=4, latent_channels=1, latent_size=4),
            "svgp": dict(inducing=16, input_size=4)}
 
 
@@ -539,7 +555,8 @@ def test_cli_train_gpo(burgers, tmp_path, capsys):
 
     config = tmp_path / "gpo.toml"
     config.write_text(f'dataset = "{burgers}"\nout = "{tmp_path / "m.pt"}"\nmodel = "logos"\nepochs = 1\n'
-                      'batch_size = 8\nprogress = false\n[options]\nwidth = 8\ndepth = 2\nlevel = 2\ninducing = 8\n')
+                      'batch_size = 8\nprogress = false\n[options]\nwidth = 8\ndepth = 2\nwavelet_levels = 2\n'
+                      'inducing = 8\n')
     assert main(["train-gpo", str(config)]) == 0
     assert load_gpo(tmp_path / "m.pt")[2]["done"] == 1
     config.write_text(config.read_text().replace("model =", "modle ="))

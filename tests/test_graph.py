@@ -34,10 +34,14 @@ def test_p1_transfer_is_exact_for_linear_fields_and_converges_at_second_order():
     target, _ = _square_mesh(11, jitter=0.3, seed=1)
     matrix = p1_interpolation(source, cells, target)
     np.testing.assert_allclose(matrix.sum(axis=1).A1, 1.0, atol=1e-12)
-    linear = lambda p: 2.0 - 3.0 * p[:, 0] + 0.5 * p[:, 1]
+    def linear(p):
+        return 2.0 - 3.0 * p[:, 0] + 0.5 * p[:, 1]
+
     np.testing.assert_allclose(matrix @ linear(source), linear(target), atol=1e-12)
     # a smooth field: the interpolation error falls like h² (rate ≈ 2 on halving h)
-    smooth = lambda p: np.sin(3 * p[:, 0]) * np.cos(2 * p[:, 1])
+    def smooth(p):
+        return np.sin(3 * p[:, 0]) * np.cos(2 * p[:, 1])
+
     errors = []
     for n in (8, 16, 32):
         src, c = _square_mesh(n, jitter=0.2)

@@ -6,7 +6,8 @@ from importlib.metadata import entry_points
 
 
 def test_fem_ms_does_not_import_torch():
-    code = "import sys, fem_ms, fem_ms.cli, fem_ms.gmsfem; from fem_ms import *; bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]; assert not bad, bad"
+    code = ("import sys, fem_ms, fem_ms.cli, fem_ms.gmsfem; from fem_ms import *; "
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -43,7 +44,8 @@ def _cli(*args, path=None):
 
 
 def test_cli_commands_come_from_entry_points(tmp_path):
-    plugin = _fake_plugin(tmp_path, "[fem_ms.cli_commands]\nhello = fake_plugin_commands:add_hello\n", textwrap.dedent("""
+    plugin = _fake_plugin(tmp_path, "[fem_ms.cli_commands]\nhello = fake_plugin_commands:add_hello\n",
+                          textwrap.dedent("""
         def add_hello(subparsers):
             parser = subparsers.add_parser("hello", help="greet someone")
             parser.add_argument("name")

@@ -63,7 +63,6 @@ class TestVerifiedLearnedBasisProvider(TestLearnedBasisProvider):
 def test_out_of_distribution_fields_are_flagged_and_mended(learned_checkpoints, policy, family="channels"):
     """A κ from a family the model never saw: the indicator flags neighbourhoods; refine and
     fallback bring the GMsFEM error to within 10 % of SLEPc's, warn says which ones are suspect."""
-    import firedrake as fd
     import numpy as np
 
     from fem_ms import Diffusion, cell_field, solve

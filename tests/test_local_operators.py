@@ -13,10 +13,18 @@ import pytest
 import torch
 from scipy import integrate, special
 
-from fem_ms_torch.operators import (FFNO, FNO, DifferentialConv, DiscoConv, LocalBasis, LocalFFNO, LocalNO,
-                                    SparseDiscoConv)
-from fem_ms_torch.registry import build_model, model_from_record, model_record, plain_state_dict
+from fem_ms_torch.operators import (
+    FFNO,
+    FNO,
+    DifferentialConv,
+    DiscoConv,
+    DiscoFilterBasis,
+    LocalFFNO,
+    LocalNO,
+    SparseDiscoConv,
+)
 from fem_ms_torch.operators.mesh_quadrature import lumped_vertex_weights, triangles_from_edges
+from fem_ms_torch.registry import build_model, model_from_record, model_record, plain_state_dict
 
 
 def periodic_grid(n: int, dim: int) -> torch.Tensor:
@@ -156,7 +164,8 @@ def test_disco_fft_equals_direct_convolution(dim, shape, periodic, radius):
         expected = torch.zeros(2, 4, *shape, dtype=torch.float64)
         for offset in itertools.product(*[range(-s, s + 1) for s in half]):  # Σ_j κ(j) u(x + j), indices mod n
             tap = kernel[(slice(None), slice(None), *[j + s for j, s in zip(offset, half)])]
-            expected += torch.einsum("oi,bi...->bo...", tap, torch.roll(x, [-j for j in offset], list(range(2, 2 + dim))))
+            shifted = torch.roll(x, [-j for j in offset], list(range(2, 2 + dim)))
+            expected += torch.einsum("oi,bi...->bo...", tap, shifted)
     else:
         weighted = x.clone()
         for d, n in enumerate(shape):
@@ -288,11 +297,11 @@ def test_local_checkpoint_round_trip(tmp_path, name):
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="piecewise_linear"):
-        LocalBasis(3, 0.1, basis="piecewise_linear")
+        DiscoFilterBasis(3, 0.1, basis="piecewise_linear")
     with pytest.raises(ValueError, match="radius"):
         DiscoConv(1, 1, 2, radius=0.0)
     with pytest.raises(ValueError, match="unknown basis"):
-        LocalBasis(2, 0.1, basis="zernike")
+        DiscoFilterBasis(2, 0.1, basis="zernike")
     with pytest.raises(ValueError, match="kernel_size"):
         DifferentialConv(1, 1, 2, kernel_size=4)
     with pytest.raises(ValueError, match="spatial axes"):

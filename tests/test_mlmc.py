@@ -13,7 +13,6 @@ from fem_ms_torch.training import NonFiniteLossError
 
 from .interruption import killed_after_saves
 
-
 # -- progressions -----------------------------------------------------------------------------
 
 def test_progressions_give_the_documented_counts():

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
-from importlib.metadata import entry_points, packages_distributions
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest

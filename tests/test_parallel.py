@@ -72,7 +72,7 @@ def test_dataset_two_ranks_equal_one_rank():
                 one = generate(config, f"{root}/one", comm=COMM_SELF, progress=False)
                 with h5py.File(one) as a, h5py.File(two) as b:
                     names = []
-                    a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+                    a.visit(lambda n, a=a, names=names: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
                     assert names
                     for n in names:
                         assert np.array_equal(a[n][()], b[n][()]), n

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from fem_ms_torch.registry import (RECORD_VERSION, available_models, build_model, build_operator, model_from_record,
-                                   model_record, plain_state_dict)
+from fem_ms_torch.registry import (
+    RECORD_VERSION,
+    available_models,
+    build_model,
+    build_operator,
+    model_from_record,
+    model_record,
+    plain_state_dict,
+)
 
 GRID_MODELS = ["ffno", "fno", "localno", "localffno", "neuralop:FNO", "neuralop:TFNO", "neuralop:SFNO",
                "neuralop:LocalNO"]
@@ -65,6 +72,8 @@ def test_a_neuralop_fno_trains_as_a_basis_model_and_the_learned_provider_loads_i
     """``train_basis(architecture="neuralop:FNO")``: neuraloperator's FNO as the GMsFEM-NO
     backbone, checkpointed with its record, rebuilt by ``load_model`` and by the provider, and its
     bases used in a GMsFEM solve."""
+    from neuralop.models import FNO
+
     import firedrake as fd
 
     from fem_ms import Diffusion, cell_field, solve, structured_hierarchy
@@ -75,7 +84,6 @@ def test_a_neuralop_fno_trains_as_a_basis_model_and_the_learned_provider_loads_i
     from fem_ms_torch.basis.features import patch_features
     from fem_ms_torch.basis.train import train_basis
     from fem_ms_torch.checkpoints import load_checkpoint, load_model, stored_normaliser
-    from neuralop.models import FNO
 
     data = generate(GMsFEMBasisConfig(name="b", samples=2, fine=12, coarse=3, n_basis=3), tmp_path, progress=False)
     ckpt = train_basis(data, tmp_path / "fno.pt", architecture="neuralop:FNO", epochs=2, width=8, depth=2, modes=3,

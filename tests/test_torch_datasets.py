@@ -85,7 +85,8 @@ def test_every_reader_serves_the_validation_split(tmp_path):
     assert [len(level) for level in validation] == [1, 1] and len(train[1]) == 3
     item = MultilevelDataset(path, 8, "validation")[0]
     torch.testing.assert_close(validation[1].targets[0], item["u"] / stats.output_scale, rtol=1e-6, atol=0)
-    problem = load_problem(path, "validation", level=8, normalisation=load_problem(path, level=8).normalisation)
+    train = load_problem(path, resolution=8)
+    problem = load_problem(path, "validation", resolution=8, normalisation=train.normalisation)
     assert problem.a.shape[0] == 1
     with pytest.raises(ValueError, match="has no split 'dev'"):
         MultilevelDataset(path, 8, "dev")

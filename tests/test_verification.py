@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 from fem_ms import solve
 from fem_ms.gmsfem import LocalBases, MultiscaleSpace

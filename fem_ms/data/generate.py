@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import (BurgersConfig, CylinderFlowConfig, DarcyNotchConfig, GMsFEMBasisConfig, MultilevelConfig,
-                     load_config)
+from .config import (
+    BurgersConfig,
+    CylinderFlowConfig,
+    DarcyNotchConfig,
+    GMsFEMBasisConfig,
+    MultilevelConfig,
+    load_config,
+)
 from .store import ShardStore, generation_lock
 
 __all__ = ["generate"]
@@ -99,7 +105,7 @@ def _attrs(config, sampler) -> dict:
     return {"fem_ms_version": fem_ms.__version__,
             "petsc_version": ".".join(map(str, PETSc.Sys.getVersion())),
             "slepc_version": ".".join(map(str, SLEPc.Sys.getVersion())),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "mesh": sampler.mesh_description,
             "seeds": "sample s: kappa from seed + 2s, forcing from seed + 2s + 1"}
 

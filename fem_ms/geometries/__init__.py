@@ -14,10 +14,10 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 __all__ = ["names", "geo_file"]
 

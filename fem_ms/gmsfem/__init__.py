@@ -9,19 +9,33 @@
 * :mod:`.method` — :class:`GMsFEM`, the one-line facade.
 """
 
-from .coarse import (CoarseModel, CoarseSolveError, LinearCoarseModel, PicardCoarseModel, TimeSteppingCoarseModel,
-                     coarse_model)
+from .coarse import (
+                     CoarseModel,
+                     CoarseSolveError,
+                     LinearCoarseModel,
+                     PicardCoarseModel,
+                     TimeSteppingCoarseModel,
+                     coarse_model,
+)
 from .layout import SpaceLayout, clear_layouts
 from .method import GMsFEM
 from .neighbourhoods import KINDS, FineGeometry, Neighbourhood, build_neighbourhoods
 from .patches import PatchSet
-from .providers import (BasisProvider, LocalBases, SpectralBasisProvider, TruncatedBasisProvider, available_providers,
-                        get_provider)
+from .providers import (
+                     BasisProvider,
+                     LocalBases,
+                     SpectralBasisProvider,
+                     TruncatedBasisProvider,
+                     available_providers,
+                     get_provider,
+)
 from .space import DegenerateSpaceError, MultiscaleSpace
 from .spectral import SpectralConvergenceError, SpectralSolveError, SpectralSolver
 
-__all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry", "GMsFEM",
+__all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry",
+           "GMsFEM",
            "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet", "PicardCoarseModel",
            "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError", "SpectralSolveError", "SpectralSolver",
-           "TimeSteppingCoarseModel", "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts",
+           "TimeSteppingCoarseModel", "TruncatedBasisProvider", "available_providers", "build_neighbourhoods",
+           "clear_layouts",
            "coarse_model", "get_provider"]

@@ -41,7 +41,7 @@ class CoarseSolveError(RuntimeError):
     """A coarse system could not be solved (singular, not finite, or the solve failed)."""
 
 
-def coarse_model(space: MultiscaleSpace, problem: Problem) -> "CoarseModel":
+def coarse_model(space: MultiscaleSpace, problem: Problem) -> CoarseModel:
     """The coarse model of ``problem`` on ``space``: time stepping for the heat equation, Picard
     iterations for nonlinear problems, one linear solve otherwise."""
     if isinstance(problem, Heat):
@@ -256,7 +256,7 @@ class _CoarseSolver:
         r.axpy(-1.0, b)
         backward = r.norm(PETSc.NormType.INFINITY) / max(self.norm_A * norm_x + norm_b, np.finfo(float).tiny)
         if not np.isfinite(norm_x) or not backward <= _BACKWARD_ERROR_LIMIT:
-            raise CoarseSolveError(f"the solution of {what} ({self.A.getSize()[0]} coarse DOFs) is "
-                                   f"{'not finite' if not np.isfinite(norm_x) else f'inaccurate (backward error {backward:.1e})'}"
-                                   ": the coarse matrix is singular or too ill-conditioned for the direct solver")
+            state = "not finite" if not np.isfinite(norm_x) else f"inaccurate (backward error {backward:.1e})"
+            raise CoarseSolveError(f"the solution of {what} ({self.A.getSize()[0]} coarse DOFs) is {state}: the "
+                                   "coarse matrix is singular or too ill-conditioned for the direct solver")
         return x

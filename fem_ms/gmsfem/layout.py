@@ -25,7 +25,7 @@ from .neighbourhoods import FineGeometry, Neighbourhood, build_neighbourhoods
 __all__ = ["SpaceLayout", "clear_layouts"]
 
 # id(pair) → {(fine element, Dirichlet sub-domains): SpaceLayout}; entries leave with their pair
-_LAYOUTS: dict[int, dict[Hashable, "SpaceLayout"]] = {}
+_LAYOUTS: dict[int, dict[Hashable, SpaceLayout]] = {}
 
 
 def _dirichlet_key(bcs) -> tuple:
@@ -56,7 +56,7 @@ class SpaceLayout:
         self._arrays: dict[Hashable, object] = {}
 
     @classmethod
-    def of(cls, pair: NestedMeshes, V, bcs) -> "SpaceLayout":
+    def of(cls, pair: NestedMeshes, V, bcs) -> SpaceLayout:
         """The layout of ``V`` (on ``pair.fine``) with Dirichlet conditions ``bcs``, made on
         first use and then reused for as long as ``pair`` lives."""
         store = _LAYOUTS.get(id(pair))

@@ -9,8 +9,6 @@ right-hand sides, Robin data, nonlinearities, time stepping) build the space onc
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..checks import check_int
 from ..meshes import NestedMeshes
 from ..problems import Problem
@@ -61,7 +59,7 @@ class GMsFEM:
         self.model = None
         self._online: dict[str, float] = {}
 
-    def offline(self) -> "GMsFEM":
+    def offline(self) -> GMsFEM:
         """Build the multiscale space and the coarse model (once; later calls return at once)."""
         if self.space is None:
             self.space = MultiscaleSpace.for_problem(self.problem, self.pair, self.n_basis, self.provider)

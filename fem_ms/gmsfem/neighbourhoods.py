@@ -48,7 +48,7 @@ class FineGeometry:
     owned_cells: slice
 
     @classmethod
-    def gather(cls, pair: NestedMeshes, V, bcs) -> "FineGeometry":
+    def gather(cls, pair: NestedMeshes, V, bcs) -> FineGeometry:
         """Gather the geometry of ``V``'s mesh from all ranks."""
         comm = V.mesh().comm
         lgmap = V.dof_dset.lgmap

@@ -168,7 +168,8 @@ def available_providers() -> list[str]:
 def provider_from(basis, provider_options: dict | None = None) -> BasisProvider:
     """:func:`get_provider` with the constructor's keyword arguments as a dict (checked)."""
     if provider_options is not None and not isinstance(provider_options, dict):
-        raise TypeError(f"provider_options must be a dict of the provider's keyword arguments, got {provider_options!r}")
+        raise TypeError(f"provider_options must be a dict of the provider's keyword arguments, "
+                        f"got {provider_options!r}")
     if provider_options and not isinstance(basis, str):
         raise ValueError("provider_options configure a provider named by basis=; this basis is a provider object")
     return get_provider(basis, **(provider_options or {}))

@@ -147,7 +147,7 @@ class MultiscaleSpace:
 
     @classmethod
     def for_problem(cls, problem, pair: NestedMeshes, n_basis: int = 8, basis="slepc",
-                    provider_options: dict | None = None) -> "MultiscaleSpace":
+                    provider_options: dict | None = None) -> MultiscaleSpace:
         """The space for ``problem``'s fine space, κ and Dirichlet boundary."""
         return cls(pair, problem.V, problem.kappa, n_basis, basis, provider_options, problem.boundary)
 

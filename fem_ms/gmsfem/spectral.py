@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import ufl
-from finat.ufl import BrokenElement
 
 import firedrake as fd
+from finat.ufl import BrokenElement
 from firedrake.petsc import PETSc
 
 from ..petsc_options import SolverOptions, petsc_error_summary
@@ -35,7 +35,7 @@ class ElementMatrices:
     mass: np.ndarray  # (cells, k, k)
 
     @classmethod
-    def assemble(cls, V, kappa, geometry: FineGeometry) -> "ElementMatrices":
+    def assemble(cls, V, kappa, geometry: FineGeometry) -> ElementMatrices:
         """Assemble on this rank's cells and gather from all ranks."""
         mesh = V.mesh()
         if mesh.ufl_cell().cellname == "hexahedron":
@@ -135,14 +135,19 @@ class SpectralSolver:
                                       options, options_prefix, "the SLEPc eigensolver")
         self.options_prefix = self._options.prefix
         self.timings = {"factorization": 0.0, "eigensolve": 0.0}
+        self.iterations = 0
 
     @property
     def options(self) -> dict:
         """The options in effect (defaults, the caller's, the command line's), without prefix."""
         return self._options.parameters
 
-    def solve(self, A: sp.csr_matrix, S: sp.csr_matrix, n: int, name: str = "problem"):
+    def solve(self, A: sp.csr_matrix, S: sp.csr_matrix, n: int, name: str = "problem", initial=None):
         """The ``n`` smallest eigenvalues and S-orthonormal eigenvectors (columns).
+
+        ``initial`` (size × K array), optional: a starting subspace (``EPSSetInitialSpace``), e.g. a
+        learned prediction; Krylov–Schur starts from its first vector combination SLEPc forms.
+        ``self.iterations`` accumulates SLEPc's iteration counts.
 
         Raises
         ------
@@ -159,6 +164,9 @@ class SpectralSolver:
         try:
             eps.setOperators(Am, Sm)
             eps.setDimensions(n)
+            if initial is not None:
+                eps.setInitialSpace([PETSc.Vec().createWithArray(np.ascontiguousarray(v), comm=PETSc.COMM_SELF)
+                                     for v in np.asarray(initial, dtype=float).T])
             try:
                 with self._options.configure(eps):
                     t0 = time.perf_counter()
@@ -171,6 +179,7 @@ class SpectralSolver:
                                          f"options in effect: {self.options}") from exc
             self.timings["factorization"] += t1 - t0
             self.timings["eigensolve"] += t2 - t1
+            self.iterations += eps.getIterationNumber()
             nconv = eps.getConverged()
             if nconv < n:
                 raise SpectralConvergenceError(

@@ -140,8 +140,9 @@ def refine(A: sp.spmatrix, S: sp.spmatrix, phi: np.ndarray, n: int, tolerance: f
     if check.indicator <= tolerance:
         return check, 0
     solve = scipy.sparse.linalg.splu((A - shift * S).tocsc()).solve
-    block = np.asarray(phi, dtype=float)
-    for iteration in range(1, max_iterations + 1):
+    block, iteration = np.asarray(phi, dtype=float), 0
+    while iteration < max_iterations:
+        iteration += 1
         image = solve(S @ block)
         # a block of fewer than 2n vectors keeps its previous iterate too: the rate of vector n is
         # then set by λ_{2n+1}, not λ_{n+1}, at no extra factorization

@@ -88,17 +88,18 @@ class GMsFEMBasisDataset(_H5Dataset):
 
 
 class MultilevelDataset(_H5Dataset):
-    """One level of a multilevel dataset: ``kappa`` (1, n, n) [and ``f`` (1, n+1, n+1)] → ``u`` (1, n+1, n+1)."""
+    """The level of resolution n of a multilevel dataset: ``kappa`` (1, n, n) [and ``f``
+    (1, n+1, n+1)] → ``u`` (1, n+1, n+1)."""
 
     kind = "multilevel"
 
-    def __init__(self, path, level: int, split: str = "train", dtype=torch.float32):
-        self.level = level
+    def __init__(self, path, resolution: int, split: str = "train", dtype=torch.float32):
+        self.resolution = resolution
         super().__init__(path, split, dtype)
 
     def _init(self) -> None:
-        self.file.require(self.level)
-        self.has_forcing = self.file.has("f", level=self.level)
+        self.file.require(self.resolution)
+        self.has_forcing = self.file.has("f", level=self.resolution)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -106,7 +107,7 @@ class MultilevelDataset(_H5Dataset):
     def __getitem__(self, index: int) -> dict:
         sample = int(self.samples[int(index)])
         fields = ("kappa", "u", "f") if self.has_forcing else ("kappa", "u")
-        return {field: self._tensor(self.file.read(field, sample, level=self.level))[None] for field in fields}
+        return {field: self._tensor(self.file.read(field, sample, level=self.resolution))[None] for field in fields}
 
 
 class CylinderFlowGraphDataset(_H5Dataset):

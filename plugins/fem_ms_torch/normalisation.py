@@ -75,7 +75,7 @@ class Normaliser:
 
     @classmethod
     def fit(cls, inputs, outputs=None, *, log_inputs: bool = False, per_channel: bool = False,
-            output_scaling: str = "std") -> "Normaliser":
+            output_scaling: str = "std") -> Normaliser:
         """Statistics of training data (torch tensors or arrays), computed in float64 by torch:
         means and sample standard deviations (N − 1 in the denominator).
 
@@ -163,7 +163,7 @@ class Normaliser:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Normaliser":
+    def from_dict(cls, data: dict) -> Normaliser:
         """The normaliser :meth:`to_dict` wrote; ``ValueError`` naming unknown or missing keys."""
         if not isinstance(data, dict):
             raise ValueError(f"a normaliser must be stored as a dict, got {type(data).__name__}")

@@ -277,8 +277,9 @@ class Trainer:
         start, cpu = time.perf_counter(), time.process_time()
         self.on_epoch_start()
         steps = []
-        for self.step, batch in enumerate(self.batches(epoch)):
-            steps.append(self.train_one_batch(self.step, batch))
+        for step, batch in enumerate(self.batches(epoch)):
+            self.step = step
+            steps.append(self.train_one_batch(step, batch))
         self.step = None
         self.end_epoch()
         record = {"epoch": epoch + 1, **self.epoch_metrics(steps), "lr": lr,

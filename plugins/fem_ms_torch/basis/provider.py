@@ -19,12 +19,13 @@ from fem_ms.gmsfem.verification import POLICIES, verify_bases
 
 from ..checkpoints import load_checkpoint, stored_model, stored_normaliser
 from .features import patch_features
-from .rayleigh_ritz import PRECISIONS as RITZ_PRECISIONS, rayleigh_ritz, ritz_residuals
+from .rayleigh_ritz import PRECISIONS as RITZ_PRECISIONS
+from .rayleigh_ritz import rayleigh_ritz, ritz_residuals
 
 __all__ = ["LearnedBasisProvider", "DEFAULT_TOLERANCE"]
 
 #: the indicator threshold of the default verification (calibrated in docs/gmsfem.md)
-DEFAULT_TOLERANCE = 0.1
+DEFAULT_TOLERANCE = 0.2
 
 
 class LearnedBasisProvider:

@@ -49,7 +49,8 @@ class ExactGPO(CalibratedVariance):
     full_batch = True
 
     def __init__(self, in_channels: int, grid: tuple, output_index: torch.Tensor, points, neural_mean: bool = True,
-                 latent_channels: int = 4, latent_size: int = 8, width: int = 32, depth: int = 4, level: int = 3,
+                 latent_channels: int = 4, latent_size: int = 8, width: int = 32, depth: int = 4,
+                 wavelet_levels: int = 3,
                  wavelet: str = "db4", modes: int = 16, boundary: str = "symmetric", base: str = "rbf",
                  lengthscale: float = 0.05):
         super().__init__()
@@ -60,7 +61,8 @@ class ExactGPO(CalibratedVariance):
         self.register_buffer("points", pts)
         self.base = base
         self.raw_lengthscale = nn.Parameter(torch.tensor(math.log(math.expm1(lengthscale))))
-        add_operator_prior(self, in_channels, latent_channels, latent_size, width, depth, level, wavelet, modes,
+        add_operator_prior(self, in_channels, latent_channels, latent_size, width, depth, wavelet_levels, wavelet,
+                           modes,
                            boundary, neural_mean)
         # the training set is data, not weights: reloaded from the dataset, not checkpointed
         self.register_buffer("train_a", torch.zeros(0), persistent=False)

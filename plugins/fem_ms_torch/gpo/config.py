@@ -25,7 +25,7 @@ class TrainGPOConfig(ConfigFile):
         A ``burgers``, ``darcy_notch`` or ``multilevel`` HDF5 file; the checkpoint.
     model : {"logos", "gpo", "svgp"}
     epochs, batch_size, lr, seed : training settings (AdamW without weight decay, cosine schedule).
-    level, stride, n_train : the data (:func:`~.problems.load_problem`).
+    resolution, stride, n_train : the data (:func:`~.problems.load_problem`).
     options : dict
         Model options (:func:`~.train.build_model`).
     variational, mean_epochs, refresh_every, noise_every, calibration :
@@ -47,7 +47,7 @@ class TrainGPOConfig(ConfigFile):
     batch_size: int = field(default=16, metadata=at_least(1))
     lr: float = field(default=4e-3, metadata=greater_than(0))
     seed: int = field(default=0, metadata=at_least(0))
-    level: int | None = None
+    resolution: int | None = None
     stride: int = field(default=1, metadata=at_least(1))
     n_train: int | None = field(default=None, metadata=at_least(1))
     options: dict = field(default_factory=dict)

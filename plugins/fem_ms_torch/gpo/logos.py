@@ -62,15 +62,16 @@ def pooled(fields: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def add_operator_prior(module: nn.Module, in_channels: int, latent_channels: int, latent_size: int, width: int,
-                       depth: int, level: int, wavelet: str, modes: int, boundary: str, neural_mean: bool) -> int:
+                       depth: int, wavelet_levels: int, wavelet: str, modes: int, boundary: str,
+                       neural_mean: bool) -> int:
     """Give ``module`` the parts every GP operator here shares: the WNO mean ``mean_op`` (None
     without ``neural_mean``), the WNO feature map ``kernel_op`` (half the width and depth),
     the scaled RBF ``feature_kernel`` on the pooled latent features and a Gaussian likelihood.
     Returns the feature dimension p = latent_channels · latent_size^dim."""
-    module.mean_op = WNO(in_channels, 1, module.dim, width, depth, level, wavelet, modes, boundary) \
+    module.mean_op = WNO(in_channels, 1, module.dim, width, depth, wavelet_levels, wavelet, modes, boundary) \
         if neural_mean else None
     module.kernel_op = WNO(in_channels, latent_channels, module.dim, max(width // 2, 4), max(depth // 2, 1),
-                           level, wavelet, modes, boundary)
+                           wavelet_levels, wavelet, modes, boundary)
     module.latent_size = latent_size
     p = latent_channels * latent_size**module.dim
     module.feature_kernel = ScaleKernel(RBFKernel(ard_num_dims=p))
@@ -100,7 +101,7 @@ class LoGoSGPO(CalibratedVariance):
     latent_channels, latent_size : int
         Φ(a) = the kernel WNO's ``latent_channels`` output fields average-pooled to
         ``latent_size`` points per axis (dimension latent_channels · latent_size^dim).
-    width, depth, level, wavelet, modes, boundary :
+    width, depth, wavelet_levels, wavelet, modes, boundary :
         Mean WNO; the kernel WNO has half the width and depth (at least 1).
     """
 
@@ -108,7 +109,7 @@ class LoGoSGPO(CalibratedVariance):
 
     def __init__(self, in_channels: int, grid: tuple, output_index: torch.Tensor, spatial: nn.Module,
                  inducing: int = 64, latent_channels: int = 4, latent_size: int = 8, width: int = 32, depth: int = 4,
-                 level: int = 3, wavelet: str = "db4", modes: int = 16, boundary: str = "symmetric"):
+                 wavelet_levels: int = 3, wavelet: str = "db4", modes: int = 16, boundary: str = "symmetric"):
         super().__init__()
         self.grid, self.dim, self.in_channels = tuple(grid), len(grid), in_channels
         if self.dim not in (1, 2):
@@ -118,7 +119,7 @@ class LoGoSGPO(CalibratedVariance):
         if spatial.d != self.d:
             raise ValueError(f"LoGoSGPO: the spatial kernel has {spatial.d} points, the outputs {self.d}")
         self.spatial = spatial
-        p = add_operator_prior(self, in_channels, latent_channels, latent_size, width, depth, level, wavelet,
+        p = add_operator_prior(self, in_channels, latent_channels, latent_size, width, depth, wavelet_levels, wavelet,
                                modes, boundary, neural_mean=True)
         self.inducing_points = nn.Parameter(torch.randn(inducing, p))
         self.coefficients = nn.Parameter(torch.zeros(inducing, self.d))  # B

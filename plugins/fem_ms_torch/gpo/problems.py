@@ -85,7 +85,7 @@ def _kernel_coordinates(x: np.ndarray, period) -> np.ndarray:
     return period / (2 * np.pi) * np.stack([np.cos(t), np.sin(t)], 1)
 
 
-def _read(path: Path, split: str, level: int | None, stride: int):
+def _read(path: Path, split: str, resolution: int | None, stride: int):
     with DatasetFile(path) as data:
         kind = data.kind
         idx = data.split(split)
@@ -114,25 +114,25 @@ def _read(path: Path, split: str, level: int | None, stride: int):
             return kind, a, pressure.reshape(len(idx), -1), inside, [gx, gx], ()
         if kind == "multilevel":
             levels = data.members()
-            if level not in levels:
-                raise ValueError(f"{path}: give level= one of {levels}, got {level!r}")
-            k = np.log(read("kappa", level=level)[idx])
+            if resolution not in levels:
+                raise ValueError(f"{path}: give resolution= one of {levels}, got {resolution!r}")
+            k = np.log(read("kappa", level=resolution)[idx])
             k = np.pad(k, ((0, 0), (0, 1), (0, 1)), mode="edge")[:, None, ::stride, ::stride]
-            u = read("u", level=level)[idx][:, ::stride, ::stride]
-            x = read("x", level=level)[::stride]
+            u = read("u", level=resolution)[idx][:, ::stride, ::stride]
+            x = read("x", level=resolution)[::stride]
             return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x], ()
         raise ValueError(f"{path}: GPO problems exist for burgers, darcy_notch and multilevel datasets, not {kind!r}")
 
 
-def load_problem(path, split: str = "train", level: int | None = None, stride: int = 1,
+def load_problem(path, split: str = "train", resolution: int | None = None, stride: int = 1,
                  limit: int | None = None, normalisation: Normaliser | None = None) -> GridProblem:
     """The ``split`` of a dataset as a :class:`GridProblem`.
 
     Parameters
     ----------
     path : HDF5 file from ``fem-ms generate``
-    level : int
-        Grid level of a ``multilevel`` dataset.
+    resolution : int
+        Cells per side of the level of a ``multilevel`` dataset to read.
     stride : int
         Keep every ``stride``-th grid point per axis.
     limit : int, optional
@@ -145,7 +145,7 @@ def load_problem(path, split: str = "train", level: int | None = None, stride: i
         raise FileNotFoundError(f"dataset not found: {path}")
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"load_problem: stride must be a positive integer, got {stride!r}")
-    kind, a, y, inside, axes, periods = _read(path, split, level, stride)
+    kind, a, y, inside, axes, periods = _read(path, split, resolution, stride)
     if limit is not None:
         a, y = a[:limit], y[:limit]
     flat_inside = inside.reshape(-1)

@@ -70,7 +70,7 @@ class SparseSymmetricLinearOperator(LinearOperator):
     def _size(self) -> torch.Size:
         return torch.Size([self.n, self.n])
 
-    def to(self, *args, **kwargs) -> "SparseSymmetricLinearOperator":
+    def to(self, *args, **kwargs) -> SparseSymmetricLinearOperator:
         # linear_operator's ``to`` casts every tensor argument; the indices must stay integers
         values = self.values.to(*args, **kwargs)
         return self.__class__(values, self.rows.to(values.device), self.cols.to(values.device), self.n)

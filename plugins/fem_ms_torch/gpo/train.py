@@ -24,11 +24,11 @@ from .spatial import KNNKernel, KroneckerKNNKernel
 __all__ = ["MODELS", "build_model", "train_gpo", "train_gpo_from_config", "load_gpo", "evaluate", "relative_l2",
            "GPOTrainer"]
 
-_WNO_KEYS = ("width", "depth", "level", "wavelet", "modes", "boundary")
+_WNO_KEYS = ("width", "depth", "wavelet_levels", "wavelet", "modes", "boundary")
 
 
 def build_model(name: str, problem: GridProblem, options: dict | None = None) -> torch.nn.Module:
-    """A model for ``problem``'s grid. ``options``: WNO settings (width, depth, level, wavelet,
+    """A model for ``problem``'s grid. ``options``: WNO settings (width, depth, wavelet_levels, wavelet,
     modes, boundary), latent_channels, latent_size; LoGoS: inducing, neighbours, base, taper,
     lengthscale, kronecker; GPO: neural_mean, base, lengthscale; SVGP: inducing, input_size."""
     if name not in MODELS:
@@ -71,8 +71,8 @@ def _build(name: str, problem: GridProblem, options: dict | None) -> torch.nn.Mo
 
 def _registered_builder(name: str):
     """The registry's builder of model ``name``: its training problem read from the dataset."""
-    def build(dataset, level=None, stride=1, limit=None, options=None) -> torch.nn.Module:
-        return _build(name, load_problem(dataset, "train", level=level, stride=stride, limit=limit), options)
+    def build(dataset, resolution=None, stride=1, limit=None, options=None) -> torch.nn.Module:
+        return _build(name, load_problem(dataset, "train", resolution=resolution, stride=stride, limit=limit), options)
 
     build.__name__ = f"build_{name}"
     return build
@@ -238,24 +238,25 @@ class GPOTrainer(Trainer):
 def _train(config: TrainGPOConfig) -> Path:
     dataset, out = Path(config.dataset), Path(config.out)
     checkpoint = Checkpoint(out, "gpo", config.identity())
-    problem = load_problem(dataset, "train", level=config.level, stride=config.stride, limit=config.n_train)
-    held_out = _held_out(dataset, problem, config.level, config.stride, config.n_train, config.calibration) \
+    problem = load_problem(dataset, "train", resolution=config.resolution, stride=config.stride, limit=config.n_train)
+    held_out = _held_out(dataset, problem, config.resolution, config.stride, config.n_train, config.calibration) \
         if config.calibration else None
     validation = None
     if config.validation_split is not None:
-        validation = load_problem(dataset, config.validation_split, level=config.level, stride=config.stride,
+        validation = load_problem(dataset, config.validation_split, resolution=config.resolution, stride=config.stride,
                                   normalisation=problem.normalisation)
         check_validation_split(len(validation.a), dataset, config.validation_split)
     torch.manual_seed(config.seed)
     net = with_record(build_model(config.model, problem, config.options), config.model, dataset=str(dataset.resolve()),
-                      level=config.level, stride=config.stride, limit=config.n_train, options=dict(config.options))
+                      resolution=config.resolution, stride=config.stride, limit=config.n_train,
+                      options=dict(config.options))
     GPOTrainer(net, problem, config, held_out, validation, checkpoint=checkpoint).train()
     return out
 
 
-def _held_out(dataset: Path, problem: GridProblem, level, stride: int, n_train, calibration: int) -> GridProblem:
+def _held_out(dataset: Path, problem: GridProblem, resolution, stride: int, n_train, calibration: int) -> GridProblem:
     """The ``calibration`` train-split functions after the first ``n_train``, standardised as ``problem``."""
-    both = load_problem(dataset, "train", level=level, stride=stride, limit=n_train + calibration,
+    both = load_problem(dataset, "train", resolution=resolution, stride=stride, limit=n_train + calibration,
                         normalisation=problem.normalisation)
     if len(both.a) < n_train + calibration:
         raise ValueError(f"train_gpo: n_train + calibration = {n_train + calibration} functions, but the train "

@@ -17,7 +17,7 @@ import pywt
 import torch
 from torch import nn
 
-from .periodized_dwt import periodized_wavedec, periodized_waverec, periodized_wavedec2, periodized_waverec2
+from .periodized_dwt import periodized_wavedec, periodized_wavedec2, periodized_waverec, periodized_waverec2
 
 __all__ = ["WaveletConv", "WNO", "BOUNDARIES"]
 
@@ -38,7 +38,7 @@ class WaveletConv(nn.Module):
     channels : int
         Input and output channels.
     dim : {1, 2}
-    level : int
+    wavelet_levels : int
         Wavelet decomposition levels.
     wavelet : str
         A PyWavelets discrete wavelet name ("db4", "haar", "sym6", ...).
@@ -47,27 +47,28 @@ class WaveletConv(nn.Module):
         beyond the array's own are ignored.
     boundary : str
         "periodic": the exact periodised transform (:mod:`.periodized_dwt`; grid sizes divisible
-        by 2^level, orthogonal wavelets), for periodic domains; otherwise ptwt's padding mode
+        by 2^wavelet_levels, orthogonal wavelets), for periodic domains; otherwise ptwt's padding mode
         ("symmetric", "reflect", "zero", "constant").
     """
 
-    def __init__(self, channels: int, dim: int, level: int = 3, wavelet: str = "db4", modes: int = 16,
+    def __init__(self, channels: int, dim: int, wavelet_levels: int = 3, wavelet: str = "db4", modes: int = 16,
                  boundary: str = "symmetric"):
         super().__init__()
         if dim not in (1, 2):
             raise ValueError(f"WaveletConv: dim must be 1 or 2, got {dim!r}")
-        if level < 1 or modes < 1 or channels < 1:
-            raise ValueError(f"WaveletConv: channels, level and modes must be positive, got "
-                             f"{channels}, {level}, {modes}")
+        if wavelet_levels < 1 or modes < 1 or channels < 1:
+            raise ValueError(f"WaveletConv: channels, wavelet_levels and modes must be positive, got "
+                             f"{channels}, {wavelet_levels}, {modes}")
         if wavelet not in pywt.wavelist(kind="discrete"):
             raise ValueError(f"WaveletConv: unknown discrete wavelet {wavelet!r}")
         if boundary not in BOUNDARIES:
             raise ValueError(f"WaveletConv: unknown boundary {boundary!r}; known: {list(BOUNDARIES)}")
         if boundary == "periodic" and not pywt.Wavelet(wavelet).orthogonal:
             raise ValueError(f"WaveletConv: the periodic transform needs an orthogonal wavelet; {wavelet!r} is not")
-        self.channels, self.dim, self.level, self.wavelet, self.modes = channels, dim, level, wavelet, modes
+        self.channels, self.dim, self.wavelet_levels = channels, dim, wavelet_levels
+        self.wavelet, self.modes = wavelet, modes
         self.boundary = boundary
-        bands = 2 if dim == 1 else 4  # approximation + the coarsest level's detail bands
+        bands = 2 if dim == 1 else 4  # approximation + the coarsest wavelet_levels's detail bands
         blocks = 1 if dim == 1 else 2  # 2D: non-negative and negative frequencies of the first axis
         scale = 1.0 / (channels * channels)
         shape = (bands, blocks, channels, channels) + (modes,) * dim
@@ -95,13 +96,13 @@ class WaveletConv(nn.Module):
         w = self.weight
         periodic = self.boundary == "periodic"
         if self.dim == 1:
-            coeffs = periodized_wavedec(x, self.wavelet, self.level) if periodic else \
-                ptwt.wavedec(x, self.wavelet, mode=self.boundary, level=self.level)
+            coeffs = periodized_wavedec(x, self.wavelet, self.wavelet_levels) if periodic else \
+                ptwt.wavedec(x, self.wavelet, mode=self.boundary, level=self.wavelet_levels)
             coeffs = [self._spectral(coeffs[0], w[0]), self._spectral(coeffs[1], w[1])] + list(coeffs[2:])
             out = periodized_waverec(coeffs, self.wavelet) if periodic else ptwt.waverec(coeffs, self.wavelet)
             return out[..., :x.shape[-1]]
-        coeffs = periodized_wavedec2(x, self.wavelet, self.level) if periodic else \
-            ptwt.wavedec2(x, self.wavelet, mode=self.boundary, level=self.level)
+        coeffs = periodized_wavedec2(x, self.wavelet, self.wavelet_levels) if periodic else \
+            ptwt.wavedec2(x, self.wavelet, mode=self.boundary, level=self.wavelet_levels)
         approx = self._spectral(coeffs[0], w[0])
         details = [self._spectral(c, w[1 + i]) for i, c in enumerate(coeffs[1])]
         details = tuple(details) if periodic else type(coeffs[1])(*details)  # ptwt wants its named tuple
@@ -118,16 +119,17 @@ class WNO(nn.Module):
     ``boundary="periodic"`` the grid is taken as periodic (points i/n) and each coordinate
     enters as (cos 2πx, sin 2πx): a coordinate x ∈ [0, 1] jumps from 1 to 0 across the seam.
     Its wavelet layers use the exact periodised transform, so each layer commutes with circular
-    shifts by multiples of 2^level points.
+    shifts by multiples of 2^wavelet_levels points.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, width: int = 32, depth: int = 4,
-                 level: int = 3, wavelet: str = "db4", modes: int = 16, boundary: str = "symmetric"):
+                 wavelet_levels: int = 3, wavelet: str = "db4", modes: int = 16, boundary: str = "symmetric"):
         super().__init__()
         self.dim, self.in_channels = dim, in_channels
         self.periodic = boundary == "periodic"
         self.lift = nn.Linear(in_channels + (2 * dim if self.periodic else dim), width)
-        self.convs = nn.ModuleList(WaveletConv(width, dim, level, wavelet, modes, boundary) for _ in range(depth))
+        self.convs = nn.ModuleList(WaveletConv(width, dim, wavelet_levels, wavelet, modes, boundary)
+                                   for _ in range(depth))
         self.pointwise = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
         self.project = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, out_channels))
 

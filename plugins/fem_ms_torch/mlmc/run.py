@@ -15,11 +15,11 @@ import torch
 
 from ..checkpoints import write_atomically
 from ..registry import build_model, build_operator
+from ..training import check_validation_split
 from .batcher import MultilevelBatcher
 from .config import MLMCData, TrainMLMCConfig
 from .levels import cylinder_levels, darcy_levels
 from .progression import batch_sizes, sample_counts
-from ..training import check_validation_split
 from .trainer import MLMCTrainer
 
 __all__ = ["load_levels", "build_mlmc_model", "train_mlmc_from_config"]

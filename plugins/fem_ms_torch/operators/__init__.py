@@ -2,11 +2,11 @@
 :mod:`fem_ms_torch.registry` ("ffno", "fno", "localno", "localffno")."""
 
 from .differential import DifferentialConv
-from .disco import DiscoConv, LocalBasis, SparseDiscoConv
+from .disco import DiscoConv, DiscoFilterBasis, SparseDiscoConv
 from .ffno import FFNO, FactorizedSpectralConv
 from .fno import FNO, SpectralConv
 from .local_no import LocalFFNO, LocalNO
 from .mesh_quadrature import lumped_vertex_weights, triangles_from_edges
 
-__all__ = ["DifferentialConv", "DiscoConv", "FFNO", "FNO", "FactorizedSpectralConv", "LocalBasis", "LocalFFNO",
+__all__ = ["DifferentialConv", "DiscoConv", "FFNO", "FNO", "FactorizedSpectralConv", "DiscoFilterBasis", "LocalFFNO",
            "LocalNO", "SparseDiscoConv", "SpectralConv", "lumped_vertex_weights", "triangles_from_edges"]

@@ -36,12 +36,12 @@ from torch import nn
 
 from .differential import grid_spacing
 
-__all__ = ["LocalBasis", "DiscoConv", "SparseDiscoConv"]
+__all__ = ["DiscoFilterBasis", "DiscoConv", "SparseDiscoConv"]
 
 BASES = ("piecewise_linear", "tensor_hat")
 
 
-class LocalBasis:
+class DiscoFilterBasis:
     """Basis functions ψ_k of a local kernel, supported in a ball of radius ``radius``.
 
     Parameters
@@ -111,7 +111,7 @@ def _polar_values(basis, offsets: torch.Tensor, radius: float) -> torch.Tensor:
     return values
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _unit_polar_integrals(kernel_shape: tuple, n_r: int = 1200, n_phi: int = 720) -> torch.Tensor:
     """∫ψ_k of the piecewise-linear basis on the unit disk, by the midpoint rule in polar
     coordinates (the functions are piecewise linear in r and φ, so the error is O(n⁻²) from the
@@ -164,7 +164,8 @@ class DiscoConv(_Coefficients):
     is one complex product per frequency. This is the same discrete operator as the direct
     convolution (to rounding) at a cost that does not grow with the stencil: faster than
     ``conv2d`` already at the benchmark's radius, and more so at larger radii
-    (docs/local_operators.md), so a DISCO model gets more optimizer steps in a fixed time. Non-periodic axes are zero-padded by
+    (docs/local_operators.md), so a DISCO model gets more optimizer steps in a fixed time.
+    Non-periodic axes are zero-padded by
     the stencil's half-width, which makes the FFT's circular convolution linear on the output
     window; on periodic axes the circular convolution is the operator itself.
 
@@ -175,14 +176,14 @@ class DiscoConv(_Coefficients):
     radius : float
         Kernel support radius in physical units (fixed under refinement).
     basis, kernel_shape
-        See ``LocalBasis``.
+        See ``DiscoFilterBasis``.
     domain_length : float or sequence of float
     periodic : bool
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int, radius: float, basis: str | None = None,
                  kernel_shape=None, domain_length=1.0, periodic: bool = False):
-        basis = LocalBasis(dim, radius, basis, kernel_shape)
+        basis = DiscoFilterBasis(dim, radius, basis, kernel_shape)
         super().__init__(out_channels, in_channels, basis.size)
         self.basis = basis
         self.dim, self.domain_length, self.periodic = dim, domain_length, periodic
@@ -253,7 +254,7 @@ class SparseDiscoConv(_Coefficients):
     quadrature_weights : array (N_in,)
         Quadrature weights of the input points (e.g. lumped-mass / dual-cell areas of a mesh).
     radius, basis, kernel_shape
-        See ``LocalBasis``.
+        See ``DiscoFilterBasis``.
     points_out : array (N_out, dim), optional
         Output points; default the input points.
     """
@@ -269,7 +270,7 @@ class SparseDiscoConv(_Coefficients):
             raise ValueError(f"points must be (N, dim) arrays of one dim, got {points.shape} and {points_out.shape}")
         if q.shape != (len(points),):
             raise ValueError(f"quadrature_weights must have shape ({len(points)},), got {q.shape}")
-        basis = LocalBasis(points.shape[1], radius, basis, kernel_shape)
+        basis = DiscoFilterBasis(points.shape[1], radius, basis, kernel_shape)
         super().__init__(out_channels, in_channels, basis.size)
         self.basis = basis
         self.n_in, self.n_out = len(points), len(points_out)

@@ -24,7 +24,7 @@ class LocalBranches(nn.Module):
         Add a ``DiscoConv`` of support ``disco_radius`` (physical units, domain [0, 1]^dim).
     disco_radius : float
     disco_basis, disco_kernel_shape
-        See ``disco.LocalBasis``.
+        See ``disco.DiscoFilterBasis``.
     """
 
     def __init__(self, width: int, dim: int, differential: bool = False, disco: bool = False,
