@@ -438,6 +438,9 @@ def test_bad_shapes_and_values_raise(burgers):
         model.loss(problem.a[:2], y, 16)
     with pytest.raises(ValueError, match="unknown GPO model"):
         build_model("gpx", problem)
+    svgp = build_model("svgp", problem, {"inducing": 200, "input_size": 4})
+    with pytest.raises(ValueError, match=r"200 inducing points but only 128 training inputs \(2 functions"):
+        svgp.init_inducing(problem.a[:2])
     with pytest.raises(ValueError, match="unknown options"):
         build_model("svgp", problem, {"width": 3})
     with pytest.raises(ValueError, match="neighbours"):

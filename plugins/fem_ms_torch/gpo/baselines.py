@@ -172,7 +172,11 @@ class SVGPOperator(CalibratedVariance):
     @torch.no_grad()
     def init_inducing(self, a: torch.Tensor, generator: torch.Generator | None = None) -> None:
         X = self._inputs(a).reshape(-1, self.gp.variational_strategy.inducing_points.shape[-1])
-        pick = torch.randperm(len(X), generator=generator)[: len(self.gp.variational_strategy.inducing_points)]
+        inducing = len(self.gp.variational_strategy.inducing_points)
+        if inducing > len(X):
+            raise ValueError(f"SVGPOperator: {inducing} inducing points but only {len(X)} training inputs "
+                             f"({len(a)} functions × {self.d} output points); use inducing <= {len(X)}")
+        pick = torch.randperm(len(X), generator=generator)[:inducing]
         self.gp.variational_strategy.inducing_points.copy_(X[pick])
 
     def loss(self, a: torch.Tensor, y: torch.Tensor, num_data: int) -> torch.Tensor:
