@@ -41,25 +41,35 @@ def projected_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tens
     the per-Gauss-point arrays of :func:`~.features.energy_embedding`, which cost several times
     more at inference.
     """
-    dim = kappa.dim() - 1
     a = s = 0
-    for axes_ops in itertools.product(("vertex", "sum", "diff"), repeat=dim):
-        diffs = axes_ops.count("diff")
-        if diffs > 1:
-            continue
-        field, weight = u, kappa
-        for axis, op in enumerate(axes_ops):
+    for ops, stiffness, weight in _kronecker_terms(kappa):
+        field = u
+        for axis, op in enumerate(ops):
             field = _along(field, 2 + axis, op)
-            if op == "vertex":  # the weight of a vertex line: κ of the cells on both sides
-                weight = _along(torch.nn.functional.pad(weight, _pad_spec(dim, axis)), 1 + axis, "sum")
-        factor = 6.0 ** -(dim - diffs)
         field = field.flatten(2)
-        gram = factor * ((field * weight.flatten(1)[:, None, :]) @ field.transpose(1, 2))
-        if diffs:
+        gram = (field * weight.flatten(1)[:, None, :]) @ field.transpose(1, 2)
+        if stiffness:
             a = a + gram
         else:
             s = s + gram
     return a, s
+
+
+def _kronecker_terms(kappa: torch.Tensor):
+    """The terms of the Q1 stiffness and mass on unit cells (:func:`projected_matrices`): for
+    each, the operation per axis (``"vertex"``, ``"sum"`` or ``"diff"`` of a cell's two ends),
+    whether it belongs to the stiffness, and its weight on the derived points (κ summed over the
+    cells that share each edge, face or vertex, times the term's factor 6^-(vertex/sum axes))."""
+    dim = kappa.dim() - 1
+    for ops in itertools.product(("vertex", "sum", "diff"), repeat=dim):
+        diffs = ops.count("diff")
+        if diffs > 1:
+            continue
+        weight = kappa
+        for axis, op in enumerate(ops):
+            if op == "vertex":  # the weight of a vertex line: κ of the cells on both sides
+                weight = _along(torch.nn.functional.pad(weight, _pad_spec(dim, axis)), 1 + axis, "sum")
+        yield ops, bool(diffs), (6.0 ** -(dim - diffs)) * weight
 
 
 def apply_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,21 +77,15 @@ def apply_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, 
     applied to the (batch, K, *vertices) functions ``u``, by the same Kronecker terms as
     :func:`projected_matrices` (each term's derived field, weighted, mapped back by the
     transposed sums and differences)."""
-    dim = kappa.dim() - 1
     a = s = torch.zeros_like(u)
-    for axes_ops in itertools.product(("vertex", "sum", "diff"), repeat=dim):
-        diffs = axes_ops.count("diff")
-        if diffs > 1:
-            continue
-        field, weight = u, kappa
-        for axis, op in enumerate(axes_ops):
+    for ops, stiffness, weight in _kronecker_terms(kappa):
+        field = u
+        for axis, op in enumerate(ops):
             field = _along(field, 2 + axis, op)
-            if op == "vertex":
-                weight = _along(torch.nn.functional.pad(weight, _pad_spec(dim, axis)), 1 + axis, "sum")
-        field = (6.0 ** -(dim - diffs)) * field * weight[:, None]
-        for axis, op in enumerate(axes_ops):
+        field = field * weight[:, None]
+        for axis, op in enumerate(ops):
             field = _along_transposed(field, 2 + axis, op)
-        if diffs:
+        if stiffness:
             a = a + field
         else:
             s = s + field
@@ -92,20 +96,12 @@ def operator_diagonals(kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     """(diag A, diag S) on each patch's vertex grid (batch, *vertices): the Kronecker terms of
     :func:`projected_matrices` have ±1 coefficients, so each term's diagonal is its weight mapped
     back by the transposed sums along every non-vertex axis."""
-    dim = kappa.dim() - 1
     a = s = 0
-    for axes_ops in itertools.product(("vertex", "sum", "diff"), repeat=dim):
-        diffs = axes_ops.count("diff")
-        if diffs > 1:
-            continue
-        weight = kappa
-        for axis, op in enumerate(axes_ops):
-            if op == "vertex":
-                weight = _along(torch.nn.functional.pad(weight, _pad_spec(dim, axis)), 1 + axis, "sum")
-        weight = (6.0 ** -(dim - diffs)) * weight[:, None]
-        for axis, op in enumerate(axes_ops):
+    for ops, stiffness, weight in _kronecker_terms(kappa):
+        weight = weight[:, None]
+        for axis, op in enumerate(ops):
             weight = _along_transposed(weight, 2 + axis, "sum" if op != "vertex" else op)
-        if diffs:
+        if stiffness:
             a = a + weight[:, 0]
         else:
             s = s + weight[:, 0]
