@@ -131,4 +131,4 @@ def test_grid_indicator_equals_the_one_from_the_local_matrices(dim):
         basis, values = rayleigh_ritz(torch.as_tensor(grid)[None], kappa, 3)
         ours = ritz_residuals(basis, values, kappa)[0].numpy()
         A, S = patches.local_matrices(i)
-        np.testing.assert_allclose(ours, ritz_check(A, S, phi).residuals, rtol=1e-8)
+        np.testing.assert_allclose(ours, ritz_check(A, S, phi).residuals, rtol=1e-5)  # float32 on the grid

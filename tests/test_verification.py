@@ -125,3 +125,13 @@ def test_bad_policies_are_refused(slepc):
         verify_bases(space.patches, space.bases, N, "maybe")
     with pytest.raises(ValueError, match="tolerance must be a positive finite number"):
         verify_bases(space.patches, space.bases, N, "warn", tolerance=0)
+
+
+def test_a_field_with_many_flagged_neighbourhoods_is_treated_everywhere(slepc):
+    space, problem = slepc
+    perturbed = MultiscaleSpace.for_problem(problem, space.pair, N, basis=Perturbed(space.bases, [4, 5, 6, 9]))
+    bases, report = verify_bases(perturbed.patches, perturbed.bases, N, "fallback", tolerance=1e-6,
+                                 field_fraction=0.2)
+    assert report.field_flagged and report.fallen_back == perturbed.owned and "the field as a whole" in report.summary()
+    _, report = verify_bases(perturbed.patches, perturbed.bases, N, "fallback", tolerance=1e-6, field_fraction=0.25)
+    assert not report.field_flagged and report.fallen_back == [4, 5, 6, 9]

@@ -24,8 +24,10 @@ from .rayleigh_ritz import rayleigh_ritz, ritz_residuals
 
 __all__ = ["LearnedBasisProvider", "DEFAULT_TOLERANCE"]
 
-#: the indicator threshold of the default verification (calibrated in docs/gmsfem.md)
+#: the indicator threshold of the default verification, and the share of flagged neighbourhoods
+#: beyond which a whole field counts as out of distribution (chosen in docs/gmsfem.md)
 DEFAULT_TOLERANCE = 0.2
+DEFAULT_FIELD_FRACTION = 0.15
 
 
 class LearnedBasisProvider:
@@ -66,6 +68,9 @@ class LearnedBasisProvider:
         The indicator's threshold (calibrated in docs/gmsfem.md).
     max_iterations : int
         The refinement's iteration budget per neighbourhood (``verify="refine"``).
+    field_fraction : float
+        When more than this fraction of the neighbourhoods is flagged, the field is taken as out
+        of the model's distribution and every neighbourhood is refined or recomputed.
     progress : bool
         Accepted as by every provider; the learned provider shows no progress bar (its work is
         one batched pass per neighbourhood kind).
@@ -76,11 +81,12 @@ class LearnedBasisProvider:
 
     def __init__(self, checkpoint, device: str | None = None, precision: str = "float32",
                  ritz_precision: str = "float32", verify: str = "fallback", tolerance: float = DEFAULT_TOLERANCE,
-                 max_iterations: int = 3, progress: bool = True):
+                 max_iterations: int = 3, field_fraction: float = DEFAULT_FIELD_FRACTION, progress: bool = True):
         if verify not in POLICIES:
             raise ValueError(f"verify must be one of {POLICIES}, got {verify!r}")
         self.verify, self.tolerance = verify, check_real("tolerance", tolerance, positive=True)
         self.max_iterations = check_int("max_iterations", max_iterations)
+        self.field_fraction = check_real("field_fraction", field_fraction, low=0.0, high=1.0)
         if precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, got {precision!r}")
         if ritz_precision not in RITZ_PRECISIONS:
@@ -144,7 +150,8 @@ class LearnedBasisProvider:
         if self.verify != "off":
             timings["indicator"] = indicator_s
         bases, _ = verify_bases(patches, LocalBases(vectors, timings=timings, residuals=residuals), n_basis,
-                                self.verify, self.tolerance, self.max_iterations, provider=self.name, spans=spans)
+                                self.verify, self.tolerance, self.max_iterations, provider=self.name, spans=spans,
+                                field_fraction=self.field_fraction)
         return bases
 
 
