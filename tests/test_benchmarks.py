@@ -161,3 +161,21 @@ def test_quick_run_writes_the_full_schema(name, repo, tmp_path):
     check_targets(document["targets"], out.name)
     assert all(t["met"] in (True, False, None) for t in document["targets"])
     assert _module(document).targets(document) == document["targets"]
+
+
+def test_the_targets_table_of_the_docs_states_what_the_files_record(repo):
+    """Every row of docs/benchmarks.md's targets table: the file has that target, with that
+    measured figure (3 significant digits) and that verdict."""
+    import re
+
+    text = (repo / "docs" / "benchmarks.md").read_text()
+    rows = re.findall(r"^\| `([\w.]+\.json)` \| (.+?) \| (.+?) \| (.+?) \| (.+?) \| (.+?) \|$", text, re.M)
+    assert len(rows) > 10
+    for file, name, _, measured, _, verdict in rows:
+        records = {t["name"].replace("^2", "²").replace("^3", "³"): t
+                   for t in json.loads((RESULTS / file).read_text())["targets"]}
+        assert name in records, (file, name)
+        record = records[name]
+        figure = "–" if record["measured"] is None else f"{record['measured']:.3g}"
+        stated = {True: "met", False: "**missed**", None: "not measured"}[record["met"]]
+        assert (measured.replace("−", "-"), verdict) == (figure, stated), (file, name)
