@@ -196,7 +196,8 @@ def targets(payload: dict) -> list[dict]:
                              "field", slowest, "<=", OOD_SLOWDOWN, "×", "SLEPc's offline stage on the same field",
                              len(ood) or None, caveats))
     for fine, start in payload["starts"].items():
-        out.append(threshold(f"SLEPc from the learned bases vs from scratch at {fine}^2 (time of the local "
+        size = fine if "^" in fine else f"{fine}^2"
+        out.append(threshold(f"SLEPc from the learned bases vs from scratch at {size} (time of the local "
                              "eigensolves)", start.get("time_ratio"), "<", 1.0, "×",
                              "SLEPc from its own initial vector, same options and tolerance, same neighbourhoods",
                              start.get("neighbourhoods") or None,
