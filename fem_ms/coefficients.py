@@ -134,6 +134,7 @@ class KLExpansion:
 
     @property
     def dim(self) -> int:
+        """The spatial dimension (2 or 3)."""
         return len(self.cells_per_side)
 
     def modes(self) -> np.ndarray:

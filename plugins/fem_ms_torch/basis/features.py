@@ -15,6 +15,7 @@ INNER_PRODUCTS = ("energy", "euclidean", "kappa")
 
 
 def n_features(dim: int) -> int:
+    """Channels of :func:`patch_features` in ``dim`` dimensions: log κ and the ``dim`` vertex coordinates."""
     return 1 + dim
 
 

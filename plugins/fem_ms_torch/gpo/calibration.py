@@ -43,10 +43,12 @@ class Prediction:
 
     @property
     def variance(self) -> torch.Tensor:
+        """Predictive variance of u: the latent variance plus the noise."""
         return self.f_var + self.noise
 
     @property
     def std(self) -> torch.Tensor:
+        """Predictive standard deviation of u (the square root of :attr:`variance`)."""
         return self.variance.sqrt()
 
 

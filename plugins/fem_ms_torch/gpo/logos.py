@@ -233,6 +233,7 @@ class LoGoSGPO(CalibratedVariance):
         return float(ell - kl), S, B
 
     def kl(self, Kx=None) -> torch.Tensor:
+        """KL(q(e) ‖ p(e)) of the variational distribution over the inducing values (with K_x given or computed)."""
         Kx = self.spatial.operator() if Kx is None else Kx
         C = self._chol()
         B = self.coefficients

@@ -31,6 +31,10 @@ __all__ = ["GridProblem", "load_problem"]
 
 @dataclass
 class GridProblem:
+    """A split of a grid dataset as the GP operators see it: standardised input functions on the
+    grid, standardised outputs at the output points, and the geometry of those points
+    (:func:`load_problem` makes one)."""
+
     a: torch.Tensor  # (N, C, *grid), standardised
     y: torch.Tensor  # (N, d), standardised
     grid: tuple
@@ -43,6 +47,7 @@ class GridProblem:
     periods: tuple = ()  # per axis: the period of a periodic axis, None otherwise (() = none periodic)
 
     def period(self, axis: int):
+        """The period of grid axis ``axis``, or None if it is not periodic."""
         return self.periods[axis] if self.periods else None
 
     @property
@@ -62,13 +67,16 @@ class GridProblem:
 
     @property
     def y_mean(self) -> float:
+        """The mean of the training outputs (standardisation offset)."""
         return self.normalisation.output_mean
 
     @property
     def y_std(self) -> float:
+        """The scale of the training outputs (standardisation factor)."""
         return self.normalisation.output_scale
 
     def raw_outputs(self, y: torch.Tensor) -> torch.Tensor:
+        """Outputs in the dataset's units from standardised ones ``y``."""
         return self.normalisation.denormalise_outputs(y)
 
     def to_grid(self, values: torch.Tensor) -> torch.Tensor:
