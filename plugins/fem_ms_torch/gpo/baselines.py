@@ -69,7 +69,7 @@ class ExactGPO(CalibratedVariance):
         self.register_buffer("train_y", torch.zeros(0), persistent=False)
 
     def set_train_data(self, a: torch.Tensor, y: torch.Tensor) -> None:
-        """Condition the exact GP on the training inputs ``a`` (N, C, *grid) and outputs ``y`` (N, d)."""
+        """Condition the exact GP on the training inputs ``a`` ``(N, C, *grid)`` and outputs ``y`` (N, d)."""
         check_batch(a, self.in_channels, self.grid, y, self.d, "ExactGPO")
         self.train_a, self.train_y = a, y
 

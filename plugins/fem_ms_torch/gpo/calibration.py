@@ -79,7 +79,7 @@ def calibrate_variance(net: CalibratedVariance, a: torch.Tensor, y: torch.Tensor
     Parameters
     ----------
     net : a GP operator (LoGoSGPO, ExactGPO, SVGPOperator)
-    a, y : held-out inputs (n, C, *grid) and standardised outputs (n, d), not used in training
+    a, y : held-out inputs ``(n, C, *grid)`` and standardised outputs (n, d), not used in training
 
     Returns
     -------

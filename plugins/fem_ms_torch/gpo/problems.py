@@ -1,6 +1,6 @@
 """Operator-learning problems on grids, read from the HDF5 datasets of :mod:`fem_ms.data`.
 
-A :class:`GridProblem` holds standardised inputs a (N, C, *grid) and outputs y (N, d) at the d
+A :class:`GridProblem` holds standardised inputs a ``(N, C, *grid)`` and outputs y (N, d) at the d
 output points (the whole grid, or the grid points inside the domain), their coordinates, and
 the constants that undo the standardisation.
 
@@ -54,10 +54,10 @@ class GridProblem:
     def kernel_points(self) -> np.ndarray:
         """Output coordinates as the spatial kernels should see them: a periodic axis of period
         P becomes the circle of circumference P in the plane, x ↦ (P/2π)(cos 2πx/P, sin 2πx/P).
-        Euclidean distance is then the chord, which equals |x − x'| to O(|x − x'|³/P²) and wraps
-        around; a kernel that is positive definite in the plane (RBF, Matérn, the Wendland
+        Euclidean distance is then the chord, which equals ``|x − x'|`` to ``O(|x − x'|³/P²)`` and
+        wraps around; a kernel that is positive definite in the plane (RBF, Matérn, the Wendland
         taper) stays positive definite on these points, which a kernel of the wrapped distance
-        |x − x'| mod P in general is not."""
+        ``|x − x'| mod P`` in general is not."""
         return np.concatenate([_kernel_coordinates(self.points[:, k], self.period(k))
                                for k in range(self.points.shape[1])], 1)
 
@@ -80,7 +80,7 @@ class GridProblem:
         return self.normalisation.denormalise_outputs(y)
 
     def to_grid(self, values: torch.Tensor) -> torch.Tensor:
-        """Output-point values (…, d) on the grid (…, *grid), NaN where there is no output point."""
+        """Output-point values (…, d) on the grid ``(…, *grid)``, NaN where there is no output point."""
         out = torch.full((*values.shape[:-1], int(np.prod(self.grid))), float("nan"), dtype=values.dtype)
         out[..., self.output_index] = values
         return out.reshape(*values.shape[:-1], *self.grid)

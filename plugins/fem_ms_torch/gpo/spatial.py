@@ -95,7 +95,7 @@ class SparseSymmetricLinearOperator(LinearOperator):
 
 
 class KNNKernel(nn.Module):
-    """k(|x − x'| / ℓ) kept for each point's ``neighbours`` nearest neighbours (itself included).
+    """``k(|x − x'| / ℓ)`` kept for each point's ``neighbours`` nearest neighbours (itself included).
 
     Parameters
     ----------

@@ -34,7 +34,7 @@ CYLINDER_SOURCES = ("solved", "transferred")
 
 
 class GridLevel:
-    """Inputs (S, C_in, *grid) and targets (S, C_out, *grid) of one resolution."""
+    """Inputs ``(S, C_in, *grid)`` and targets ``(S, C_out, *grid)`` of one resolution."""
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, name: str = ""):
         if len(inputs) != len(targets) or inputs.shape[2:] != targets.shape[2:]:
