@@ -95,6 +95,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
+    # its page loads scripts from CDNs; the site is meant to work offline
+    "write_computation_times": False,
     "capture_repr": (),
     "only_warn_on_example_error": False,
     "abort_on_example_error": True,
