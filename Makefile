@@ -40,13 +40,13 @@ docs:
 	@echo "docs: docs/_build/html/index.html"
 
 # The figures of the demos the site shows without running them (they train for minutes), written
-# by the demos with their defaults into docs/_static/demos/ (commit them).
+# by the demos with their defaults into docs/demo_figures/ (commit them).
 SLOW_DEMOS := learned_basis mlmc_training gpo_surrogate
 docs-figures:
 	rm -rf build/demo-figures
 	set -e; for demo in $(SLOW_DEMOS); do \
 	  $(ENV) python demos/$$demo.py --out-dir build/demo-figures; \
-	  cp build/demo-figures/$$demo*.png docs/_static/demos/; \
+	  cp build/demo-figures/$$demo*.png docs/demo_figures/; \
 	done
 
 test-all:

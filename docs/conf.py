@@ -44,7 +44,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_ext"]
+exclude_patterns = ["_build", "_ext", "demo_figures"]
 templates_path = []
 
 # -- warnings as errors: every reference must resolve -----------------------------------------------
@@ -67,7 +67,6 @@ myst_heading_anchors = 3
 # -- API reference -----------------------------------------------------------------------------------
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_class_signature = "mixed"
 autodoc_preserve_defaults = True
 # An override without a docstring of its own is documented by the method it overrides (on the
 # base class's page); repeating that docstring under every subclass would only add noise.
@@ -83,7 +82,7 @@ numpydoc_validation_exclude = {
     r"\.__init__$",  # the class docstring documents construction
 }
 
-# -- CLI reference: sphinx-argparse imports fem_ms_docs.cli_parser -----------------------------------
+# -- CLI reference: docs/cli_reference.rst has sphinx-argparse import fem_ms_docs.cli_parser ---------
 
 # -- gallery -----------------------------------------------------------------------------------------
 sphinx_gallery_conf = {
@@ -105,7 +104,6 @@ sphinx_gallery_conf = {
 # -- HTML --------------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"fem-ms {release}"
-html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

@@ -32,9 +32,9 @@ API_DIR = DOCS / "api" / "generated"
 DEMOS = ("fine_solve", "gmsfem_basics", "learned_basis", "mlmc_training", "gpo_surrogate")
 # Demos that run in seconds: the gallery runs them and shows the figure they draw. The others train
 # networks for minutes; the gallery shows their code and the figure they wrote when last run
-# (docs/_static/demos/, refreshed by `make docs-figures`).
+# (docs/demo_figures/, refreshed by `make docs-figures`).
 EXECUTED_DEMOS = ("fine_solve", "gmsfem_basics")
-DEMO_FIGURES = DOCS / "_static" / "demos"
+DEMO_FIGURES = DOCS / "demo_figures"
 GALLERY = "gallery"
 
 
