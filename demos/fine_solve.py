@@ -1,4 +1,5 @@
 """Fine-scale solves on a high-contrast Karhunen–Loève permeability (the main demo).
+=================================================================================
 
 Samples κ = exp(a·Y) in [1, 9600] from the GMsFEM-NO paper's KLE on a 100×100 grid, solves
 linear diffusion and steady Richards (Haverkamp, Newton) with f = 1 on the fine Q1 mesh, and

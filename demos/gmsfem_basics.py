@@ -1,4 +1,5 @@
 """GMsFEM basics: SLEPc spectral bases on a high-contrast KLE field, errors as N_bf grows.
+=======================================================================================
 
 Solves −∇·(κ∇u) = 1 on a 100×100 Q1 mesh with a 5×5 coarse grid (36 neighbourhoods), builds
 the multiscale space from the N_bf smallest eigenpairs of A_i φ = λ S_i φ in every neighbourhood

@@ -1,4 +1,5 @@
 """A surrogate that says how sure it is: LoGoS-GPO on 1D Burgers or Darcy on the notched triangle.
+===============================================================================================
 
 Generates a dataset (``fem-ms generate`` machinery), trains a LoGoS Gaussian-process operator
 (WNO mean and feature kernel, sparse nearest-neighbour spatial kernel, inducing points), and

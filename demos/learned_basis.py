@@ -1,4 +1,5 @@
 """Learned GMsFEM bases: train small F-FNOs on SLEPc bases, then swap them in for SLEPc.
+=====================================================================================
 
 Generates a GMsFEM basis dataset (KLE κ, SLEPc eigenvectors per neighbourhood), trains one
 F-FNO per neighbourhood kind with the subspace alignment loss (SAL, in the energy inner product

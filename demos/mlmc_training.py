@@ -1,4 +1,5 @@
 """MLMC vs single-level training of an FNO on a small Darcy hierarchy, with the Pareto curve.
+==========================================================================================
 
 Generates a ``multilevel`` Darcy dataset (one KLE κ per sample solved on 8², 16² and 32²
 grids), trains the same FNO single-level on each resolution and with MLMC over the 2 and 3

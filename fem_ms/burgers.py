@@ -56,6 +56,7 @@ class BurgersSolver:
 
     @property
     def x(self) -> np.ndarray:
+        """The grid points ``k / points``, k = 0, ..., points − 1, of the periodic unit interval."""
         return np.arange(self.points) / self.points
 
     def _nonlinear(self, v: np.ndarray) -> np.ndarray:

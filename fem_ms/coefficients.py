@@ -134,6 +134,7 @@ class KLExpansion:
 
     @property
     def dim(self) -> int:
+        """The spatial dimension (2 or 3)."""
         return len(self.cells_per_side)
 
     def modes(self) -> np.ndarray:
@@ -187,7 +188,7 @@ class KLExpansion:
         return float(np.sum(self.eigenvalues * phi_i * phi_j))
 
     def exact_covariance(self, i: Sequence[int], j: Sequence[int]) -> float:
-        """R(x_i, x_j) = σ² exp(-Σ_d |x_d − y_d|²/l_d²) between grid cell centres."""
+        """``R(x_i, x_j) = σ² exp(-Σ_d |x_d − y_d|²/l_d²)`` between grid cell centres."""
         d2 = sum(
             ((a - b) / n) ** 2 / l**2
             for a, b, n, l in zip(i, j, self.cells_per_side, self.correlation_lengths)

@@ -1,10 +1,11 @@
 """Families of permeability fields, in and out of the distribution learned models are trained on.
 
-The learned providers are trained on KLE samples with the paper's parameters (:func:`~fem_ms.
-coefficients.paper_kle`: correlation lengths (0.02, 0.6), κ rescaled to [1, 9600]). A user may
-hand them anything; these families are what the trust benchmark (``benchmarks.learned_trust``)
-and the tests use to check that a learned basis never silently degrades outside that
-distribution. One module holds the families and their parameters, so both use the same ones.
+The learned providers are trained on KLE samples with the paper's parameters
+(:func:`~fem_ms.coefficients.paper_kle`: correlation lengths (0.02, 0.6), κ rescaled to
+[1, 9600]). A user may hand them anything; these families are what the trust benchmark
+(``benchmarks.learned_trust``) and the tests use to check that a learned basis never silently
+degrades outside that distribution. One module holds the families and their parameters, so both
+use the same ones.
 
 Every family samples κ on the cell grid of the unit square or cube from an integer seed
 (the same seed gives the same field):

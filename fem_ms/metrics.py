@@ -36,7 +36,7 @@ def relative_l2_error(u: fd.Function, reference: fd.Function) -> float:
 
 
 def relative_h1_error(u: fd.Function, reference: fd.Function, seminorm: bool = True) -> float:
-    """Relative H1 error: |u − u_ref|_H1 / |u_ref|_H1 (``seminorm=True``) or the full H1 norm."""
+    """Relative H1 error: ``|u − u_ref|_H1 / |u_ref|_H1`` (``seminorm=True``) or the full H1 norm."""
     e = on_reference_space(u, reference) - reference
 
     def sq(w):
@@ -47,7 +47,7 @@ def relative_h1_error(u: fd.Function, reference: fd.Function, seminorm: bool = T
 
 
 def relative_energy_error(u: fd.Function, reference: fd.Function, kappa) -> float:
-    """Relative energy-norm error (∫ κ|∇(u − u_ref)|² / ∫ κ|∇u_ref|²)^½."""
+    """Relative energy-norm error ``(∫ κ|∇(u − u_ref)|² / ∫ κ|∇u_ref|²)^½``."""
     e = on_reference_space(u, reference) - reference
     return _relative(kappa * ufl.inner(ufl.grad(e), ufl.grad(e)) * ufl.dx,
                      kappa * ufl.inner(ufl.grad(reference), ufl.grad(reference)) * ufl.dx)

@@ -1,7 +1,7 @@
 """The PDEs of fem-ms as UFL forms: diffusion, steady Richards (Haverkamp), heat.
 
 All are ``−∇·(κ k(u) ∇u) = f`` on the unit square/cube with κ > 0 given on the fine mesh and
-k(u) = 1 (diffusion, heat) or k(u) = 1/(1 + |u|) (Haverkamp), plus ``∂u/∂t`` for the heat
+k(u) = 1 (diffusion, heat) or ``k(u) = 1/(1 + |u|)`` (Haverkamp), plus ``∂u/∂t`` for the heat
 equation. Boundary conditions: ``u = 0`` on the whole boundary (:class:`DirichletBoundary`), or
 ``u = 0`` on y = 0 and a Robin condition on y = 1 with zero flux elsewhere
 (:class:`RobinBoundary`).

@@ -2,8 +2,9 @@
 
 Usage: python scripts/plugin_requirements.py [--missing] [PYPROJECT]
 
-scripts/bootstrap.sh installs what this prints into the fem-ms environment. fem-ms itself is left
-out (scripts/env takes it from the checkout). With ``--missing``, only the requirements that the
+scripts/bootstrap.sh installs what this prints into the fem-ms environment: the dependencies, then
+the ``dev`` and ``docs`` extras (the tools ``make test`` and ``make docs`` run). fem-ms itself is
+left out (scripts/env takes it from the checkout). With ``--missing``, only the requirements that the
 running interpreter's installed distributions do not satisfy are printed, so that the bootstrap
 can tell in a fraction of a second whether its plugin layer is complete whichever checkout
 installed it.
@@ -21,14 +22,17 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 CORE = canonicalize_name("fem-ms")
+# the extras the environment holds besides the dependencies, in this order
+EXTRAS = ("dev", "docs")
 
 
 def requirements(pyproject: Path) -> list[Requirement]:
-    """The ``[project] dependencies`` of ``pyproject`` but fem-ms, then its ``dev`` extra (the
-    tools ``make test`` runs), in file order."""
+    """The ``[project] dependencies`` of ``pyproject`` but fem-ms, then its :data:`EXTRAS`, in file
+    order."""
     try:
         project = tomllib.loads(pyproject.read_text())["project"]
-        declared = project["dependencies"] + project.get("optional-dependencies", {}).get("dev", [])
+        extras = project.get("optional-dependencies", {})
+        declared = project["dependencies"] + [line for name in EXTRAS for line in extras.get(name, [])]
     except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
         raise SystemExit(f"{pyproject}: cannot read [project] dependencies: {exc}") from None
     found = [Requirement(line) for line in declared]

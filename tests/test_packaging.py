@@ -63,13 +63,15 @@ def test_declared_pins_match_the_bootstrap():
 def test_bootstrap_installs_what_the_plugin_declares():
     """scripts/bootstrap.sh installs the list scripts/plugin_requirements.py prints: the plugin's
     declared dependencies but fem-ms (the environment takes it from the checkout), then its
-    ``dev`` extra (the tools make test runs). This environment satisfies all of them."""
+    ``dev`` and ``docs`` extras (the tools make test and make docs run). This environment satisfies
+    all of them."""
     script = [sys.executable, str(REPO / "scripts" / "plugin_requirements.py")]
     printed = subprocess.run(script, check=True, capture_output=True, text=True).stdout.splitlines()
     project = tomllib.loads((REPO / "plugins" / "pyproject.toml").read_text())["project"]
-    dev = project["optional-dependencies"]["dev"]
-    declared = [str(r) for r in plugin_requirements() if canonicalize_name(r.name) != "fem-ms"] + dev
-    assert printed == declared and "torch==2.13.0" in printed
+    extras = project["optional-dependencies"]
+    declared = [str(r) for r in plugin_requirements() if canonicalize_name(r.name) != "fem-ms"]
+    assert printed == declared + extras["dev"] + extras["docs"] and "torch==2.13.0" in printed
+    assert {"sphinx", "ruff"} <= {canonicalize_name(Requirement(line).name) for line in printed}
     missing = subprocess.run([*script, "--missing"], check=True, capture_output=True, text=True).stdout
     assert missing == ""
 

@@ -178,7 +178,7 @@ class CylinderFlowConfig(_Common):
 @dataclass(frozen=True)
 class DarcyNotchConfig(_Common):
     """Darcy flow −∇·(a∇u) = f on a notched triangle (``fem_ms/geometries/notched_triangle.geo``) with
-    boundary data u = g ~ GP(0, exp(−|x−x'|²/(2 l²))), mapped to the pressure u.
+    boundary data ``u = g ~ GP(0, exp(−|x−x'|²/(2 l²)))``, mapped to the pressure u.
     """
 
     kind = "darcy_notch"

@@ -143,6 +143,7 @@ class Group:
     members: tuple = ()
 
     def name(self, member) -> str:
+        """The HDF5 group name of ``member`` (the template filled in)."""
         return self.template.format(member)
 
     def member(self, group_name: str):
@@ -170,6 +171,7 @@ class Schema:
             raise ValueError(f"schema {self.kind!r}: field names repeat: {names}")
 
     def field(self, name: str) -> Field:
+        """The field called ``name``; KeyError naming the schema's fields if there is none."""
         for f in self.fields + self.group_fields:
             if f.name == name:
                 return f
@@ -177,6 +179,7 @@ class Schema:
                        f"{[f.name for f in self.fields + self.group_fields]}")
 
     def in_group(self, name: str) -> bool:
+        """Whether ``name`` is stored once per group member (e.g. per level) rather than once per file."""
         return any(f.name == name for f in self.group_fields)
 
     def path(self, name: str, member=None) -> str:
@@ -306,6 +309,7 @@ SCHEMAS = {s.kind: s for s in (
 
 
 def schema_of(kind: str) -> Schema:
+    """The schema of the dataset kind ``kind``; ValueError naming the kinds if it is not one."""
     if kind not in SCHEMAS:
         raise ValueError(f"unknown dataset kind {kind!r}; kinds: {sorted(SCHEMAS)}")
     return SCHEMAS[kind]
@@ -429,6 +433,7 @@ class DatasetFile:
         return self._fh
 
     def close(self) -> None:
+        """Close the HDF5 file (in the process that opened it; a forked worker leaves it alone)."""
         if self._fh is not None and self._pid == os.getpid():
             self._fh.close()
         self._fh = None
@@ -443,6 +448,7 @@ class DatasetFile:
 
     @property
     def split_names(self) -> list[str]:
+        """The names of the splits the file holds, in the order of :data:`SPLITS`."""
         return [name for name in SPLITS if name in self._splits]
 
     def split(self, name: str) -> np.ndarray:
@@ -498,6 +504,7 @@ class DatasetFile:
         return self.file[path]
 
     def shape(self, field: str, **where) -> tuple[int, ...]:
+        """The stored shape of ``field`` (of group member ``where``, e.g. ``level=64``)."""
         return self.dataset(field, **where).shape
 
     def read(self, field: str, index=(), **where) -> np.ndarray:

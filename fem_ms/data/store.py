@@ -148,9 +148,11 @@ class ShardStore:
         return False
 
     def shard(self, sample: int) -> Path:
+        """The file of sample ``sample``'s arrays (whether or not it has been written)."""
         return self.parts / f"sample_{sample:07d}.npz"
 
     def done(self, sample: int) -> bool:
+        """Whether sample ``sample`` has been written (a resumed run skips it)."""
         return self.shard(sample).exists()
 
     def write(self, sample: int, arrays: dict) -> None:

@@ -98,6 +98,7 @@ class CoarseModel:
         return result
 
     def solve(self, **kwargs) -> SolveResult:  # pragma: no cover - every model overrides it
+        """Solve on the multiscale space; the result's ``u`` is the fine-space reconstruction Rᵀu₀."""
         raise NotImplementedError
 
 

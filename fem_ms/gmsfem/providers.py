@@ -74,7 +74,22 @@ class BasisProvider(Protocol):
 
     name: str
 
-    def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases: ...
+    def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
+        """The local bases of the neighbourhoods this rank owns.
+
+        Parameters
+        ----------
+        patches : PatchSet
+            The neighbourhoods (``patches.owned`` on this rank) with their local matrices.
+        n_basis : int
+            Basis functions per neighbourhood (N_bf).
+
+        Returns
+        -------
+        LocalBases
+            For every ``i`` in ``patches.owned``, an array (size_i, n_basis) on ω_i's DOFs.
+        """
+        ...
 
 
 class SpectralBasisProvider:
@@ -106,6 +121,8 @@ class SpectralBasisProvider:
         self.progress = progress
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
+        """The ``n_basis`` smallest eigenpairs of every owned neighbourhood, with their relative
+        residuals (:meth:`BasisProvider.local_bases`)."""
         _check_n_basis(n_basis)
         vectors, values, residuals = {}, {}, {}
         bar = tqdm(patches.owned, desc="GMsFEM local eigenproblems (SLEPc)", unit="nbh", leave=False,
@@ -141,6 +158,8 @@ class TruncatedBasisProvider:
         self.bases = bases
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
+        """The first ``n_basis`` vectors (and eigenvalues) of the stored bases of every owned
+        neighbourhood (:meth:`BasisProvider.local_bases`)."""
         _check_n_basis(n_basis)
         vectors, values = {}, {}
         for i in patches.owned:

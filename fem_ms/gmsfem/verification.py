@@ -131,7 +131,7 @@ def refine(A: sp.spmatrix, S: sp.spmatrix, phi: np.ndarray, n: int, tolerance: f
 
     Each iteration multiplies the block by (A − σS)⁻¹ S (one sparse LU factorization, reused):
     the component along eigenvector j shrinks relative to eigenvector k ≤ n by
-    |λ_k − σ|/|λ_j − σ| ≤ (λ_n − σ)/(λ_{K+1} − σ) per iteration, so a predicted block already
+    ``|λ_k − σ|/|λ_j − σ| ≤ (λ_n − σ)/(λ_{K+1} − σ)`` per iteration, so a predicted block already
     close to the invariant subspace, and wider than n (an oversampled prediction), needs one or
     two; a block narrower than 2n keeps its previous iterate beside the new one. Written here
     (not SciPy's ``lobpcg``) because without a preconditioner LOBPCG converges

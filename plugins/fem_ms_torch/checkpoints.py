@@ -204,10 +204,13 @@ class Checkpoint:
         return self.data["runs"].get(key)
 
     def epochs_done(self, key: str) -> int:
+        """Epochs that ``key``'s training has completed (0 before its first)."""
         run = self.run(key)
         return 0 if run is None else run["epochs_done"]
 
     def model_entry(self, key: str) -> dict | None:
+        """The model entry of ``key`` (registry record, weights, normaliser: :func:`.model_entry`), or None if there
+        is none yet."""
         return self.data["models"].get(key)
 
     def update(self, key: str, model: dict, run: dict | None = None) -> None:

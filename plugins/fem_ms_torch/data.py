@@ -39,8 +39,8 @@ class _H5Dataset(Dataset):
 class GMsFEMBasisDataset(_H5Dataset):
     """Neighbourhood patches of one kind: κ on the canonical patch grid → N_bf SLEPc bases.
 
-    Items are dicts with ``kappa`` (1, *cells), ``basis`` (N_bf, *vertices), ``eigenvalues``
-    (N_bf,) and ``chi`` (*vertices), the partition-of-unity function of the patch.
+    Items are dicts with ``kappa`` ``(1, *cells)``, ``basis`` ``(N_bf, *vertices)``, ``eigenvalues``
+    (N_bf,) and ``chi`` ``(*vertices)``, the partition-of-unity function of the patch.
     """
 
     kind = "gmsfem_basis"

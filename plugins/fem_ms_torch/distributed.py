@@ -67,6 +67,7 @@ class DataParallel:
         return t.tolist()
 
     def barrier(self) -> None:
+        """Wait for every process (nothing to wait for in a single process)."""
         if self.world > 1:
             dist.barrier()
 

@@ -142,9 +142,11 @@ class Normaliser:
         return (torch.exp(t) if isinstance(t, torch.Tensor) else np.exp(t)) if self.log_inputs else t
 
     def normalise_outputs(self, y):
+        """Standardised outputs ``(y − mean) / scale``, as a tensor or array like ``y``."""
         return (y - self.output_mean) / self.output_scale
 
     def denormalise_outputs(self, z):
+        """The outputs whose standardisation is ``z``."""
         return z * self.output_scale + self.output_mean
 
     @property

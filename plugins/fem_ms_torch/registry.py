@@ -198,7 +198,7 @@ def check_model_name(name: str, operator: bool = False) -> None:
 
 def build_operator(name: str, in_channels: int, out_channels: int, dim: int, *, width: int | None = None,
                    depth: int | None = None, modes: int | None = None, **options) -> nn.Module:
-    """A grid operator (batch, in_channels, *grid) → (batch, out_channels, *grid) of ``dim``
+    """A grid operator ``(batch, in_channels, *grid)`` → ``(batch, out_channels, *grid)`` of ``dim``
     axes, sized by the plugin's ``width``/``depth``/``modes`` (None: the model's default).
 
     The sizes go to the model's own arguments: ``width`` → ``width`` or ``hidden_channels``,

@@ -219,6 +219,7 @@ class Trainer:
 
     @property
     def epochs_done(self) -> int:
+        """Epochs completed, this session's and those of the run it resumed."""
         return len(self.history)
 
     @property

@@ -15,11 +15,12 @@ INNER_PRODUCTS = ("energy", "euclidean", "kappa")
 
 
 def n_features(dim: int) -> int:
+    """Channels of :func:`patch_features` in ``dim`` dimensions: log κ and the ``dim`` vertex coordinates."""
     return 1 + dim
 
 
 def patch_features(kappa: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
-    """(batch, *cells) κ → (batch, 1 + dim, *vertices): standardised log κ at the vertices (mean of
+    """``(batch, *cells)`` κ → ``(batch, 1 + dim, *vertices)``: standardised log κ at the vertices (mean of
     the adjacent cells) and the vertex coordinates scaled to [0, 1] per axis."""
     dim = kappa.dim() - 1
     log_k = ((torch.log(kappa) - mean) / std)[:, None]
@@ -33,7 +34,7 @@ def patch_features(kappa: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> 
 
 
 def vertex_mass(kappa: torch.Tensor) -> torch.Tensor:
-    """(batch, *cells) κ → (batch, *vertices): the lumped κ-weighted mass of every vertex,
+    """``(batch, *cells)`` κ → ``(batch, *vertices)``: the lumped κ-weighted mass of every vertex,
     Σ κ_c / 2^dim over its adjacent cells (in units of a cell's volume), the diagonal of GMsFEM's
     S matrix with mass lumping on a Q1 patch grid."""
     dim = kappa.dim() - 1
@@ -46,7 +47,7 @@ GAUSS = (0.5 - 0.5 / 3 ** 0.5, 0.5 + 0.5 / 3 ** 0.5)  # 2-point Gauss rule on [0
 
 
 def energy_embedding(u: torch.Tensor, kappa: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-    """(batch, n, *vertices) Q1 functions → (batch, n, features) whose Euclidean inner product is
+    """``(batch, n, *vertices)`` Q1 functions → (batch, n, features) whose Euclidean inner product is
     the (A + τS) inner product of GMsFEM's local problem on the patch.
 
     A is the κ-weighted stiffness ∫ κ ∇u·∇v and S the lumped κ-mass (:func:`vertex_mass`), both on

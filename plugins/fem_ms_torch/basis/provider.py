@@ -97,6 +97,9 @@ class LearnedBasisProvider:
         self.meta, self.models, self.normalisers = _load_models(checkpoint, self.device)
 
     def local_bases(self, patches, n_basis: int) -> LocalBases:
+        """The networks' bases of every owned neighbourhood, reduced by Rayleigh–Ritz when the
+        checkpoint oversamples, checked and repaired as ``verify`` says
+        (:meth:`fem_ms.gmsfem.providers.BasisProvider.local_bases`)."""
         meta = self.meta
         if n_basis != meta["n_basis"]:
             raise ValueError(f"checkpoint {self.path} predicts {meta['n_basis']} basis functions, "

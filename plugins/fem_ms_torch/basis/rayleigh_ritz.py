@@ -74,7 +74,7 @@ def _kronecker_terms(kappa: torch.Tensor):
 
 def apply_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(A u, S u) on each patch's vertex grid: the Q1 stiffness and consistent mass on unit cells
-    applied to the (batch, K, *vertices) functions ``u``, by the same Kronecker terms as
+    applied to the ``(batch, K, *vertices)`` functions ``u``, by the same Kronecker terms as
     :func:`projected_matrices` (each term's derived field, weighted, mapped back by the
     transposed sums and differences)."""
     a = s = torch.zeros_like(u)
@@ -93,7 +93,7 @@ def apply_matrices(u: torch.Tensor, kappa: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def operator_diagonals(kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(diag A, diag S) on each patch's vertex grid (batch, *vertices): the Kronecker terms of
+    """(diag A, diag S) on each patch's vertex grid ``(batch, *vertices)``: the Kronecker terms of
     :func:`projected_matrices` have ±1 coefficients, so each term's diagonal is its weight mapped
     back by the transposed sums along every non-vertex axis."""
     a = s = 0
@@ -110,7 +110,7 @@ def operator_diagonals(kappa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 def ritz_residuals(basis: torch.Tensor, values: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
     """The a-posteriori indicator's relative residuals ‖A y_j − θ_j S y_j‖_{D⁻¹} / √θ_n,
-    D = diag(A + θ_n S), of S-normalised Ritz pairs (``basis`` (batch, n, *vertices), ``values``
+    D = diag(A + θ_n S), of S-normalised Ritz pairs (``basis`` ``(batch, n, *vertices)``, ``values``
     (batch, n)) on the patches (:mod:`fem_ms.gmsfem.verification`; the same figure from the grid,
     without assembling the local matrices). Returns (batch, n).
 
@@ -166,7 +166,7 @@ def _along(x: torch.Tensor, axis: int, op: str) -> torch.Tensor:
 
 
 def _pad_spec(dim: int, axis: int) -> list[int]:
-    """F.pad's list for one zero cell on both sides of spatial ``axis`` of a (batch, *cells) array."""
+    """F.pad's list for one zero cell on both sides of spatial ``axis`` of a ``(batch, *cells)`` array."""
     spec = [0, 0] * dim
     position = dim - 1 - axis  # F.pad lists the last axis first
     spec[2 * position] = spec[2 * position + 1] = 1
@@ -179,9 +179,9 @@ def rayleigh_ritz(u: torch.Tensor, kappa: torch.Tensor, n: int, rcond: float = 1
 
     Parameters
     ----------
-    u : (batch, K, *vertices) tensor
+    u : ``(batch, K, *vertices)`` tensor
         The functions on each patch's vertex grid.
-    kappa : (batch, *cells) tensor
+    kappa : ``(batch, *cells)`` tensor
         κ on the patch's cells.
     n : int
         Ritz pairs to keep.
@@ -201,7 +201,7 @@ def rayleigh_ritz(u: torch.Tensor, kappa: torch.Tensor, n: int, rcond: float = 1
 
     Returns
     -------
-    basis : (batch, n, *vertices) float64 tensor
+    basis : ``(batch, n, *vertices)`` float64 tensor
         S-orthonormal Ritz vectors, by increasing Ritz value.
     values : (batch, n) float64 tensor
         The Ritz values on unit cells (≥ the true eigenvalues, by min–max).

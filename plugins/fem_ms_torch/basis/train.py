@@ -163,7 +163,7 @@ def _check_constant_first(basis: torch.Tensor, dataset, kind: str) -> None:
 
 
 def _in_inner_product(inner_product: str, pred, true, kappa):
-    """(pred, true, weight) for a loss: the (batch, n_basis, *vertices) bases flattened to
+    """(pred, true, weight) for a loss: the ``(batch, n_basis, *vertices)`` bases flattened to
     (batch, n_basis, points) so that the loss's inner product is ``inner_product``."""
     if inner_product == "energy":
         with torch.no_grad():

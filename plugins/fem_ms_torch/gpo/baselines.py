@@ -69,6 +69,7 @@ class ExactGPO(CalibratedVariance):
         self.register_buffer("train_y", torch.zeros(0), persistent=False)
 
     def set_train_data(self, a: torch.Tensor, y: torch.Tensor) -> None:
+        """Condition the exact GP on the training inputs ``a`` ``(N, C, *grid)`` and outputs ``y`` (N, d)."""
         check_batch(a, self.in_channels, self.grid, y, self.d, "ExactGPO")
         self.train_a, self.train_y = a, y
 
@@ -81,6 +82,7 @@ class ExactGPO(CalibratedVariance):
         return self.mean_op(a).flatten(1)[:, self.output_index]
 
     def spatial_dense(self) -> torch.Tensor:
+        """The dense spatial kernel K_x (d, d) over all pairs of output points."""
         ell = nn.functional.softplus(self.raw_lengthscale)
         return BASE_KERNELS[self.base](torch.cdist(self.points, self.points) / ell)
 
@@ -171,6 +173,7 @@ class SVGPOperator(CalibratedVariance):
 
     @torch.no_grad()
     def init_inducing(self, a: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Place the inducing points at randomly chosen (input, output point) pairs of the training functions ``a``."""
         X = self._inputs(a).reshape(-1, self.gp.variational_strategy.inducing_points.shape[-1])
         inducing = len(self.gp.variational_strategy.inducing_points)
         if inducing > len(X):
@@ -180,6 +183,7 @@ class SVGPOperator(CalibratedVariance):
         self.gp.variational_strategy.inducing_points.copy_(X[pick])
 
     def loss(self, a: torch.Tensor, y: torch.Tensor, num_data: int) -> torch.Tensor:
+        """Negative ELBO per training point, estimated on a mini-batch of the ``num_data`` training functions."""
         check_batch(a, self.in_channels, self.grid, y, self.d, "SVGPOperator")
         X = self._inputs(a)
         X = X.reshape(-1, X.shape[-1])

@@ -43,10 +43,12 @@ class Prediction:
 
     @property
     def variance(self) -> torch.Tensor:
+        """Predictive variance of u: the latent variance plus the noise."""
         return self.f_var + self.noise
 
     @property
     def std(self) -> torch.Tensor:
+        """Predictive standard deviation of u (the square root of :attr:`variance`)."""
         return self.variance.sqrt()
 
 
@@ -77,7 +79,7 @@ def calibrate_variance(net: CalibratedVariance, a: torch.Tensor, y: torch.Tensor
     Parameters
     ----------
     net : a GP operator (LoGoSGPO, ExactGPO, SVGPOperator)
-    a, y : held-out inputs (n, C, *grid) and standardised outputs (n, d), not used in training
+    a, y : held-out inputs ``(n, C, *grid)`` and standardised outputs (n, d), not used in training
 
     Returns
     -------

@@ -56,7 +56,7 @@ def check_batch(a: torch.Tensor, in_channels: int, grid: tuple, y: torch.Tensor 
 
 
 def pooled(fields: torch.Tensor, size: int) -> torch.Tensor:
-    """(batch, channels, *grid) 1D or 2D fields average-pooled to ``size`` points per axis."""
+    """``(batch, channels, *grid)`` 1D or 2D fields average-pooled to ``size`` points per axis."""
     pool = nn.functional.adaptive_avg_pool1d if fields.dim() == 3 else nn.functional.adaptive_avg_pool2d
     return pool(fields, size)
 
@@ -190,7 +190,7 @@ class LoGoSGPO(CalibratedVariance):
         one sparse solve with I + λ_m K_x / σ² per inducing point (scipy's sparse LU; for a
         Kronecker K_x exact through the eigendecompositions of the small per-axis factors).
         The ELBO at that optimum is a function of σ² alone, evaluated exactly from W and R
-        (:meth:`_collapsed_elbo`); ``noise=True`` maximises it over log σ² (scipy's bounded
+        (``_collapsed_elbo``); ``noise=True`` maximises it over log σ² (scipy's bounded
         Brent search). This is why the noise is not left to a stochastic optimiser: with (B, S)
         held fixed between these steps, mini-batch gradients in σ² are dominated by how stale
         (B, S) are, and the noise stays wherever it keeps a stale fit plausible (in our runs it
@@ -233,6 +233,7 @@ class LoGoSGPO(CalibratedVariance):
         return float(ell - kl), S, B
 
     def kl(self, Kx=None) -> torch.Tensor:
+        """KL(q(e) ‖ p(e)) of the variational distribution over the inducing values (with K_x given or computed)."""
         Kx = self.spatial.operator() if Kx is None else Kx
         C = self._chol()
         B = self.coefficients

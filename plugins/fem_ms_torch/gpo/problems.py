@@ -1,6 +1,6 @@
 """Operator-learning problems on grids, read from the HDF5 datasets of :mod:`fem_ms.data`.
 
-A :class:`GridProblem` holds standardised inputs a (N, C, *grid) and outputs y (N, d) at the d
+A :class:`GridProblem` holds standardised inputs a ``(N, C, *grid)`` and outputs y (N, d) at the d
 output points (the whole grid, or the grid points inside the domain), their coordinates, and
 the constants that undo the standardisation.
 
@@ -31,6 +31,10 @@ __all__ = ["GridProblem", "load_problem"]
 
 @dataclass
 class GridProblem:
+    """A split of a grid dataset as the GP operators see it: standardised input functions on the
+    grid, standardised outputs at the output points, and the geometry of those points
+    (:func:`load_problem` makes one)."""
+
     a: torch.Tensor  # (N, C, *grid), standardised
     y: torch.Tensor  # (N, d), standardised
     grid: tuple
@@ -43,16 +47,17 @@ class GridProblem:
     periods: tuple = ()  # per axis: the period of a periodic axis, None otherwise (() = none periodic)
 
     def period(self, axis: int):
+        """The period of grid axis ``axis``, or None if it is not periodic."""
         return self.periods[axis] if self.periods else None
 
     @property
     def kernel_points(self) -> np.ndarray:
         """Output coordinates as the spatial kernels should see them: a periodic axis of period
         P becomes the circle of circumference P in the plane, x ↦ (P/2π)(cos 2πx/P, sin 2πx/P).
-        Euclidean distance is then the chord, which equals |x − x'| to O(|x − x'|³/P²) and wraps
-        around; a kernel that is positive definite in the plane (RBF, Matérn, the Wendland
+        Euclidean distance is then the chord, which equals ``|x − x'|`` to ``O(|x − x'|³/P²)`` and
+        wraps around; a kernel that is positive definite in the plane (RBF, Matérn, the Wendland
         taper) stays positive definite on these points, which a kernel of the wrapped distance
-        |x − x'| mod P in general is not."""
+        ``|x − x'| mod P`` in general is not."""
         return np.concatenate([_kernel_coordinates(self.points[:, k], self.period(k))
                                for k in range(self.points.shape[1])], 1)
 
@@ -62,17 +67,20 @@ class GridProblem:
 
     @property
     def y_mean(self) -> float:
+        """The mean of the training outputs (standardisation offset)."""
         return self.normalisation.output_mean
 
     @property
     def y_std(self) -> float:
+        """The scale of the training outputs (standardisation factor)."""
         return self.normalisation.output_scale
 
     def raw_outputs(self, y: torch.Tensor) -> torch.Tensor:
+        """Outputs in the dataset's units from standardised ones ``y``."""
         return self.normalisation.denormalise_outputs(y)
 
     def to_grid(self, values: torch.Tensor) -> torch.Tensor:
-        """Output-point values (…, d) on the grid (…, *grid), NaN where there is no output point."""
+        """Output-point values (…, d) on the grid ``(…, *grid)``, NaN where there is no output point."""
         out = torch.full((*values.shape[:-1], int(np.prod(self.grid))), float("nan"), dtype=values.dtype)
         out[..., self.output_index] = values
         return out.reshape(*values.shape[:-1], *self.grid)

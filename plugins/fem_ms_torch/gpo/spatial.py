@@ -84,16 +84,18 @@ class SparseSymmetricLinearOperator(LinearOperator):
             0, self.rows[on], self.values[on])
 
     def to_dense(self) -> torch.Tensor:
+        """The matrix as a dense (n, n) tensor."""
         out = torch.zeros(self.n, self.n, dtype=self.values.dtype, device=self.values.device)
         return out.index_put((self.rows, self.cols), self.values, accumulate=True)
 
     @property
     def nnz(self) -> int:
+        """The number of stored entries."""
         return len(self.values)
 
 
 class KNNKernel(nn.Module):
-    """k(|x − x'| / ℓ) kept for each point's ``neighbours`` nearest neighbours (itself included).
+    """``k(|x − x'| / ℓ)`` kept for each point's ``neighbours`` nearest neighbours (itself included).
 
     Parameters
     ----------
@@ -151,15 +153,18 @@ class KNNKernel(nn.Module):
 
     @property
     def lengthscale(self) -> torch.Tensor:
+        """The length scale ℓ (positive; the raw parameter is unconstrained)."""
         return self.constraint.transform(self.raw_lengthscale)
 
     def values(self) -> torch.Tensor:
+        """The kernel's stored entries k(dist / ℓ) (times the taper), one per (row, col) pair."""
         v = BASE_KERNELS[self.base](self.dists / self.lengthscale)
         if self.taper:
             v = v * _wendland(self.dists / self.radius)
         return v
 
     def operator(self) -> SparseSymmetricLinearOperator:
+        """K_x as a sparse symmetric linear operator (d, d)."""
         return SparseSymmetricLinearOperator(self.values(), self.rows, self.cols, self.d)
 
 
@@ -176,5 +181,6 @@ class KroneckerKNNKernel(nn.Module):
         self.d = int(np.prod([f.d for f in self.factors]))
 
     def operator(self) -> LinearOperator:
+        """K_x as a Kronecker product of the per-axis sparse operators (the one factor itself for one axis)."""
         ops = [f.operator() for f in self.factors]
         return ops[0] if len(ops) == 1 else KroneckerProductLinearOperator(*ops)

@@ -167,6 +167,7 @@ class GPOTrainer(Trainer):
 
     @property
     def fitting_mean(self) -> bool:
+        """Whether this epoch fits the WNO mean alone (the first ``mean_epochs`` epochs)."""
         return self.epoch < self.config.mean_epochs
 
     def stateful(self) -> dict:

@@ -115,7 +115,7 @@ class WNO(nn.Module):
     """Wavelet neural operator: lift (with the grid coordinates) → ``depth`` wavelet integral
     layers v ← σ(K v + W v) → projection.
 
-    Input (batch, in_channels, *grid), output (batch, out_channels, *grid) on the same grid. With
+    Input ``(batch, in_channels, *grid)``, output ``(batch, out_channels, *grid)`` on the same grid. With
     ``boundary="periodic"`` the grid is taken as periodic (points i/n) and each coordinate
     enters as (cos 2πx, sin 2πx): a coordinate x ∈ [0, 1] jumps from 1 to 0 across the seam.
     Its wavelet layers use the exact periodised transform, so each layer commutes with circular
@@ -134,7 +134,7 @@ class WNO(nn.Module):
         self.project = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, out_channels))
 
     def coordinates(self, shape, dtype=None, device=None) -> torch.Tensor:
-        """The coordinate channels on a grid of ``shape``, (1, dim or 2·dim, *shape)."""
+        """The coordinate channels on a grid of ``shape``, ``(1, dim or 2·dim, *shape)``."""
         if self.periodic:
             axes = [2 * math.pi * torch.arange(n, dtype=dtype, device=device) / n for n in shape]
         else:

@@ -54,6 +54,10 @@ class MPPDELayer(MessagePassing):
 class MPPDE(RegisteredModel, name="mppde"):
     """MP-PDE network for vector fields on mesh nodes.
 
+    Forward: ``x`` (nodes, history·channels) — the window, oldest first — ``pos`` (nodes, dim),
+    ``edge_index`` (2, edges) both directions, ``graph`` (nodes,) the graph of every node in a
+    batch of graphs → (nodes, bundle·channels), the increments u(t+k) − u(t), k = 1 … bundle.
+
     Parameters
     ----------
     channels : int
@@ -68,10 +72,6 @@ class MPPDE(RegisteredModel, name="mppde"):
         Processor layers.
     dim : int
         Spatial dimension of the node positions.
-
-    Forward: ``x`` (nodes, history·channels) — the window, oldest first — ``pos`` (nodes, dim),
-    ``edge_index`` (2, edges) both directions, ``graph`` (nodes,) the graph of every node in a
-    batch of graphs → (nodes, bundle·channels), the increments u(t+k) − u(t), k = 1 … bundle.
     """
 
     def __init__(self, channels: int = 2, history: int = 1, bundle: int = 1, hidden: int = 64, steps: int = 6,

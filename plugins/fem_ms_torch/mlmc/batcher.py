@@ -70,10 +70,12 @@ class MultilevelBatcher:
 
     @property
     def levels(self) -> int:
+        """The number of levels."""
         return len(self.counts)
 
     @property
     def steps_per_epoch(self) -> int:
+        """Optimiser steps per epoch: batches of the coarsest level needed to pass over its samples once."""
         return math.ceil(self.counts[0] / self.batch_sizes[0])
 
     def _passes(self, level: int, size: int, steps: int, generator: torch.Generator) -> torch.Tensor:

@@ -128,10 +128,12 @@ class TrainMLMCConfig(ConfigFile):
 
     @property
     def architecture(self) -> str:
+        """The model's architecture: ``[model] architecture``, by default ``fno`` on grids and ``mppde`` on meshes."""
         return self.model.get("architecture", "fno" if self.data.kind == "multilevel" else "mppde")
 
     @property
     def loss(self) -> str:
+        """The training loss: ``[train] loss``, by default ``relative_l2`` on grids and ``mse`` on meshes."""
         return self.train.loss or ("relative_l2" if self.data.kind == "multilevel" else "mse")
 
     def identity(self) -> dict:

@@ -34,7 +34,7 @@ CYLINDER_SOURCES = ("solved", "transferred")
 
 
 class GridLevel:
-    """Inputs (S, C_in, *grid) and targets (S, C_out, *grid) of one resolution."""
+    """Inputs ``(S, C_in, *grid)`` and targets ``(S, C_out, *grid)`` of one resolution."""
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, name: str = ""):
         if len(inputs) != len(targets) or inputs.shape[2:] != targets.shape[2:]:
@@ -50,6 +50,7 @@ class GridLevel:
         return int(np.prod(self.inputs.shape[2:]))
 
     def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
+        """(the model's arguments, targets) of samples ``indices`` on ``device``."""
         return (self.inputs[indices].to(device),), self.targets[indices].to(device)
 
 
@@ -71,6 +72,7 @@ class GraphLevel:
 
     @property
     def size(self) -> int:
+        """Nodes of the mesh (the cost measure of the level)."""
         return int(self.pos.shape[0])
 
     def head(self, output: torch.Tensor, target: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,6 +81,8 @@ class GraphLevel:
         return output[:rows], target[:rows]
 
     def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
+        """(the model's arguments ``(x, pos, edge_index, graph)``, targets) of samples ``indices`` on
+        ``device``: the disjoint union of their graphs, ``graph`` naming each node's sample."""
         b, n = len(indices), self.pos.shape[0]
         offsets = (torch.arange(b) * n).repeat_interleave(self.edge_index.shape[1])
         edge_index = self.edge_index.repeat(1, b) + offsets

@@ -1,7 +1,7 @@
 """``fem-ms train-mlmc CONFIG``: an MLMC (or, with one level, single-level) run from a TOML file.
 
 The file's layout is :class:`~.config.TrainMLMCConfig`'s (sections ``[data]``, ``[model]``,
-``[mlmc]``, ``[train]``; module docstring of :mod:`.config`). The summary (per-epoch history,
+``[mlmc]``, ``[train]``; module docstring of :mod:`fem_ms_torch.mlmc.config`). The summary (per-epoch history,
 training time, the test loss on the finest level) is returned and written next to the
 checkpoint as JSON.
 """

@@ -18,6 +18,6 @@ def modes_per_axis(modes, dim: int) -> tuple[int, ...]:
 
 
 def check_input(x: torch.Tensor, width: int, dim: int) -> None:
-    """Raise unless ``x`` is (batch, width, *dim spatial axes)."""
+    """Raise unless ``x`` is ``(batch, width, *dim spatial axes)``."""
     if x.dim() != dim + 2 or x.shape[1] != width:
         raise ValueError(f"expected (batch, {width}, {dim} spatial axes), got {tuple(x.shape)}")

@@ -89,11 +89,11 @@ class DifferentialConv(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """The raw stencil (out, in, *kernel); its mean over the stencil is removed in forward."""
+        """The raw stencil ``(out, in, *kernel)``; its mean over the stencil is removed in forward."""
         return self.conv.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
+        """``(batch, in_channels, *grid)`` → ``(batch, out_channels, *grid)``."""
         if x.dim() != self.dim + 2:
             raise ValueError(f"expected (batch, channels, {self.dim} spatial axes), got {tuple(x.shape)}")
         h = math.prod(grid_spacing(x.shape[2:], self.domain_length, self.periodic)) ** (1.0 / self.dim)

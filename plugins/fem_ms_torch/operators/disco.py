@@ -154,9 +154,9 @@ class _Coefficients(nn.Module):
 class DiscoConv(_Coefficients):
     """DISCO convolution on uniform 1D/2D/3D grids, resolution-independent.
 
-    For an input of shape (batch, in, *n) the spacing h_d follows from ``domain_length`` and
+    For an input of shape ``(batch, in, *n)`` the spacing h_d follows from ``domain_length`` and
     ``periodic`` (see ``grid_spacing``), the kernel is sampled at the offsets j·h with
-    |j_d h_d| ≤ radius and weighted by the quadrature weight Π h_d (trapezoid rule: halved at the
+    ``|j_d h_d| ≤ radius`` and weighted by the quadrature weight Π h_d (trapezoid rule: halved at the
     two ends of each non-periodic axis). Outside a non-periodic domain the input counts as zero.
 
     The convolution is applied by FFT: the spectra of the K basis stencils are cached per input
@@ -191,7 +191,7 @@ class DiscoConv(_Coefficients):
         self._spectra: dict = {}
 
     def stencil(self, shape, dtype=torch.float32, device=None) -> torch.Tensor:
-        """(K, *stencil) normalized basis values × quadrature weight for a grid of ``shape``."""
+        """``(K, *stencil)`` normalized basis values × quadrature weight for a grid of ``shape``."""
         key = (tuple(shape), dtype, str(device))
         if key not in self._stencils:
             h = grid_spacing(shape, self.domain_length, self.periodic)
@@ -223,7 +223,7 @@ class DiscoConv(_Coefficients):
         return self._spectra[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
+        """``(batch, in_channels, *grid)`` → ``(batch, out_channels, *grid)``."""
         if x.dim() != self.dim + 2 or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"expected (batch, {self.weight.shape[1]}, {self.dim} spatial axes), got {tuple(x.shape)}")
         shape = tuple(x.shape[2:])

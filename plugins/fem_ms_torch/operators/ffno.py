@@ -89,7 +89,7 @@ class FFNO(RegisteredModel, name="ffno"):
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in_channels, *grid) → (batch, out_channels, *grid).
+        """``(batch, in_channels, *grid)`` → ``(batch, out_channels, *grid)``.
 
         Under ``torch.autocast`` only the layers' products (spectral convolutions, feed-forward
         blocks) run in the lower precision: the lifting, the residual stream z and the projection

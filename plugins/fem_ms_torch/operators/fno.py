@@ -82,7 +82,7 @@ class FNO(RegisteredModel, name="fno"):
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in_channels, *grid) → (batch, out_channels, *grid)."""
+        """``(batch, in_channels, *grid)`` → ``(batch, out_channels, *grid)``."""
         z = self.lift(x.movedim(1, -1)).movedim(-1, 1)
         local = self.local if self.local is not None else [None] * len(self.convs)
         for conv, w, branches in zip(self.convs, self.pointwise, local):

@@ -13,7 +13,7 @@ __all__ = ["LocalBranches", "local_branches_per_layer"]
 
 
 class LocalBranches(nn.Module):
-    """Σ of the enabled local operators on (batch, width, *grid), or None when none is enabled.
+    """Σ of the enabled local operators on ``(batch, width, *grid)``, or None when none is enabled.
 
     Parameters
     ----------

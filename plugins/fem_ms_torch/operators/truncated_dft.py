@@ -44,7 +44,7 @@ def _matrices(n: int, k: int, device: str, dtype: torch.dtype):
 def spectral_mix_along(x: torch.Tensor, axis: int, weight: torch.Tensor) -> torch.Tensor:
     """``irfft(W · rfft(x)[:k])`` along ``axis`` for complex weights ``weight`` (C_in, C_out, k).
 
-    ``x`` is (batch, C_in, *grid); returns (batch, C_out, *grid) stored channels-last (the
+    ``x`` is ``(batch, C_in, *grid)``; returns ``(batch, C_out, *grid)`` stored channels-last (the
     memory order of ``x.movedim(1, -1)``), the layout in which the pointwise layers around it
     run without copies. Three GEMMs: the truncated DFT applied from the left to the channels-last
     field (no transposes of the field), one (2·C_in × 2·C_out) real matrix per mode for the complex
