@@ -230,11 +230,6 @@ class TimeSeriesWriter:
             self._file.write(t, *data)
         self._times.append(t)
 
-    @property
-    def times(self) -> list[float]:
-        """The times written so far."""
-        return list(self._times)
-
     def __exit__(self, exc_type, exc, tb) -> None:
         ok = exc_type is None and bool(self._times)
         if self._file is not None:
