@@ -16,6 +16,7 @@ Ctrl-C. ``--traceback`` shows the full Python traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -161,7 +162,7 @@ def _solve(args) -> int:
     import firedrake as fd
 
     from . import coefficients, meshes, problems, solvers
-    from .export import write_fields
+    from .export import TimeSeriesWriter, write_fields
 
     if args.n_basis < 0:
         raise UsageError(f"--n-basis must be non-negative, got {args.n_basis}")
@@ -179,27 +180,38 @@ def _solve(args) -> int:
     boundary = problems.RobinBoundary() if args.robin else None
     problem = problems.make_problem(args.problem, V, kappa, f, boundary)
     options = {"progress": args.verbosity >= 0} if args.problem == "heat" else {}
-    result = solvers.solve(problem, solver=args.solver, options_prefix="", **options)
-    with result.u.dat.vec_ro as u:
-        u_max = u.max()[1]
-    _print(f"{args.problem}: {V.dim()} fine DOFs on {pair.fine.comm.size} rank(s), max u = {u_max:.6g}, "
-           f"iterations = {result.iterations}, " + ", ".join(
-               f"{k} {MPI.COMM_WORLD.allreduce(v, op=MPI.MAX):.3f} s" for k, v in result.timings.items()))
-    fields = {"u": result.u, "kappa": kappa}
-    if args.n_basis:
-        from .gmsfem import GMsFEM
-        from .metrics import relative_h1_error, relative_l2_error
+    # heat to .xdmf: the time series of every step (the last one, with u_gmsfem, written at the end)
+    heat_series = args.out is not None and args.problem == "heat" and args.out.endswith(".xdmf")
+    series = TimeSeriesWriter(args.out, pair.fine) if heat_series else contextlib.nullcontext()
+    with series:
+        if heat_series:
+            options["callback"] = lambda step, t, u: series.write(t, u=u, kappa=kappa) \
+                if step < problem.n_steps else None
+        result = solvers.solve(problem, solver=args.solver, options_prefix="", **options)
+        with result.u.dat.vec_ro as u:
+            u_max = u.max()[1]
+        _print(f"{args.problem}: {V.dim()} fine DOFs on {pair.fine.comm.size} rank(s), max u = {u_max:.6g}, "
+               f"iterations = {result.iterations}, " + ", ".join(
+                   f"{k} {MPI.COMM_WORLD.allreduce(v, op=MPI.MAX):.3f} s" for k, v in result.timings.items()))
+        fields = {"u": result.u, "kappa": kappa}
+        if args.n_basis:
+            from .gmsfem import GMsFEM
+            from .metrics import relative_h1_error, relative_l2_error
 
-        g = GMsFEM(problem, pair, n_basis=args.n_basis, basis=args.basis, provider_options=provider_options)
-        ms = g.solve(**({"progress": args.verbosity >= 0} if args.problem == "heat" else {})).u
-        fields["u_gmsfem"] = ms
-        timings = {k: MPI.COMM_WORLD.allreduce(g.timings[k], op=MPI.MAX) for k in ("offline", "online")}
-        _print(f"GMsFEM ({args.basis}, N_bf={args.n_basis}, {g.n_coarse} coarse DOFs): "
-               f"relative L2 {100 * relative_l2_error(ms, result.u):.2f} %, "
-               f"H1 {100 * relative_h1_error(ms, result.u):.2f} %, "
-               f"offline {timings['offline']:.3f} s, online {timings['online']:.3f} s")
+            g = GMsFEM(problem, pair, n_basis=args.n_basis, basis=args.basis, provider_options=provider_options)
+            ms = g.solve(**({"progress": args.verbosity >= 0} if args.problem == "heat" else {})).u
+            fields["u_gmsfem"] = ms
+            timings = {k: MPI.COMM_WORLD.allreduce(g.timings[k], op=MPI.MAX) for k in ("offline", "online")}
+            _print(f"GMsFEM ({args.basis}, N_bf={args.n_basis}, {g.n_coarse} coarse DOFs): "
+                   f"relative L2 {100 * relative_l2_error(ms, result.u):.2f} %, "
+                   f"H1 {100 * relative_h1_error(ms, result.u):.2f} %, "
+                   f"offline {timings['offline']:.3f} s, online {timings['online']:.3f} s")
+        if heat_series:
+            series.write(problem.n_steps * problem.dt, **fields)
+            written = series.path
+        elif args.out:
+            written = write_fields(args.out, pair.fine, **fields)
     if args.out:
-        written = write_fields(args.out, pair.fine, **fields)
         ranks = pair.fine.comm.size
         _print(f"wrote {written}" + (f" (gathered from {ranks} ranks)" if ranks > 1 else ""))
     return 0
@@ -279,7 +291,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     s.add_argument("--checkpoint", help="the learned provider's checkpoint (fem-ms train-basis)")
     s.add_argument("--provider-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword argument of the basis provider (repeatable), e.g. precision=\"bfloat16\"")
-    s.add_argument("--out", help="write u and kappa (and u_gmsfem) to this .vtu/.xdmf file")
+    s.add_argument("--out", help="write u and kappa (and u_gmsfem) to this .vtu/.xdmf file (heat to .xdmf: the "
+                                 "time series of every step)")
     s.set_defaults(run=_solve)
     g = sub.add_parser("generate", help="generate a training dataset from a .toml/.json config "
                                         "(resumable; run under mpiexec to spread samples over ranks)")

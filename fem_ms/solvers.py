@@ -285,7 +285,8 @@ def solve_heat(
     Parameters
     ----------
     callback : callable, optional
-        Called as ``callback(step, t, u)`` after every step (e.g. to store snapshots).
+        Called as ``callback(step, t, u)`` with the initial state (step 0, t = 0) and after every
+        step, e.g. to store snapshots (:class:`fem_ms.export.TimeSeriesWriter`).
     progress : bool
         Show a progress bar over the time steps (rank 0 only).
     options_prefix : str, optional
@@ -308,6 +309,8 @@ def solve_heat(
     lin = linear_solver(A, params, options_prefix)
     rhs = problem.mass(u_old, v) + dt * problem.load(v)
     t_assembly = time.perf_counter() - t0
+    if callback is not None:
+        callback(0, 0.0, u_old)
     u = fd.Function(V, name="u")
     bar = tqdm(range(1, problem.n_steps + 1), desc="heat: backward Euler", unit="step",
                disable=not progress or V.mesh().comm.rank != 0, leave=False)

@@ -145,3 +145,25 @@ def test_two_ranks_print_once_with_global_figures(tmp_path):
 def test_basis_options_reach_the_provider():
     proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", "eps_options={eps_tpye = \"lapack\"}")
     assert proc.returncode == 2 and "gmsfem_eps_tpye (did you mean gmsfem_eps_type?)" in proc.stderr, proc.stderr
+
+
+def test_heat_to_xdmf_writes_the_time_series(tmp_path):
+    """`--problem heat --out u.xdmf`: every backward Euler step in one XDMF time series (meshio
+    reads it back), the final state with the GMsFEM solution too."""
+    import meshio
+    import numpy as np
+
+    proc = run("-q", "solve", *SMALL, "--problem", "heat", "--n-basis", "2", "--out", str(tmp_path / "u.xdmf"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {tmp_path / 'u.xdmf'}" in proc.stdout
+    with meshio.xdmf.TimeSeriesReader(tmp_path / "u.xdmf") as reader:
+        points, _ = reader.read_points_cells()
+        steps = [reader.read_data(k) for k in range(reader.num_steps)]
+    assert len(points) == 13 * 13 and len(steps) == 201  # t = 0 and the 200 steps of dt = 2.5e-6
+    times = np.array([t for t, _, _ in steps])
+    np.testing.assert_allclose(times, 2.5e-6 * np.arange(201), rtol=1e-12, atol=1e-18)
+    assert all(set(p) == {"u"} and set(c) == {"kappa"} for _, p, c in steps[:-1])
+    assert set(steps[-1][1]) == {"u", "u_gmsfem"}
+    max_u = float(proc.stdout.split("max u = ")[1].split(",")[0])
+    assert steps[0][1]["u"].max() == 0 and steps[-1][1]["u"].max() == pytest.approx(max_u, rel=1e-5)
+    assert np.all(np.diff([p["u"].max() for _, p, _ in steps]) > 0)  # heating up from u = 0 under f = 1

@@ -133,7 +133,7 @@ def test_leftover_temporaries_are_removed(tmp_path):
     and nothing else is."""
     assert generate(LEVELS, tmp_path, progress=False, max_new_samples=1) is None
     ours = [tmp_path / ".levels.h5.k2_8xq0a.h5", tmp_path / "levels.h5.parts" / ".sample_0000001.abc.npz",
-            tmp_path / "levels.h5.parts" / ".config.json.x1y2z3w4"]
+            tmp_path / "levels.h5.parts" / ".config.json.x1y2z3w4", tmp_path / ".levels.xdmf.ab_4cd9z"]
     others = [tmp_path / ".other.h5.k2_8xq0a.h5", tmp_path / ".levels.h5.lock", tmp_path / "levels.h5.notes",
               tmp_path / ".levels.h5.k2_8xq0a.h5.h5"]
     for p in ours + others:

@@ -317,6 +317,39 @@ def test_closed_form_step_with_noise_maximises_the_elbo_over_the_noise_too(krone
         assert model.optimal_variational(a, y) < elbo
 
 
+@pytest.mark.parametrize("kronecker", [False, True])
+def test_predictions_are_gpytorch_multivariate_normals(kronecker):
+    """``Prediction.to_multivariate_normal()``: LoGoS-GPO's predictive distribution σ²(a) K_x + σ² I
+    as a gpytorch MultivariateNormal, whose log_prob and confidence region are scipy's and ±2 std."""
+    import scipy.stats
+
+    from fem_ms_torch.gpo import Prediction
+
+    model, a, y = small_logos_problem(kronecker, seed=5)
+    model.optimal_variational(a, y)
+    pred = model.predict(a[:3])
+    mvn = pred.to_multivariate_normal()
+    assert isinstance(mvn, gpytorch.distributions.MultivariateNormal) and mvn.batch_shape == (3,)
+    Kx = model.spatial.operator().to_dense().detach()
+    sigma2 = pred.f_var / Kx.diagonal()  # the model's latent variance σ²(a) · diag K_x ...
+    torch.testing.assert_close(sigma2, sigma2[:, :1].expand(-1, model.d))  # ... one σ²(a) per input
+    covariance = sigma2[:, :1, None] * Kx + pred.noise * torch.eye(model.d)
+    torch.testing.assert_close(mvn.mean, pred.mean)
+    torch.testing.assert_close(mvn.covariance_matrix, covariance)
+    torch.testing.assert_close(mvn.variance, pred.variance)
+    reference = [scipy.stats.multivariate_normal(pred.mean[i].numpy(), covariance[i].numpy()).logpdf(y[i].numpy())
+                 for i in range(3)]
+    torch.testing.assert_close(mvn.log_prob(y[:3]), torch.tensor(reference), rtol=1e-9, atol=1e-8)
+    lower, upper = mvn.confidence_region()
+    torch.testing.assert_close(upper - pred.mean, 2 * pred.std)
+    torch.testing.assert_close(pred.to_multivariate_normal(noise=False).covariance_matrix,
+                               covariance - pred.noise * torch.eye(model.d))
+    # without a spatial factor (ExactGPO, SVGP) the points are independent
+    plain = Prediction(pred.mean, pred.f_var, pred.noise).to_multivariate_normal()
+    expected = scipy.stats.norm(pred.mean.numpy(), pred.std.numpy()).logpdf(y[:3].numpy()).sum(-1)
+    torch.testing.assert_close(plain.log_prob(y[:3]), torch.as_tensor(expected), rtol=1e-9, atol=1e-8)
+
+
 def test_elbo_decreases_and_samples_match_the_marginals():
     torch.manual_seed(1)
     model = tiny_logos(d=16, inducing=6, neighbours=5)

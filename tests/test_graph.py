@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
 
 from fem_ms_torch.graph import MPPDE, p1_interpolation
 from fem_ms_torch.mlmc import GraphLevel
@@ -72,6 +74,30 @@ def test_mppde_batch_is_the_disjoint_union_of_its_graphs():
     for k, j in enumerate([2, 0, 1]):
         single, _ = level.batch(torch.tensor([j]), "cpu")
         torch.testing.assert_close(out[k * 36:(k + 1) * 36], model(*single), rtol=1e-5, atol=1e-5)
+
+
+def test_mppde_on_a_pyg_batch_of_different_meshes_equals_each_graph_alone():
+    """Graphs of different sizes in one torch_geometric batch (PyG's DataLoader): node offsets in
+    edge_index and the per-graph instance norm keep the graphs apart."""
+    torch.manual_seed(3)
+    model = MPPDE(channels=2, hidden=16, steps=3).eval()
+    graphs = [_graph_level(n, 1, seed=n).graph(0) for n in (3, 6, 4)]
+    batch = next(iter(DataLoader(graphs, batch_size=3)))
+    assert isinstance(batch, Batch) and batch.num_graphs == 3
+    out = model(batch.x, batch.pos, batch.edge_index, batch.batch)
+    for k, graph in enumerate(graphs):
+        alone = model(graph.x, graph.pos, graph.edge_index, torch.zeros(graph.num_nodes, dtype=torch.long))
+        torch.testing.assert_close(out[batch.ptr[k]:batch.ptr[k + 1]], alone, rtol=1e-5, atol=1e-5)
+    # the per-graph norm, against its formula graph by graph: (h − mean) / √(var + 1e-5), the
+    # mean and the biased variance of each hidden channel over the graph's nodes
+    layer = model.layers[0]
+    h = model.encoder(torch.cat([batch.x, batch.pos], dim=-1))
+    pre = h + layer.propagate(batch.edge_index, h=h, u=batch.x, pos=batch.pos)
+    normalised = layer(h, batch.x, batch.pos, batch.edge_index, batch.batch)
+    for k in range(3):
+        block = pre[batch.ptr[k]:batch.ptr[k + 1]]
+        expected = (block - block.mean(0)) / torch.sqrt(block.var(0, unbiased=False) + 1e-5)
+        torch.testing.assert_close(normalised[batch.ptr[k]:batch.ptr[k + 1]], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_mppde_is_equivariant_to_node_relabelling_and_runs_on_any_mesh():

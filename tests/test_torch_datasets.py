@@ -1,9 +1,11 @@
 """The fem_ms_torch Datasets read what fem_ms.data writes."""
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torch_geometric.loader import DataLoader as GraphLoader
 
 from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig, generate
 from fem_ms_torch.data import GMsFEMBasisDataset, MultilevelDataset
@@ -53,11 +55,18 @@ def test_cylinder_graph_dataset(tmp_path):
     ds = CylinderFlowGraphDataset(path, mesh=1)
     assert len(ds) == 1 * 2  # one training trajectory, 3 snapshots → 2 pairs
     item = ds[1]
-    n = item["pos"].shape[0]
-    assert item["velocity"].shape == item["target"].shape == (n, 2)
-    ei = item["edge_index"]
+    n = item.num_nodes
+    assert item.pos.shape == item.x.shape == item.y.shape == (n, 2) and item.pressure.shape == (n,)
+    with h5py.File(path) as fh:  # x the snapshot t, y the next (trajectory 1 is the training one)
+        t = int(fh["splits/train"][0])
+        np.testing.assert_allclose(item.x.numpy(), fh["mesh_1/velocity"][t, 1], rtol=1e-6)
+        np.testing.assert_allclose(item.y.numpy(), fh["mesh_1/velocity"][t, 2], rtol=1e-6)
+    ei = item.edge_index
     assert ei.shape[0] == 2 and ei.max() < n
     assert set(map(tuple, ei.T.tolist())) == set(map(tuple, ei.flip(0).T.tolist()))  # undirected
+    batch = next(iter(GraphLoader(ds, batch_size=2)))  # PyG's loader: the disjoint union
+    assert batch.num_graphs == 2 and batch.x.shape == (2 * n, 2)
+    torch.testing.assert_close(batch.edge_index[:, ei.shape[1]:], ei + n)
     with pytest.raises(ValueError, match="no mesh 4"):
         CylinderFlowGraphDataset(path, mesh=4)
 
@@ -120,3 +129,63 @@ def test_a_damaged_file_is_reported_by_the_torch_dataset(tmp_path):
     ds[0]
     with pytest.raises(CorruptDatasetError, match="b.h5: dataset 'full/kappa' cannot be read"):
         next(iter(DataLoader(ds, batch_size=len(ds), num_workers=1)))
+
+
+def test_items_as_x_y_dicts_train_with_neuraloperator_and_the_stored_normaliser(tmp_path):
+    """``dataset.xy()`` gives neuraloperator's ``{"x", "y"}`` items; the normaliser stored with a
+    model becomes neuraloperator's DefaultDataProcessor, which its Trainer applies."""
+    from neuralop import LpLoss, Trainer
+    from neuralop.models import FNO
+
+    from fem_ms.data import BurgersConfig
+    from fem_ms_torch.checkpoints import Checkpoint, model_entry
+    from fem_ms_torch.data import BurgersDataset
+    from fem_ms_torch.normalisation import Normaliser
+    from fem_ms_torch.processing import data_processor, load_data_processor
+
+    path = generate(BurgersConfig(name="b", samples=6, points=32, train_fraction=0.5, validation_fraction=0.0),
+                    tmp_path, progress=False)
+    dataset = BurgersDataset(path)
+    xy = dataset.xy()
+    assert len(xy) == len(dataset) == 3
+    for i in range(len(xy)):
+        torch.testing.assert_close(xy[i]["x"], dataset[i]["u0"], rtol=0, atol=0)
+        torch.testing.assert_close(xy[i]["y"], dataset[i]["u"], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"no field 'kappa' \(for 'x'\); fields: \['u', 'u0'\]"):
+        dataset.xy("kappa")
+
+    whole = next(iter(DataLoader(xy, batch_size=len(xy))))
+    normaliser = Normaliser.fit(whole["x"], whole["y"])
+    torch.manual_seed(0)
+    model = FNO(n_modes=(4,), in_channels=1, out_channels=1, hidden_channels=4, n_layers=1)
+    checkpoint = Checkpoint(tmp_path / "model.pt", "standalone", {"a": 1})
+    checkpoint.update("model", model_entry(model, normaliser))
+    processor = load_data_processor(tmp_path / "model.pt")
+
+    batch = {key: value.clone() for key, value in whole.items()}
+    processor.train()
+    pre = processor.preprocess(batch)  # training: inputs and targets standardised
+    torch.testing.assert_close(pre["x"], normaliser.normalise_inputs(whole["x"]))
+    torch.testing.assert_close(pre["y"], normaliser.normalise_outputs(whole["y"]))
+    processor.eval()
+    out, _ = processor.postprocess(pre["y"].clone(), pre)  # evaluation: outputs in physical units
+    torch.testing.assert_close(out, whole["y"], rtol=1e-5, atol=1e-6)
+
+    loss = LpLoss(d=1, p=2)
+
+    def training_loss():
+        with torch.no_grad():
+            return float(loss(model(normaliser.normalise_inputs(whole["x"])), normaliser.normalise_outputs(whole["y"])))
+
+    before = training_loss()
+    trainer = Trainer(model=model, n_epochs=5, data_processor=data_processor(normaliser), device="cpu",
+                      verbose=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    trainer.train(DataLoader(xy, batch_size=3), {}, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 10),
+                  training_loss=loss)
+    assert training_loss() < before
+
+    bare = tmp_path / "bare.pt"
+    Checkpoint(bare, "standalone", {"a": 1}).update("model", model_entry(model))
+    with pytest.raises(ValueError, match="saved without a normaliser"):
+        load_data_processor(bare)

@@ -11,6 +11,9 @@ from .config import (
 )
 from .generate import generate
 from .schema import FORMAT_VERSION, CorruptDatasetError, DatasetFile
+from .the_well import export_the_well
+from .xdmf import write_xdmf
 
 __all__ = ["BurgersConfig", "CorruptDatasetError", "CylinderFlowConfig", "DarcyNotchConfig", "DatasetFile",
-           "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "generate", "load_config"]
+           "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "export_the_well", "generate", "load_config",
+           "write_xdmf"]

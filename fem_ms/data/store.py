@@ -5,7 +5,8 @@ While a dataset is generated, every finished sample is written to ``NAME.h5.part
 absent — killing the run loses at most the samples in flight, and rerunning the same command
 skips what is done. Ranks write disjoint samples. When all samples are there, rank 0 merges the
 shards into ``NAME.h5`` (in the layout of :mod:`fem_ms.data.schema`; written to a temporary name,
-then renamed) and removes the shards. The config that started the directory is kept in it: a
+then renamed), removes the shards and writes the XDMF sidecar ``NAME.xdmf`` through which
+ParaView opens the file (:mod:`fem_ms.data.xdmf`). The config that started the directory is kept in it: a
 rerun with another config is refused unless ``overwrite=True``. A run killed part-way can leave
 temporaries (a half-merged ``.NAME.h5.XXXXXXXX.h5``, a half-written shard); the next run on the
 dataset removes them.
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm
 
 from .config import load_config
 from .schema import FORMAT_VERSION, create_dataset, write_header
+from .xdmf import sidecar_path, write_xdmf
 
 __all__ = ["ShardStore", "generation_lock"]
 
@@ -132,6 +134,8 @@ class ShardStore:
                 if version != FORMAT_VERSION:
                     logger.warning("%s has dataset format version %s; kept as it is (overwrite=True, or "
                                    "--overwrite, regenerates it in version %s)", self.path, version, FORMAT_VERSION)
+                if not sidecar_path(self.path).exists():  # a dataset finished before sidecars were written
+                    write_xdmf(self.path)
                 return True
             self.path.unlink()
         cfg = self.parts / "config.json"
@@ -201,16 +205,20 @@ class ShardStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         shutil.rmtree(self.parts)
+        write_xdmf(self.path)
         return self.path
 
 
 def _remove_leftovers(path: Path, parts: Path) -> None:
     """Remove the temporaries of runs on ``path`` that were killed part-way: a merge's
-    ``.NAME.h5.XXXXXXXX.h5`` beside it (``tempfile.mkstemp``'s eight random characters) and the
-    half-written ``.sample_*`` and ``.config.json.*`` files in the shard directory. Only for a
-    caller holding :func:`generation_lock`: their writers are then gone."""
+    ``.NAME.h5.XXXXXXXX.h5`` and a sidecar's ``.NAME.xdmf.XXXXXXXX`` beside it
+    (``tempfile.mkstemp``'s eight random characters) and the half-written ``.sample_*`` and
+    ``.config.json.*`` files in the shard directory. Only for a caller holding
+    :func:`generation_lock`: their writers are then gone."""
     merges = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.h5")
-    leftovers = [p for p in path.parent.iterdir() if merges.fullmatch(p.name)] if path.parent.is_dir() else []
+    sidecars = re.compile(rf"\.{re.escape(sidecar_path(path).name)}\.[a-z0-9_]{{8}}")
+    leftovers = [p for p in path.parent.iterdir() if merges.fullmatch(p.name) or sidecars.fullmatch(p.name)] \
+        if path.parent.is_dir() else []
     if parts.is_dir():
         leftovers += [p for p in parts.iterdir() if p.name.startswith(".")]
     if leftovers:

@@ -3,6 +3,11 @@
 
 Files are opened lazily in each process (h5py handles must not cross a DataLoader fork), and
 samples are read on demand, so datasets larger than memory work.
+
+Items are dicts of named fields; :meth:`xy` gives the same items as ``{"x": input, "y": output}``,
+the form neuraloperator's data processors and trainers take (with the normaliser of a trained
+model: :func:`fem_ms_torch.processing.data_processor`). The cylinder-flow items are
+torch_geometric ``Data`` graphs with ``x`` and ``y`` already, batched by PyG's ``DataLoader``.
 """
 
 from __future__ import annotations
@@ -12,11 +17,32 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from torch_geometric.data import Data
 
 from fem_ms.data.schema import DatasetFile
 
 __all__ = ["BurgersDataset", "CylinderFlowGraphDataset", "DarcyNotchDataset", "GMsFEMBasisDataset",
-           "MultilevelDataset"]
+           "MultilevelDataset", "XYDataset"]
+
+
+class XYDataset(Dataset):
+    """The items of a dataset of dicts as ``{"x": item[x], "y": item[y]}`` (neuraloperator's
+    convention); made by the datasets' :meth:`xy`."""
+
+    def __init__(self, dataset: Dataset, x: str, y: str):
+        fields = dataset[0].keys() if len(dataset) else ()
+        for role, name in (("x", x), ("y", y)):
+            if fields and name not in fields:
+                raise ValueError(f"{type(dataset).__name__} items have no field {name!r} (for {role!r}); "
+                                 f"fields: {sorted(fields)}")
+        self.dataset, self.x, self.y = dataset, x, y
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[index]
+        return {"x": item[self.x], "y": item[self.y]}
 
 
 class _H5Dataset(Dataset):
@@ -36,14 +62,27 @@ class _H5Dataset(Dataset):
         return torch.as_tensor(np.asarray(array), dtype=self.dtype)
 
 
-class GMsFEMBasisDataset(_H5Dataset):
+class _DictDataset(_H5Dataset):
+    """A dataset whose items are dicts of named fields."""
+
+    xy_fields = ("", "")  # the input and the output field of :meth:`xy`
+
+    def xy(self, x: str | None = None, y: str | None = None) -> XYDataset:
+        """This dataset with items ``{"x": item[x], "y": item[y]}``; by default the input and
+        output fields named in the class's docstring."""
+        return XYDataset(self, x or self.xy_fields[0], y or self.xy_fields[1])
+
+
+class GMsFEMBasisDataset(_DictDataset):
     """Neighbourhood patches of one kind: κ on the canonical patch grid → N_bf SLEPc bases.
 
     Items are dicts with ``kappa`` ``(1, *cells)``, ``basis`` ``(N_bf, *vertices)``, ``eigenvalues``
-    (N_bf,) and ``chi`` ``(*vertices)``, the partition-of-unity function of the patch.
+    (N_bf,) and ``chi`` ``(*vertices)``, the partition-of-unity function of the patch;
+    :meth:`xy`: x = ``kappa``, y = ``basis``.
     """
 
     kind = "gmsfem_basis"
+    xy_fields = ("kappa", "basis")
 
     def __init__(self, path, patch_kind: str = "full", split: str = "train", dtype=torch.float32):
         self.patch_kind = patch_kind
@@ -87,11 +126,12 @@ class GMsFEMBasisDataset(_H5Dataset):
         return out
 
 
-class MultilevelDataset(_H5Dataset):
+class MultilevelDataset(_DictDataset):
     """The level of resolution n of a multilevel dataset: ``kappa`` (1, n, n) [and ``f``
-    (1, n+1, n+1)] → ``u`` (1, n+1, n+1)."""
+    (1, n+1, n+1)] → ``u`` (1, n+1, n+1); :meth:`xy`: x = ``kappa``, y = ``u``."""
 
     kind = "multilevel"
+    xy_fields = ("kappa", "u")
 
     def __init__(self, path, resolution: int, split: str = "train", dtype=torch.float32):
         self.resolution = resolution
@@ -111,11 +151,12 @@ class MultilevelDataset(_H5Dataset):
 
 
 class CylinderFlowGraphDataset(_H5Dataset):
-    """Time-forward pairs on one cylinder mesh, as graphs.
+    """Time-forward pairs on one cylinder mesh, as torch_geometric graphs.
 
-    Item ``(trajectory, t)``: ``pos`` (N, 2) node coordinates, ``edge_index`` (2, 2E) both
-    directions of every mesh edge, ``velocity`` (N, 2) at snapshot t, ``target`` (N, 2) at t + 1,
-    ``pressure`` (N,) at t.
+    Item ``(trajectory, t)``: a ``Data`` with ``x`` (N, 2) the velocity at snapshot t, ``y``
+    (N, 2) the velocity at t + 1, ``pos`` (N, 2) node coordinates, ``edge_index`` (2, 2E) both
+    directions of every mesh edge, ``pressure`` (N,) at t. torch_geometric's ``DataLoader``
+    batches them into the disjoint union of the graphs (a ``Batch``).
     """
 
     kind = "cylinder_flow"
@@ -135,23 +176,25 @@ class CylinderFlowGraphDataset(_H5Dataset):
     def __len__(self) -> int:
         return len(self.samples) * self.steps
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> Data:
         s, t = divmod(int(index), self.steps)
         sample = int(self.samples[s])
         velocity = self.file.read("velocity", (sample, slice(t, t + 2)), mesh=self.mesh)
-        return {"pos": self.pos, "edge_index": self.edge_index, "velocity": self._tensor(velocity[0]),
-                "target": self._tensor(velocity[1]),
-                "pressure": self._tensor(self.file.read("pressure", (sample, t), mesh=self.mesh))}
+        return Data(x=self._tensor(velocity[0]), y=self._tensor(velocity[1]), pos=self.pos,
+                    edge_index=self.edge_index,
+                    pressure=self._tensor(self.file.read("pressure", (sample, t), mesh=self.mesh)))
 
 
-class DarcyNotchDataset(_H5Dataset):
+class DarcyNotchDataset(_DictDataset):
     """Boundary data → pressure on the notched triangle.
 
     Items: ``boundary_values`` (B,), ``pressure`` (N,) at the mesh nodes, ``pressure_grid``
-    (1, G, G) with zeros outside the domain, and ``mask`` (1, G, G), 1 inside.
+    (1, G, G) with zeros outside the domain, and ``mask`` (1, G, G), 1 inside; :meth:`xy`:
+    x = ``boundary_values``, y = ``pressure``.
     """
 
     kind = "darcy_notch"
+    xy_fields = ("boundary_values", "pressure")
 
     def _init(self) -> None:
         self.mask = self._tensor(self.file.read("grid_inside"))[None]
@@ -167,10 +210,12 @@ class DarcyNotchDataset(_H5Dataset):
                 "pressure_grid": self._tensor(grid)[None], "mask": self.mask}
 
 
-class BurgersDataset(_H5Dataset):
-    """1D Burgers: ``u0`` (1, n) → ``u`` (1, n), the solution at the final time."""
+class BurgersDataset(_DictDataset):
+    """1D Burgers: ``u0`` (1, n) → ``u`` (1, n), the solution at the final time; :meth:`xy`:
+    x = ``u0``, y = ``u``."""
 
     kind = "burgers"
+    xy_fields = ("u0", "u")
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -29,17 +29,25 @@ import math
 
 import scipy.optimize
 import torch
+from gpytorch.distributions import MultivariateNormal
+from linear_operator.operators import DenseLinearOperator, DiagLinearOperator
 from torch import nn
 
 __all__ = ["CalibratedVariance", "Prediction", "calibrate_variance"]
 
 
 class Prediction:
-    """Predictive marginals on the output points: ``mean`` and latent variance ``f_var`` (batch, d),
-    Gaussian noise variance ``noise``; ``std`` includes the noise (the predictive density of u)."""
+    """Predictive distributions on the output points, one per input function.
 
-    def __init__(self, mean: torch.Tensor, f_var: torch.Tensor, noise: torch.Tensor):
-        self.mean, self.f_var, self.noise = mean, f_var, noise
+    ``mean`` and latent variance ``f_var`` are (batch, d), ``noise`` the Gaussian noise variance;
+    ``std`` includes the noise (the predictive density of u). ``spatial``, when the model knows
+    it (LoGoS-GPO: K_x), is the d × d spatial covariance whose correlations the latent field has:
+    the latent covariance of input i is S_i K_x S_i with S_i = diag(√(f_var_i / diag K_x))
+    (for LoGoS-GPO exactly σ²(a_i) K_x). Without it the points are taken as independent.
+    """
+
+    def __init__(self, mean: torch.Tensor, f_var: torch.Tensor, noise: torch.Tensor, spatial=None):
+        self.mean, self.f_var, self.noise, self.spatial = mean, f_var, noise, spatial
 
     @property
     def variance(self) -> torch.Tensor:
@@ -50,6 +58,32 @@ class Prediction:
     def std(self) -> torch.Tensor:
         """Predictive standard deviation of u (the square root of :attr:`variance`)."""
         return self.variance.sqrt()
+
+    def to_multivariate_normal(self, noise: bool = True) -> MultivariateNormal:
+        """The predictions as a gpytorch ``MultivariateNormal`` of batch shape (batch,) over the d
+        points, so that gpytorch's tools apply (``log_prob``, ``confidence_region``, ``rsample``).
+
+        Parameters
+        ----------
+        noise : bool
+            The distribution of the observed u (latent plus noise variance, the default) or of
+            the latent f.
+
+        The covariance is a linear operator: diagonal without ``spatial``; with it, S_i K_x S_i
+        (plus the noise on the diagonal) with K_x made dense once (d² numbers, shared by the
+        batch). gpytorch's ``log_prob`` is exact by Cholesky up to
+        ``gpytorch.settings.max_cholesky_size`` points (800) and iterative beyond.
+        """
+        variance = self.variance if noise else self.f_var
+        if self.spatial is None:
+            return MultivariateNormal(self.mean, DiagLinearOperator(variance))
+        K = self.spatial.to_dense() if hasattr(self.spatial, "to_dense") else torch.as_tensor(self.spatial)
+        K = K.to(self.f_var.dtype)
+        scale = DiagLinearOperator((self.f_var / K.diagonal()).clamp_min(0).sqrt())
+        covariance = scale @ DenseLinearOperator(K) @ scale
+        if noise:
+            covariance = covariance.add_diagonal(torch.as_tensor(self.noise, dtype=self.f_var.dtype).reshape(()))
+        return MultivariateNormal(self.mean, covariance)
 
 
 class CalibratedVariance(nn.Module):
@@ -65,10 +99,10 @@ class CalibratedVariance(nn.Module):
         self.register_buffer("latent_scale", torch.tensor(float("nan")))
         self.register_buffer("predictive_noise", torch.tensor(float("nan")))
 
-    def _prediction(self, mean: torch.Tensor, f_var: torch.Tensor, calibrated: bool) -> Prediction:
+    def _prediction(self, mean: torch.Tensor, f_var: torch.Tensor, calibrated: bool, spatial=None) -> Prediction:
         if not calibrated or torch.isnan(self.predictive_noise):
-            return Prediction(mean, f_var, self.likelihood.noise.reshape(()))
-        return Prediction(mean, self.latent_scale * f_var, self.predictive_noise)
+            return Prediction(mean, f_var, self.likelihood.noise.reshape(()), spatial)
+        return Prediction(mean, self.latent_scale * f_var, self.predictive_noise, spatial)
 
 
 @torch.no_grad()

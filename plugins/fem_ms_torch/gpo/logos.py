@@ -255,11 +255,12 @@ class LoGoSGPO(CalibratedVariance):
 
     @torch.no_grad()
     def predict(self, a: torch.Tensor, calibrated: bool = True) -> Prediction:
-        """Predictive marginals (``calibrated=False``: the trained model's; see
+        """Predictive distributions: marginals and, as ``spatial``, K_x, the correlation of the
+        latent field over the output points (``calibrated=False``: the trained model's; see
         :class:`~.calibration.CalibratedVariance`)."""
         check_batch(a, self.in_channels, self.grid, who="LoGoSGPO")
-        mean, f_var, _ = self._terms(a)
-        return self._prediction(mean, f_var, calibrated)
+        mean, f_var, Kx = self._terms(a)
+        return self._prediction(mean, f_var, calibrated, spatial=Kx)
 
     @torch.no_grad()
     def sample(self, a: torch.Tensor, n: int, generator: torch.Generator | None = None,

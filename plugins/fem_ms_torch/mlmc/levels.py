@@ -8,8 +8,8 @@ target, by ``head(output, target, count)`` where a level defines it and along th
 otherwise.
 
 * :class:`GridLevel` — fields on a regular grid (FNO/F-FNO): args ``(x,)``.
-* :class:`GraphLevel` — fields at mesh nodes (MP-PDE): the batch is the disjoint union of the
-  samples' graphs, args ``(x, pos, edge_index, graph)``.
+* :class:`GraphLevel` — fields at mesh nodes (MP-PDE): a sample is a torch_geometric ``Data``,
+  the batch their disjoint union (``Batch``), args ``(x, pos, edge_index, batch)``.
 
 :func:`darcy_levels` and :func:`cylinder_levels` build them from the ``multilevel`` and
 ``cylinder_flow`` datasets (docs/datasets.md).
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch_geometric.data import Batch, Data
 
 from fem_ms.data.schema import DatasetFile
 
@@ -80,16 +81,16 @@ class GraphLevel:
         rows = count * self.pos.shape[0]
         return output[:rows], target[:rows]
 
+    def graph(self, index: int) -> Data:
+        """Sample ``index`` as a torch_geometric graph: ``x`` (N, C_in), ``y`` (N, C_out), ``pos``,
+        ``edge_index``."""
+        return Data(x=self.inputs[index], y=self.targets[index], pos=self.pos, edge_index=self.edge_index)
+
     def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
         """(the model's arguments ``(x, pos, edge_index, graph)``, targets) of samples ``indices`` on
         ``device``: the disjoint union of their graphs, ``graph`` naming each node's sample."""
-        b, n = len(indices), self.pos.shape[0]
-        offsets = (torch.arange(b) * n).repeat_interleave(self.edge_index.shape[1])
-        edge_index = self.edge_index.repeat(1, b) + offsets
-        graph = torch.arange(b).repeat_interleave(n)
-        x = self.inputs[indices].reshape(b * n, -1)
-        args = (x.to(device), self.pos.repeat(b, 1).to(device), edge_index.to(device), graph.to(device))
-        return args, self.targets[indices].reshape(b * n, -1).to(device)
+        batch = Batch.from_data_list([self.graph(int(i)) for i in indices]).to(device)
+        return (batch.x, batch.pos, batch.edge_index, batch.batch), batch.y
 
 
 def darcy_levels(path, resolutions: Sequence[int], split: str = "train", stats: Normaliser | None = None,
