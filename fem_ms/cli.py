@@ -150,8 +150,7 @@ def _provider_options(args) -> dict:
         options[key.strip()] = value
     if args.checkpoint is not None:
         options["checkpoint"] = args.checkpoint
-    if args.basis == "slepc":
-        options.setdefault("progress", args.verbosity >= 0)
+    options.setdefault("progress", args.verbosity >= 0)  # every provider accepts it (ProviderOptions)
     return options
 
 

@@ -145,3 +145,15 @@ def test_two_ranks_print_once_with_global_figures(tmp_path):
 def test_basis_options_reach_the_provider():
     proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", "eps_options={eps_tpye = \"lapack\"}")
     assert proc.returncode == 2 and "gmsfem_eps_tpye (did you mean gmsfem_eps_type?)" in proc.stderr, proc.stderr
+
+
+def test_the_common_provider_options_reach_the_provider():
+    # exact eigenpairs have an indicator ~1e-11: a tolerance below it flags every neighbourhood
+    proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", 'verify="warn"',
+               "--provider-option", "tolerance=1e-300")
+    assert proc.returncode == 0, proc.stderr
+    assert "basis provider 'slepc': the local bases of 16 of 16 neighbourhoods fail the a-posteriori check" \
+        in proc.stderr
+    proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", 'verify="sometimes"')
+    assert proc.returncode == 2 and "verify must be one of ('off', 'warn', 'refine', 'fallback')" in proc.stderr, \
+        proc.stderr
