@@ -175,19 +175,25 @@ def _info(args) -> int:
     return 0
 
 
-def _provider_options(args) -> dict:
-    """``--checkpoint`` and ``--provider-option KEY=VALUE`` as the provider's keyword arguments
-    (values read as TOML literals: numbers, booleans, quoted strings; anything else is a string)."""
-    options = {}
-    for item in args.provider_option:
+def _assignments(items: list[str], flag: str) -> dict:
+    """``KEY=VALUE`` arguments of ``flag`` as a dict, the values read as TOML literals (numbers,
+    booleans, quoted strings, lists; anything else is a string)."""
+    values = {}
+    for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--provider-option {item!r}: expected KEY=VALUE")
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text
-        options[key.strip()] = value
+        values[key.strip()] = value
+    return values
+
+
+def _provider_options(args) -> dict:
+    """``--checkpoint`` and ``--provider-option KEY=VALUE`` as the provider's keyword arguments."""
+    options = _assignments(args.provider_option, "--provider-option")
     if args.checkpoint is not None:
         options["checkpoint"] = args.checkpoint
     options.setdefault("progress", args.verbosity >= 0)  # every provider accepts it (ProviderOptions)
@@ -247,7 +253,13 @@ def _solve(args) -> int:
 def _generate(args) -> int:
     from .data import generate, load_config
 
-    config = load_config(args.config)
+    overrides = _assignments(args.overrides, "--set")
+    if args.samples is not None:
+        overrides["samples"] = args.samples
+    config = load_config(args.config, overrides)
+    if args.print_config:
+        _print(config.to_toml().rstrip("\n"))
+        return 0
     path = generate(config, args.out_dir, overwrite=args.overwrite, progress=args.verbosity >= 0)
     _print(f"wrote {path} ({config.samples} samples of {config.kind!r})")
     return 0
@@ -326,6 +338,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     g.add_argument("--out-dir", default=".", help="directory of the NAME.h5 file")
     g.add_argument("--overwrite", action="store_true",
                    help="replace a dataset or unfinished samples made with a different config")
+    g.add_argument("--samples", type=int, metavar="N", help="generate N samples (the config's samples = N)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="replace a value of the config (repeatable; VALUE as in TOML, e.g. levels=[4,8], or a "
+                        "bare string); checked like the file's own")
+    g.add_argument("--print-config", action="store_true",
+                   help="print the config, with --samples/--set applied and defaults filled in, as TOML and exit")
     g.set_defaults(run=_generate)
     broken = _add_plugin_commands(sub)
     return parser, broken
