@@ -13,27 +13,29 @@ Writes demos/output/fine_solve.png (κ, solutions, error table) and demos/output
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from fem_ms.cli import parse_args_and_petsc_options
+
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="PETSc options go to PETSc: -ksp_monitor or -snes_monitor (the "
+                                            "solves read options without prefix), -log_view.")
     parser.add_argument("--fine", type=int, default=100, help="fine cells per side (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="KLE sample seed")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
-    args = parser.parse_args(argv)
+    # PETSc reads sys.argv when Firedrake is first imported: only PETSc's options stay there
+    args = parse_args_and_petsc_options(parser, argv)
     n = args.fine
     if n % 4:
         parser.error("--fine must be a multiple of 4 (coarser meshes are n/2 and n/4)")
-    # PETSc reads sys.argv when Firedrake is first imported; these arguments are ours.
-    del sys.argv[1:]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import CenteredNorm, LogNorm
 
     import firedrake as fd
     from firedrake.pyplot import tripcolor
@@ -57,7 +59,7 @@ def main(argv=None) -> None:
         kappa = cell_field(mesh, kappa_grid if m == n else block_geometric_mean(kappa_grid, n // m))
         for cls in (Diffusion, Richards):
             t = time.perf_counter()
-            result = solve(cls(V, kappa, 1.0))
+            result = solve(cls(V, kappa, 1.0), options_prefix="")  # -ksp_*/-snes_* of the command line
             solutions[cls.name, m] = result.u
             if m == n:
                 newton = f", {result.iterations} Newton iterations" if not cls.linear else ""
@@ -92,7 +94,8 @@ def main(argv=None) -> None:
     diff = fd.Function(solutions["diffusion", n].function_space()).assign(
         on_reference_space(solutions["diffusion", n // 4], solutions["diffusion", n])
         - solutions["diffusion", n])
-    fig.colorbar(tripcolor(diff, axes=axes[1, 1], cmap="RdBu_r"), ax=axes[1, 1], label="error")
+    # centred: white is no error, and equal colours are equal errors of either sign
+    fig.colorbar(tripcolor(diff, axes=axes[1, 1], cmap="RdBu_r", norm=CenteredNorm()), ax=axes[1, 1], label="error")
     axes[1, 1].set_title(f"upscaled {n // 4}×{n // 4} minus fine (diffusion)")
     for ax in axes.flat[:5]:
         ax.set_aspect("equal")

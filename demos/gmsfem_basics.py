@@ -12,27 +12,31 @@ Writes demos/output/gmsfem_basics.png (κ, basis functions, solutions, error tab
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from fem_ms.cli import parse_args_and_petsc_options
 
 N_BASIS = (1, 2, 4, 8, 12)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="PETSc options go to PETSc: -ksp_monitor (the fine solve), "
+                                            "-gmsfem_eps_view (the local eigensolves), -gmsfem_coarse_ksp_view "
+                                            "(the coarse solves), -log_view.")
     parser.add_argument("--fine", type=int, default=100, help="fine cells per side")
     parser.add_argument("--coarse", type=int, default=5, help="coarse cells per side")
     parser.add_argument("--seed", type=int, default=0, help="KLE sample seed")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    # PETSc reads sys.argv when Firedrake is first imported: only PETSc's options stay there
+    args = parse_args_and_petsc_options(parser, argv)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import CenteredNorm, LogNorm
 
     import firedrake as fd
     from firedrake.pyplot import tripcolor
@@ -47,7 +51,7 @@ def main(argv=None) -> None:
     kappa_grid = paper_kle((n, n)).sample_kappa(args.seed)
     kappa = cell_field(pair.fine, kappa_grid)
     problem = Diffusion(V, kappa, 1.0)
-    fine = solve(problem).u
+    fine = solve(problem, options_prefix="").u  # -ksp_*/-pc_* of the command line
 
     rows, solutions = [], {}
     print(f"GMsFEM on {n}x{n} fine / {nc}x{nc} coarse ({(nc + 1) ** 2} neighbourhoods), "
@@ -84,11 +88,12 @@ def main(argv=None) -> None:
         fig.colorbar(tripcolor(f, axes=ax, cmap="magma"), ax=ax)
         ax.set_title(title)
     err = fd.Function(V).assign(u_ms - fine)
-    fig.colorbar(tripcolor(err, axes=axes[0, 3], cmap="RdBu_r"), ax=axes[0, 3])
+    # diverging maps centred at zero: white is zero, equal colours equal magnitudes of either sign
+    fig.colorbar(tripcolor(err, axes=axes[0, 3], cmap="RdBu_r", norm=CenteredNorm()), ax=axes[0, 3])
     axes[0, 3].set_title("GMsFEM − fine")
     lam = g.bases.eigenvalues.get(centre.index)
     for j, (ax, psi) in enumerate(zip(axes[1], psis)):
-        fig.colorbar(tripcolor(psi, axes=ax, cmap="coolwarm"), ax=ax)
+        fig.colorbar(tripcolor(psi, axes=ax, cmap="coolwarm", norm=CenteredNorm()), ax=ax)
         where = ", ".join(f"{c:.2f}" for c in centre.vertex)
         title = f"ψ_{j + 1} = χ_i φ_{j + 1},  x_i = ({where})"
         ax.set_title(title + (f"\nλ = {lam[j]:.3g}" if lam is not None else ""))

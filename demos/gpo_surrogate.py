@@ -22,12 +22,14 @@ Writes demos/output/gpo_surrogate_<case>.png and demos/output/gpo_surrogate/ (da
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from fem_ms.cli import parse_args_and_petsc_options
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="PETSc options (-log_view, ...) go to PETSc.")
     parser.add_argument("--case", choices=("burgers", "darcy_notch"), default="burgers")
     parser.add_argument("--samples", type=int, help="functions generated, the last 40 the test "
                         "(default: 200 Burgers, 340 Darcy)")
@@ -38,13 +40,13 @@ def main(argv=None) -> None:
                         "full-batch Burgers, 20 Darcy)")
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
-    args = parser.parse_args(argv)
+    # PETSc reads sys.argv when Firedrake is first imported: only PETSc's options stay there
+    args = parse_args_and_petsc_options(parser, argv)
     burgers = args.case == "burgers"
     for name, value in (("samples", 200 if burgers else 340), ("mean_epochs", 0 if burgers else 4),
                         ("epochs", 100 if burgers else 20)):
         if getattr(args, name) is None:
             setattr(args, name, value)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
     import matplotlib
 
     matplotlib.use("Agg")

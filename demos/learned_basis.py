@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from fem_ms.cli import parse_args_and_petsc_options
+
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="PETSc options (-log_view, ...) go to PETSc.")
     parser.add_argument("--fine", type=int, default=40)
     parser.add_argument("--coarse", type=int, default=4)
     parser.add_argument("--n-basis", type=int, default=4)
@@ -42,8 +44,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
     parser.add_argument("--json", type=Path, default=None, help="where to write the figures "
                         "(default OUT_DIR/learned_basis.json)")
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    # PETSc reads sys.argv when Firedrake is first imported: only PETSc's options stay there
+    args = parse_args_and_petsc_options(parser, argv)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,18 +16,20 @@ Writes demos/output/mlmc_training.png and demos/output/mlmc_training/ (the datas
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from fem_ms.cli import parse_args_and_petsc_options
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="PETSc options (-log_view, ...) go to PETSc.")
     parser.add_argument("--samples", type=int, default=240, help="samples (80 %% train, 20 %% test)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "output")
-    args = parser.parse_args(argv)
-    del sys.argv[1:]  # PETSc reads sys.argv when Firedrake is first imported
+    # PETSc reads sys.argv when Firedrake is first imported: only PETSc's options stay there
+    args = parse_args_and_petsc_options(parser, argv)
     import matplotlib
 
     matplotlib.use("Agg")

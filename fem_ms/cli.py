@@ -26,7 +26,8 @@ import tomllib
 
 from .plugins import BASIS_PROVIDERS, CLI_COMMANDS, registered
 
-__all__ = ["main", "split_petsc_options", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+__all__ = ["main", "split_petsc_options", "pass_to_petsc", "parse_args_and_petsc_options", "EXIT_FAILURE",
+           "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
 COMMAND_GROUP = CLI_COMMANDS
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -73,6 +74,45 @@ def split_petsc_options(argv: list[str]) -> tuple[list[str], list[str]]:
             ours.append(token)
         i += 1
     return ours, petsc
+
+
+def pass_to_petsc(options: list[str]) -> None:
+    """Make ``options`` PETSc's command-line options: in ``sys.argv`` (replacing the script's
+    arguments) for Firedrake to initialise PETSc with, or straight into the options database if
+    PETSc is running already."""
+    sys.argv[1:] = options
+    if options and "petsc4py.PETSc" in sys.modules:
+        from petsc4py import PETSc
+
+        PETSc.Options().insertString(" ".join(options))
+
+
+def _own_option_misspelt(parser: argparse.ArgumentParser, petsc: list[str]) -> str | None:
+    """The first of ``petsc`` that is a single-dash spelling of one of ``parser``'s long options
+    (``-fine`` for ``--fine``), with the message saying so."""
+    own = _long_options(parser)
+    for option in petsc:
+        if "-" + option in own:
+            return f"{option} is {parser.prog}'s own option: write -{option}"
+    return None
+
+
+def parse_args_and_petsc_options(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse a script's own arguments with ``parser`` and hand the PETSc options among them to
+    PETSc, as ``fem-ms`` does: ``python demos/gmsfem_basics.py --fine 40 -ksp_monitor``.
+
+    ``argv`` (default ``sys.argv[1:]``) is split by :func:`split_petsc_options`; ``parser``
+    parses its part (so a misspelt ``--option`` is still an error), and the rest goes to PETSc
+    (:func:`pass_to_petsc`). Call it before Firedrake is imported: PETSc reads ``sys.argv``
+    then. PETSc itself reports options it never used (``-options_left``).
+    """
+    ours, petsc = split_petsc_options(sys.argv[1:] if argv is None else list(argv))
+    misspelt = _own_option_misspelt(parser, petsc)
+    if misspelt:
+        parser.error(misspelt)
+    args = parser.parse_args(ours)
+    pass_to_petsc(petsc)
+    return args
 
 
 def _rank() -> int:
@@ -136,23 +176,28 @@ def _info(args) -> int:
     return 0
 
 
-def _provider_options(args) -> dict:
-    """``--checkpoint`` and ``--provider-option KEY=VALUE`` as the provider's keyword arguments
-    (values read as TOML literals: numbers, booleans, quoted strings; anything else is a string)."""
-    options = {}
-    for item in args.provider_option:
+def _assignments(items: list[str], flag: str) -> dict:
+    """``KEY=VALUE`` arguments of ``flag`` as a dict, the values read as TOML literals (numbers,
+    booleans, quoted strings, lists; anything else is a string)."""
+    values = {}
+    for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--provider-option {item!r}: expected KEY=VALUE")
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text
-        options[key.strip()] = value
+        values[key.strip()] = value
+    return values
+
+
+def _provider_options(args) -> dict:
+    """``--checkpoint`` and ``--provider-option KEY=VALUE`` as the provider's keyword arguments."""
+    options = _assignments(args.provider_option, "--provider-option")
     if args.checkpoint is not None:
         options["checkpoint"] = args.checkpoint
-    if args.basis == "slepc":
-        options.setdefault("progress", args.verbosity >= 0)
+    options.setdefault("progress", args.verbosity >= 0)  # every provider accepts it (ProviderOptions)
     return options
 
 
@@ -220,7 +265,13 @@ def _solve(args) -> int:
 def _generate(args) -> int:
     from .data import generate, load_config
 
-    config = load_config(args.config)
+    overrides = _assignments(args.overrides, "--set")
+    if args.samples is not None:
+        overrides["samples"] = args.samples
+    config = load_config(args.config, overrides)
+    if args.print_config:
+        _print(config.to_toml().rstrip("\n"))
+        return 0
     path = generate(config, args.out_dir, overwrite=args.overwrite, progress=args.verbosity >= 0)
     _print(f"wrote {path} ({config.samples} samples of {config.kind!r})")
     return 0
@@ -300,6 +351,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     g.add_argument("--out-dir", default=".", help="directory of the NAME.h5 file")
     g.add_argument("--overwrite", action="store_true",
                    help="replace a dataset or unfinished samples made with a different config")
+    g.add_argument("--samples", type=int, metavar="N", help="generate N samples (the config's samples = N)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="replace a value of the config (repeatable; VALUE as in TOML, e.g. levels=[4,8], or a "
+                        "bare string); checked like the file's own")
+    g.add_argument("--print-config", action="store_true",
+                   help="print the config, with --samples/--set applied and defaults filled in, as TOML and exit")
     g.set_defaults(run=_generate)
     broken = _add_plugin_commands(sub)
     return parser, broken
@@ -322,18 +379,6 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="fem-ms: %(levelname)s: %(name)s: %(message)s")
     if verbosity < 0:
         os.environ["TQDM_DISABLE"] = "1"  # tqdm reads its defaults from TQDM_* variables
-
-
-def _pass_to_petsc(options: list[str]) -> None:
-    """Make ``options`` PETSc command-line options: in ``sys.argv`` for Firedrake to initialise
-    PETSc with, or straight into the options database if PETSc is running already."""
-    if options:  # fem-ms names the options PETSc did not use itself, in one line
-        options = [*options, "-options_left", "0"]
-    sys.argv[1:] = options
-    if options and "petsc4py.PETSc" in sys.modules:
-        from petsc4py import PETSc
-
-        PETSc.Options().insertString(" ".join(options))
 
 
 def _warn_unused_petsc_options(options: list[str]) -> None:
@@ -364,14 +409,14 @@ def main(argv=None) -> int:
         if command in PLUGIN_COMMANDS and command not in _commands(parser):
             raise UsageError(f"{command} comes with the {PLUGIN_COMMANDS[command]} plugin, which is not installed "
                              "(pip install ./plugins in the fem-ms source; docs/install.md)")
-        ours_long = _long_options(parser)
-        for option in petsc:
-            if "-" + option in ours_long:
-                raise UsageError(f"{option} is fem-ms's own option: write -{option}")
+        misspelt = _own_option_misspelt(parser, petsc)
+        if misspelt:
+            raise UsageError(misspelt)
         args = parser.parse_args(ours)
         args.verbosity = -1 if args.quiet else args.verbose
         _configure_logging(args.verbosity)
-        _pass_to_petsc(petsc)
+        # fem-ms names the options PETSc did not use itself, in one line
+        pass_to_petsc([*petsc, "-options_left", "0"] if petsc else [])
         status = args.run(args)
         _warn_unused_petsc_options(petsc)
         return status

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["ConfigFile", "at_least", "greater_than", "check_fields", "config_from_mapping", "load_config",
-           "read_config_file", "plain_dict", "keyword_signature"]
+           "read_config_file", "plain_dict", "keyword_signature", "with_overrides", "toml_text"]
 
 
 def at_least(low: float) -> dict:
@@ -242,3 +242,46 @@ def keyword_signature(cls, positional: tuple[str, ...] = ()) -> inspect.Signatur
             field.default_factory() if field.default_factory is not dataclasses.MISSING else inspect.Parameter.empty
         parameters.append(inspect.Parameter(name, kind, default=default, annotation=hints[name]))
     return inspect.Signature(parameters)
+
+
+def with_overrides(data: Mapping, overrides: Mapping) -> dict:
+    """A copy of the config mapping ``data`` with ``overrides`` set: ``{"samples": 4}`` replaces a
+    top-level key, ``{"train.epochs": 1}`` a key of the ``[train]`` table. The result goes
+    through the same checks as a file (:func:`config_from_mapping`): an unknown or wrongly typed
+    key is named there."""
+    data = dict(data)
+    for dotted, value in overrides.items():
+        *sections, key = dotted.split(".")
+        table = data
+        for depth, section in enumerate(sections):
+            inner = table.get(section, {})
+            if not isinstance(inner, Mapping):
+                raise ValueError(f"override {dotted}: {'.'.join(sections[:depth + 1])!r} is a value, not a table")
+            table[section] = table = dict(inner)
+        table[key] = value
+    return data
+
+
+def _toml_value(value, key: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # inf, -inf and nan are TOML's spellings too
+    if isinstance(value, (str, os.PathLike)):
+        return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item, key) for item in value) + "]"
+    raise TypeError(f"toml_text: key {key!r} holds {type(value).__name__}, which TOML cannot hold")
+
+
+def toml_text(data: Mapping, _table: str = "") -> str:
+    """``data`` (strings, paths, numbers, booleans, lists of them, nested tables) as TOML text that
+    ``tomllib.loads`` reads back as ``data``; keys whose value is None are left out (TOML has no
+    null: a config field whose default is None takes it again when the text is read)."""
+    lines = [f"{key} = {_toml_value(value, key)}" for key, value in data.items()
+             if value is not None and not isinstance(value, Mapping)]
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            name = f"{_table}.{key}" if _table else key
+            lines += ["", f"[{name}]", toml_text(value, name).rstrip("\n")]
+    return "\n".join(lines).lstrip("\n") + "\n"

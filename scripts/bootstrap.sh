@@ -11,10 +11,15 @@
 # Idempotent: each step writes a stamp on success and is skipped when its stamp exists.
 # Measured on the 2-core Debian 12 machine: see docs/install.md.
 #
+# Needs: Debian 12 (or a system with its packages at its paths: the PETSc configure and the h5py
+# build below name them), Python 3.11, the package index, and root for the apt step.
+#
 # Usage:  scripts/bootstrap.sh            build (or check) the environment
 #         scripts/bootstrap.sh --print-prefix   print the environment directory and exit
 # Environment: FEM_MS_HOME, PYTHON (default python3), JOBS (default nproc),
-#              FEM_MS_SIMPLE_INDEX (a PEP 503 index to fetch the PETSc/SLEPc sdists from).
+#              FEM_MS_SIMPLE_INDEX (a PEP 503 index to fetch the PETSc/SLEPc sdists from),
+#              FEM_MS_SKIP_APT=1 (no apt-get, so no root: the Debian packages below must be
+#              installed already; the bootstrap names any that are not).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,7 +59,7 @@ log() { printf '[fem-ms bootstrap %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 step() {
   local name=$1 n; n=$(step_no "$name")
   if [[ -f $STAMPS/$name ]]; then log "[$n/$NSTEPS] $name: done before ($(cat "$STAMPS/$name"))"; return 0; fi
-  log "[$n/$NSTEPS] $name: running (log: $LOGS/$name.log)"
+  log "[$n/$NSTEPS] $name: running; follow it with: tail -f $LOGS/$name.log"
   local t0=$SECONDS
   if bash "$SELF" __run "do_$name" > "$LOGS/$name.log" 2>&1; then
     echo "$((SECONDS - t0)) s" > "$STAMPS/$name"
@@ -104,6 +109,43 @@ APT_PKGS=(
 do_apt() {
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_PKGS[@]}"
+}
+
+# The packages of APT_PKGS that dpkg does not list as installed, one a line (all of them where
+# there is no dpkg). One dpkg-query for all: scripts/env runs this check every time.
+missing_apt_packages() {
+  local -A installed=()
+  local name status p
+  while read -r name status; do
+    [[ $status == "install ok installed" ]] && installed[$name]=1
+  done < <(dpkg-query -W -f='${Package} ${Status}\n' "${APT_PKGS[@]}" 2>/dev/null || true)
+  for p in "${APT_PKGS[@]}"; do [[ -n ${installed[$p]:-} ]] || echo "$p"; done
+}
+
+# The apt step as root; otherwise, or with FEM_MS_SKIP_APT=1, the check that it has nothing to do,
+# failing early with the missing packages' names (apt-get itself would fail in its log).
+apt_step() {
+  local missing n; n=$(step_no apt)
+  missing=$(missing_apt_packages | tr '\n' ' '); missing=${missing% }
+  if [[ ${FEM_MS_SKIP_APT:-0} == 1 ]]; then
+    if [[ -n $missing ]]; then
+      log "[$n/$NSTEPS] FAILED step 'apt': FEM_MS_SKIP_APT=1, but these Debian packages are not installed: $missing." \
+          "Install them (as root: apt-get install $missing), or unset FEM_MS_SKIP_APT to let the bootstrap do it" >&2
+      return 1
+    fi
+    log "[$n/$NSTEPS] apt: skipped (FEM_MS_SKIP_APT=1; the Debian packages are installed)"
+    return 0
+  fi
+  if [[ $(id -u) != 0 ]]; then
+    if [[ -n $missing ]]; then
+      log "[$n/$NSTEPS] FAILED step 'apt': installing Debian packages needs root, and these are missing: $missing." \
+          "Run the bootstrap as root, or install them yourself and rerun with FEM_MS_SKIP_APT=1" >&2
+      return 1
+    fi
+    log "[$n/$NSTEPS] apt: skipped (not root, and the Debian packages are installed)"
+    return 0
+  fi
+  step apt
 }
 
 do_download() {
@@ -260,7 +302,7 @@ do_plugins() {
 plugin_layer() {
   local t0=$SECONDS
   [[ -z $("${PLUGIN_REQS[@]}" --missing) ]] && return 0
-  log "plugin layer: installing the dependencies of plugins/pyproject.toml (log: $LOGS/plugins.log)"
+  log "plugin layer: installing the dependencies of plugins/pyproject.toml; follow it with: tail -f $LOGS/plugins.log"
   if bash "$SELF" __run do_plugins > "$LOGS/plugins.log" 2>&1; then
     log "plugin layer: done in $((SECONDS - t0)) s"
   else
@@ -279,7 +321,7 @@ if ! flock -n 9; then log "another bootstrap is building $PREFIX; waiting for it
 
 if [[ -f $STAMPS/complete ]]; then
   # Cheap re-check: the system libraries may have gone while the cache survived.
-  if dpkg-query -W -f='${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -qv "install ok installed"; then
+  if [[ -n $(missing_apt_packages) ]]; then
     rm -f "$STAMPS/apt" "$STAMPS/complete"
   else
     plugin_layer
@@ -289,10 +331,10 @@ fi
 
 T0=$SECONDS
 log "building the fem-ms environment in $PREFIX ($JOBS jobs); fresh build ~25 min on 2 cores"
-if [[ -f $STAMPS/apt ]] && dpkg-query -W -f='${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -qv "install ok installed"; then
+if [[ -f $STAMPS/apt && -n $(missing_apt_packages) ]]; then
   rm -f "$STAMPS/apt"
 fi
-step apt
+apt_step
 step download
 step venv
 # PETSc (both cores) alongside the mostly single-core Python builds.

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,96 @@ def test_heat_to_xdmf_writes_the_time_series(tmp_path):
     max_u = float(proc.stdout.split("max u = ")[1].split(",")[0])
     assert steps[0][1]["u"].max() == 0 and steps[-1][1]["u"].max() == pytest.approx(max_u, rel=1e-5)
     assert np.all(np.diff([p["u"].max() for _, p, _ in steps]) > 0)  # heating up from u = 0 under f = 1
+
+
+def test_the_common_provider_options_reach_the_provider():
+    # exact eigenpairs have an indicator ~1e-11: a tolerance below it flags every neighbourhood
+    proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", 'verify="warn"',
+               "--provider-option", "tolerance=1e-300")
+    assert proc.returncode == 0, proc.stderr
+    assert "basis provider 'slepc': the local bases of 16 of 16 neighbourhoods fail the a-posteriori check" \
+        in proc.stderr
+    proc = run("solve", *SMALL, "--n-basis", "2", "--provider-option", 'verify="sometimes"')
+    assert proc.returncode == 2 and "verify must be one of ('off', 'warn', 'refine', 'fallback')" in proc.stderr, \
+        proc.stderr
+
+
+CONFIGS = Path(__file__).resolve().parent.parent / "demos" / "configs"
+
+
+def test_generate_print_config_applies_samples_and_set():
+    import tomllib
+
+    from fem_ms.data import load_config
+
+    example = CONFIGS / "multilevel_darcy.toml"
+    proc = run("generate", str(example), "--samples", "3", "--set", "levels=[4, 8]", "--set", "forcing=random",
+               "--set", "contrast=100", "--print-config")
+    assert proc.returncode == 0 and not error_lines(proc), proc.stderr
+    printed = tomllib.loads(proc.stdout)
+    assert proc.stdout.startswith('kind = "multilevel"\n')
+    assert (printed["samples"], printed["levels"], printed["forcing"], printed["contrast"]) == (3, [4, 8], "random",
+                                                                                               100.0)
+    assert printed["validation_fraction"] == 0.1 and printed["storage_dtype"] == "float64"  # file and defaults
+    assert load_config(printed) == load_config(example, {"samples": 3, "levels": [4, 8], "forcing": "random",
+                                                         "contrast": 100})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "energie=0.9"], "with energie = 0.9: config of kind 'multilevel': unknown key 'energie' "
+                               "(did you mean 'energy'?)"),
+    (["--set", "energy=high"], "key 'energy' must be a number, got 'high' (str)"),
+    (["--samples", "0"], "samples must be a positive integer, got 0"),
+    (["--set", "samples"], "--set 'samples': expected KEY=VALUE"),
+])
+def test_generate_overrides_are_checked_like_the_file(args, message):
+    proc = run("generate", str(CONFIGS / "multilevel_darcy.toml"), *args, "--print-config")
+    lines = error_lines(proc)
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_generate_samples_sets_the_count(tmp_path):
+    import h5py
+
+    proc = run("-q", "generate", str(CONFIGS / "tiny" / "burgers.toml"), "--samples", "4", "--out-dir", str(tmp_path))
+    assert proc.returncode == 0 and "(4 samples of 'burgers')" in proc.stdout, proc.stderr
+    with h5py.File(tmp_path / "tiny_burgers.h5") as fh:
+        assert fh["u"].shape[0] == 4
+
+
+def test_every_dataset_kind_has_a_tiny_config():
+    from fem_ms.data import load_config
+    from fem_ms.data.config import CONFIG_KINDS
+
+    assert sorted(load_config(path).kind for path in (CONFIGS / "tiny").glob("*.toml")) == sorted(CONFIG_KINDS)
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in (CONFIGS / "tiny").glob("*.toml")))
+def test_the_tiny_configs_generate_in_seconds(tmp_path, name):
+    from fem_ms.data import DatasetFile, load_config
+
+    config = CONFIGS / "tiny" / f"{name}.toml"
+    started = time.perf_counter()
+    proc = run("-q", "generate", str(config), "--out-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert time.perf_counter() - started < 60  # ~5 s here, most of it starting Firedrake
+    path = tmp_path / f"{load_config(config).name}.h5"
+    assert proc.stdout.strip() == f"wrote {path} ({load_config(config).samples} samples of {name!r})"
+    DatasetFile(path).verify()
+
+
+def test_generate_progress_counts_every_rank_from_the_resumed_count(tmp_path):
+    import re
+
+    from fem_ms.data import generate, load_config
+
+    config = CONFIGS / "tiny" / "multilevel.toml"
+    # a first run "killed" after one sample
+    assert generate(load_config(config), tmp_path, progress=False, max_new_samples=1) is None
+    proc = run("generate", str(config), "--out-dir", str(tmp_path), mpi=2)
+    assert proc.returncode == 0, proc.stderr
+    frames = re.findall(r"multilevel tiny_multilevel \(2 ranks\):\s+\d+%.*?\| (\d+)/(\d+) ", proc.stderr)
+    # out of all 6 samples (not rank 0's 3), from the one done before (more if the other rank was quick)
+    assert frames and {total for _, total in frames} == {"6"}, proc.stderr
+    assert int(frames[0][0]) >= 1 and frames[-1][0] == "6", frames
+    assert re.search(r"merging tiny_multilevel.h5: 100%.*\| 6/6 ", proc.stderr), proc.stderr

@@ -60,7 +60,7 @@ def test_deterministic_and_resumable(tmp_path, capsys):
     resumed = generate(LEVELS, tmp_path / "b", progress=True)
     bars = capsys.readouterr().err
     # the bar starts at the sample done before, and the merge has its own
-    assert re.search(r"levels \(rank 0 of 1\):\s+33%.*\| 1/3 ", bars) and " 0/" not in bars.split("merging")[0]
+    assert re.search(r"multilevel levels:\s+33%.*\| 1/3 ", bars) and " 0/" not in bars.split("merging")[0]
     assert re.search(r"merging levels.h5: 100%.*\| 3/3 ", bars)
     a, _ = read(full)
     b, _ = read(resumed)

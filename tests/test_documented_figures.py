@@ -14,7 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIGURES = REPO / "docs" / "results" / "learned_basis.json"
-ROW = re.compile(r"^\| (f = [^|]+?) \| (slepc|learned, unchecked|learned) \| ([\d.]+) \| ([\d.]+) \| ([^|]+?) \|$", re.M)
+ROW = re.compile(r"^\| (f = [^|]+?) \| (slepc|learned, unchecked|learned) \| ([\d.]+) \| ([\d.]+) \| ([^|]+?) \|$",
+                 re.M)
 
 
 def documented_rows() -> list[tuple]:

@@ -59,6 +59,39 @@ class TestVerifiedLearnedBasisProvider(TestLearnedBasisProvider):
     options = {}
 
 
+def test_the_learned_provider_takes_the_common_options(learned_checkpoints):
+    from fem_ms.gmsfem import ProviderOptions
+    from fem_ms_torch.basis.provider import LearnedBasisProvider
+
+    assert issubclass(LearnedBasisProvider, ProviderOptions)
+    provider = LearnedBasisProvider(learned_checkpoints[2], device="cpu", progress=False, verify="refine",
+                                    tolerance=0.05, max_iterations=2, field_fraction=0.5)
+    assert (provider.progress, provider.verify, provider.tolerance, provider.max_iterations,
+            provider.field_fraction) == (False, "refine", 0.05, 2, 0.5)
+    with pytest.raises(ValueError, match=r"verify must be one of \('off', 'warn', 'refine', 'fallback'\)"):
+        LearnedBasisProvider(learned_checkpoints[2], verify="maybe")
+    with pytest.raises(TypeError, match="progress must be true or false, got 'yes'"):
+        LearnedBasisProvider(learned_checkpoints[2], progress="yes")
+
+
+def test_fem_ms_solve_with_the_learned_provider(learned_checkpoints):
+    """``fem-ms solve --basis learned --checkpoint PATH --provider-option ...`` as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    fine, coarse = str(MESHES[2][1]), str(MESHES[2][0])
+    base = [sys.executable, "-m", "fem_ms.cli", "-q", "solve", "--fine", fine, "--coarse", coarse, "--n-basis",
+            str(BasisProviderContract.n_basis), "--basis", "learned", "--checkpoint", str(learned_checkpoints[2])]
+    proc = subprocess.run([*base, "--provider-option", 'verify="fallback"', "--provider-option", "tolerance=0.1"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"GMsFEM (learned, N_bf={BasisProviderContract.n_basis}," in proc.stdout and "relative L2" in proc.stdout
+    proc = subprocess.run([*base, "--provider-option", "precision=float16"], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=300)
+    assert proc.returncode == 2 and "precision must be one of ('float32', 'bfloat16'), got 'float16'" in proc.stderr
+
+
 @pytest.mark.parametrize("policy", ["warn", "refine", "fallback"])
 def test_out_of_distribution_fields_are_flagged_and_mended(learned_checkpoints, policy, family="channels"):
     """A κ from a family the model never saw: the indicator flags neighbourhoods; refine and

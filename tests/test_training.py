@@ -234,3 +234,41 @@ def test_an_empty_validation_split_is_named():
     with pytest.raises(ValueError, match="d.h5: the 'validation' split is empty"):
         check_validation_split(0, "d.h5", "validation")
     check_validation_split(3, "d.h5", "validation")
+
+
+TINY_DATASET = {"basis": "gmsfem_basis", "mlmc": "multilevel", "gpo": "burgers"}
+# what makes each example run one epoch in seconds on its tiny dataset: the data, one epoch,
+# small models; everything else is the example's own
+TINY_RUN = {
+    "basis": {"epochs": 1, "width": 4, "depth": 1, "modes": 2, "batch_size": 4, "progress": False},
+    "mlmc": {"data.levels": [4, 8, 16], "model.width": 4, "model.modes": 2, "mlmc.batch_size": 2,
+             "train.epochs": 1, "train.progress": False},
+    "gpo": {"epochs": 1, "batch_size": 6, "n_train": 12, "calibration": 6, "progress": False,
+            "options.width": 4, "options.wavelet_levels": 2, "options.inducing": 4, "options.neighbours": 4},
+}
+
+
+@pytest.mark.parametrize("command", sorted(TINY_DATASET))
+def test_example_training_configs_run_an_epoch_on_the_tiny_datasets(repo, tmp_path, monkeypatch, command):
+    """demos/configs/train/COMMAND.toml through ``fem-ms train-COMMAND``, on the tiny dataset of
+    its kind (demos/configs/tiny/), with the settings of :data:`TINY_RUN` replaced."""
+    import sys
+    import tomllib
+
+    from fem_ms.cli import main
+    from fem_ms.data import generate
+    from fem_ms.data import load_config as load_dataset_config
+    from fem_ms.typed_config import toml_text, with_overrides
+
+    dataset = generate(load_dataset_config(repo / "demos" / "configs" / "tiny" / f"{TINY_DATASET[command]}.toml"),
+                       tmp_path, progress=False)
+    out = tmp_path / f"{command}.pt"
+    paths = {"mlmc": {"data.path": str(dataset), "train.checkpoint": str(out)}}.get(
+        command, {"dataset": str(dataset), "out": str(out)})
+    example = tomllib.loads((repo / "demos" / "configs" / "train" / f"{command}.toml").read_text())
+    config = tmp_path / "config.toml"
+    config.write_text(toml_text(with_overrides(example, {**paths, **TINY_RUN[command]})))
+    monkeypatch.setattr(sys, "argv", ["fem-ms"])  # main hands PETSc its options through sys.argv
+    assert main(["-q", f"train-{command}", str(config)]) == 0
+    runs = load_checkpoint(out)["runs"]
+    assert runs and all(len(run["history"]) == 1 for run in runs.values())  # one epoch of every model

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..typed_config import check_fields, config_from_mapping, read_config_file
+from ..typed_config import check_fields, config_from_mapping, read_config_file, toml_text, with_overrides
 
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
            "BurgersConfig", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
@@ -72,6 +72,10 @@ class _Common:
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True)
+
+    def to_toml(self) -> str:
+        """The config as a TOML file that :func:`load_config` reads back as this config."""
+        return toml_text({"kind": self.kind, **asdict(self)})
 
     def kappa_seed(self, sample: int) -> int:
         return self.seed + 2 * sample
@@ -232,16 +236,26 @@ CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, C
                                           DarcyNotchConfig, BurgersConfig)}
 
 
-def load_config(source) -> _Common:
+def load_config(source, overrides: dict | None = None) -> _Common:
     """A config from a dict, or a ``.toml``/``.json`` file with a ``kind`` key (the dialect of
-    :mod:`fem_ms.typed_config`: unknown keys and wrongly typed values are named)."""
+    :mod:`fem_ms.typed_config`: unknown keys and wrongly typed values are named).
+
+    ``overrides`` (key → value, e.g. ``{"samples": 4}``; ``fem-ms generate --set``) replace the
+    source's values before the checks, which name the key whether it came from the file or not.
+    """
     data = read_config_file(source) if isinstance(source, (str, os.PathLike)) else dict(source)
+    if overrides:
+        data = with_overrides(data, overrides)
     kind = data.pop("kind", None)
     if kind not in CONFIG_KINDS:
         raise ValueError(f"config: kind must be one of {sorted(CONFIG_KINDS)}, got {kind!r}")
     try:
         return config_from_mapping(CONFIG_KINDS[kind], data, f"config of kind {kind!r}")
     except (TypeError, ValueError) as exc:
-        if isinstance(source, (str, os.PathLike)):  # the checks in the dataclass do not know the file
-            raise type(exc)(f"{source}: {exc}") from None
+        # the checks in the dataclass know neither the file nor which values replaced its own
+        origin = [str(source)] if isinstance(source, (str, os.PathLike)) else []
+        if overrides:
+            origin.append("with " + ", ".join(f"{key} = {value!r}" for key, value in overrides.items()))
+        if origin:
+            raise type(exc)(f"{' '.join(origin)}: {exc}") from None
         raise

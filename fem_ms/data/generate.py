@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,13 +81,20 @@ def _generate(config, path: Path, overwrite: bool, comm, progress: bool, max_new
     if max_new_samples is not None:
         todo = todo[:max_new_samples]
     show = progress and comm.rank == 0
-    # the bar counts this rank's samples and starts at those earlier runs finished
-    with tqdm(total=len(mine), initial=sum(store.done(s) for s in mine), unit="sample", disable=not show,
-              desc=f"{config.kind} {config.name} (rank 0 of {comm.size})") as bar:
+    # rank 0's bar counts the samples of every rank (the shards in the shared directory) out of all
+    # samples, starting at those earlier runs finished
+    ranks = f" ({comm.size} ranks)" if comm.size > 1 else ""
+    with tqdm(total=config.samples, initial=store.count_done(), unit="sample", disable=not show,
+              desc=f"{config.kind} {config.name}{ranks}") as bar:
         for s in todo:
             store.write(s, sampler.sample(s))
-            bar.update()
-    comm.barrier()
+            if show:
+                bar.update(store.count_done() - bar.n)
+        finished = comm.Ibarrier()  # every rank's share written
+        while show and not finished.Test():  # the others' samples keep the bar moving meanwhile
+            time.sleep(0.5)
+            bar.update(store.count_done() - bar.n)
+        finished.Wait()
     if max_new_samples is not None and not all(store.done(s) for s in range(config.samples)):
         return None
     merged = None

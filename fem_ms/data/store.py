@@ -159,6 +159,10 @@ class ShardStore:
         """Whether sample ``sample`` has been written (a resumed run skips it)."""
         return self.shard(sample).exists()
 
+    def count_done(self) -> int:
+        """The samples done so far, by any rank (the temporaries of writes in flight start with '.')."""
+        return sum(1 for _ in self.parts.glob("sample_*.npz"))
+
     def write(self, sample: int, arrays: dict) -> None:
         """Write one sample's arrays atomically."""
         fd, tmp = tempfile.mkstemp(dir=self.parts, prefix=f".sample_{sample:07d}.", suffix=".npz")

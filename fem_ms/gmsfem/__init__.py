@@ -24,6 +24,7 @@ from .patches import PatchSet
 from .providers import (
                      BasisProvider,
                      LocalBases,
+                     ProviderOptions,
                      SpectralBasisProvider,
                      TruncatedBasisProvider,
                      available_providers,
@@ -33,9 +34,7 @@ from .space import DegenerateSpaceError, MultiscaleSpace
 from .spectral import SpectralConvergenceError, SpectralSolveError, SpectralSolver
 
 __all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry",
-           "GMsFEM",
-           "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet", "PicardCoarseModel",
-           "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError", "SpectralSolveError", "SpectralSolver",
-           "TimeSteppingCoarseModel", "TruncatedBasisProvider", "available_providers", "build_neighbourhoods",
-           "clear_layouts",
-           "coarse_model", "get_provider"]
+           "GMsFEM", "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet",
+           "PicardCoarseModel", "ProviderOptions", "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError",
+           "SpectralSolveError", "SpectralSolver", "TimeSteppingCoarseModel", "TruncatedBasisProvider",
+           "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model", "get_provider"]

@@ -6,7 +6,10 @@ matrices on demand, and κ on each neighbourhood's canonically oriented patch gr
 SLEPc eigen-solver (:class:`SpectralBasisProvider`, name ``"slepc"``) and learned providers
 (``fem_ms_torch``) return the same thing, and everything downstream is shared.
 
-Providers are found by name in the ``fem_ms.basis_providers`` entry-point group.
+Providers are found by name in the ``fem_ms.basis_providers`` entry-point group. Every provider
+of fem-ms and its plugin accepts the options of :class:`ProviderOptions` (``progress``, ``verify``,
+``tolerance``, ``max_iterations``, ``field_fraction``), so that a caller (``fem-ms solve
+--provider-option``) can set them whichever provider it names.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..checks import check_int
+from ..checks import check_int, check_real
 from ..plugins import BASIS_PROVIDERS, registered
 from .patches import PatchSet
 from .spectral import SpectralSolver
-from .verification import relative_residuals
+from .verification import DEFAULT_FIELD_FRACTION, DEFAULT_TOLERANCE, POLICIES, relative_residuals, verify_bases
 
-__all__ = ["BasisProvider", "LocalBases", "SpectralBasisProvider", "TruncatedBasisProvider", "get_provider",
-           "provider_from", "available_providers", "ENTRY_POINT_GROUP"]
+__all__ = ["BasisProvider", "LocalBases", "ProviderOptions", "SpectralBasisProvider", "TruncatedBasisProvider",
+           "get_provider", "provider_from", "available_providers", "ENTRY_POINT_GROUP"]
 
 logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = BASIS_PROVIDERS
@@ -92,11 +95,59 @@ class BasisProvider(Protocol):
         ...
 
 
-class SpectralBasisProvider:
+class ProviderOptions:
+    """The options every basis provider accepts: a progress bar, and the a-posteriori check of
+    its bases (:mod:`.verification`) with what to do where it fails.
+
+    A provider subclasses it, passes these options to ``__init__`` and returns
+    ``self.verified(patches, bases, n_basis)`` from ``local_bases``.
+
+    Parameters
+    ----------
+    progress : bool
+        Show a progress bar (rank 0), where the provider's work is long enough to have one.
+    verify : {"off", "warn", "refine", "fallback"}
+        What to do with neighbourhoods whose indicator exceeds ``tolerance``: nothing (the check
+        is skipped), warn, refine them by subspace iteration, or recompute them with SLEPc
+        (:func:`.verification.verify_bases`). The bases' ``verification`` reports what was done.
+    tolerance : float
+        The indicator's threshold.
+    max_iterations : int
+        The refinement's iteration budget per neighbourhood (``verify="refine"``).
+    field_fraction : float
+        When more than this fraction of all neighbourhoods is flagged, every neighbourhood is
+        treated (refine, fallback).
+    """
+
+    name = "provider"
+
+    def __init__(self, progress: bool = True, verify: str = "warn", tolerance: float = DEFAULT_TOLERANCE,
+                 max_iterations: int = 3, field_fraction: float = DEFAULT_FIELD_FRACTION):
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be true or false, got {progress!r}")
+        if verify not in POLICIES:
+            raise ValueError(f"verify must be one of {POLICIES}, got {verify!r}")
+        self.progress, self.verify = progress, verify
+        self.tolerance = check_real("tolerance", tolerance, positive=True)
+        self.max_iterations = check_int("max_iterations", max_iterations)
+        self.field_fraction = check_real("field_fraction", field_fraction, low=0.0, high=1.0)
+
+    def verified(self, patches: PatchSet, bases: LocalBases, n_basis: int, spans: dict | None = None) -> LocalBases:
+        """``bases`` after the check and policy of this provider's options (collective over
+        ``patches.comm``: every rank calls it). ``spans``: wider spaces to refine from."""
+        checked, _ = verify_bases(patches, bases, n_basis, self.verify, self.tolerance, self.max_iterations,
+                                  provider=self.name, spans=spans, field_fraction=self.field_fraction)
+        return checked
+
+
+class SpectralBasisProvider(ProviderOptions):
     """GMsFEM's spectral bases: the n smallest eigenpairs of A_i φ = λ S_i φ, by SLEPc.
 
     Eigenvectors are S_i-orthonormal, and signed so that their largest entry is positive
-    (deterministic across runs and partitions).
+    (deterministic across runs and partitions). Their indicator comes with the eigensolve at
+    the cost of two sparse products per neighbourhood, and is ~0 for converged eigenpairs: the
+    default ``verify="warn"`` flags an eigensolve that options made too loose
+    (``-gmsfem_eps_tol``).
 
     Parameters
     ----------
@@ -105,20 +156,22 @@ class SpectralBasisProvider:
         e.g. ``{"st_pc_factor_mat_solver_type": "mumps"}``.
     options_prefix : str
         Prefix for command-line overrides (default ``gmsfem_``).
-    progress : bool
-        Show a progress bar over the neighbourhoods.
+    progress, verify, tolerance, max_iterations, field_fraction
+        As for every provider (:class:`ProviderOptions`); ``progress`` shows a bar over the
+        neighbourhoods.
     """
 
     name = "slepc"
 
     def __init__(self, eps_options: dict | None = None, options_prefix: str = "gmsfem_",
-                 progress: bool = True):
+                 progress: bool = True, verify: str = "warn", tolerance: float = DEFAULT_TOLERANCE,
+                 max_iterations: int = 3, field_fraction: float = DEFAULT_FIELD_FRACTION):
         if eps_options is not None and not isinstance(eps_options, dict):
             raise TypeError(f"eps_options must be a dict of SLEPc/PETSc options, got {eps_options!r}")
         if not isinstance(options_prefix, str):
             raise TypeError(f"options_prefix must be a string, got {options_prefix!r}")
+        super().__init__(progress, verify, tolerance, max_iterations, field_fraction)
         self.solver = SpectralSolver(eps_options, options_prefix)
-        self.progress = progress
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
         """The ``n_basis`` smallest eigenpairs of every owned neighbourhood, with their relative
@@ -134,10 +187,10 @@ class SpectralBasisProvider:
             vectors[i] = phi * signs
             values[i] = lam
             residuals[i] = relative_residuals(A, S, phi, lam)
-        return LocalBases(vectors, values, dict(self.solver.timings), residuals)
+        return self.verified(patches, LocalBases(vectors, values, dict(self.solver.timings), residuals), n_basis)
 
 
-class TruncatedBasisProvider:
+class TruncatedBasisProvider(ProviderOptions):
     """The first ``n_basis`` vectors of bases computed before, for any ``n_basis`` up to theirs.
 
     Spectral bases are nested (the N smallest eigenpairs contain the n < N smallest), so one
@@ -148,13 +201,20 @@ class TruncatedBasisProvider:
     ----------
     bases : LocalBases
         E.g. ``MultiscaleSpace(..., n_basis=12).bases``.
+    progress, verify, tolerance, max_iterations, field_fraction
+        As for every provider (:class:`ProviderOptions`). The check computes the indicator of
+        the truncated vectors from the local matrices: ~0 when they are eigenvectors of this κ,
+        large when the bases were made for another κ. The truncation shows no progress bar.
     """
 
     name = "truncated"
 
-    def __init__(self, bases: LocalBases):
+    def __init__(self, bases: LocalBases, progress: bool = True, verify: str = "warn",
+                 tolerance: float = DEFAULT_TOLERANCE, max_iterations: int = 3,
+                 field_fraction: float = DEFAULT_FIELD_FRACTION):
         if not isinstance(bases, LocalBases):
             raise TypeError(f"bases must be LocalBases, got {type(bases).__name__}")
+        super().__init__(progress, verify, tolerance, max_iterations, field_fraction)
         self.bases = bases
 
     def local_bases(self, patches: PatchSet, n_basis: int) -> LocalBases:
@@ -172,7 +232,7 @@ class TruncatedBasisProvider:
             vectors[i] = phi[:, :n_basis]
             if i in self.bases.eigenvalues:
                 values[i] = np.asarray(self.bases.eigenvalues[i])[:n_basis]
-        return LocalBases(vectors, values)
+        return self.verified(patches, LocalBases(vectors, values), n_basis)
 
 
 def _check_n_basis(n_basis) -> None:

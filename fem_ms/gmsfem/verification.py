@@ -53,15 +53,20 @@ import scipy.sparse.linalg
 
 from ..checks import check_int, check_real
 
-__all__ = ["POLICIES", "RitzCheck", "VerificationReport", "LearnedBasisWarning", "ritz_check", "refine",
-           "relative_residuals", "verify_bases"]
+__all__ = ["POLICIES", "DEFAULT_TOLERANCE", "DEFAULT_FIELD_FRACTION", "RitzCheck", "VerificationReport",
+           "LearnedBasisWarning", "ritz_check", "refine", "relative_residuals", "verify_bases"]
 
 POLICIES = ("off", "warn", "refine", "fallback")
+#: the indicator threshold of the providers' verification, and the share of flagged neighbourhoods
+#: beyond which a whole field counts as out of a provider's distribution (chosen in docs/gmsfem.md)
+DEFAULT_TOLERANCE = 0.2
+DEFAULT_FIELD_FRACTION = 0.15
 
 
 class LearnedBasisWarning(UserWarning):
     """Local bases whose indicator exceeds the tolerance (policy ``"warn"``, or ``"refine"``
-    when the iteration budget did not bring it down)."""
+    when the iteration budget did not bring it down), from whichever provider: named for the
+    learned bases it was made for."""
 
 
 @dataclass
@@ -258,7 +263,9 @@ def verify_bases(patches, bases, n_basis: int, policy: str = "warn", tolerance: 
         report.timings["refine"] = time.perf_counter() - t0
     elif policy == "fallback" and report.flagged:
         t0 = time.perf_counter()
-        slepc = SpectralBasisProvider(progress=False)
+        # verify="off": only the ranks with flagged neighbourhoods get here, and the check's
+        # field fraction is a collective over all of them
+        slepc = SpectralBasisProvider(progress=False, verify="off")
         exact = slepc.local_bases(_restricted(patches, report.flagged), n_basis)
         vectors.update(exact.vectors)
         values.update(exact.eigenvalues)
@@ -277,8 +284,8 @@ def verify_bases(patches, bases, n_basis: int, policy: str = "warn", tolerance: 
         warnings.warn(f"basis provider {provider!r}: the local bases of {len(worst)} of {report.checked} "
                       f"neighbourhoods fail the a-posteriori check (indicator above {tolerance:g}){field}: "
                       f"{listed}{more}. "
-                      f"The GMsFEM solution may be far less accurate than SLEPc's; use verify='fallback' or "
-                      f"'refine'", LearnedBasisWarning, stacklevel=3)
+                      f"The GMsFEM solution may be far less accurate than with the exact local eigenpairs; use "
+                      f"verify='fallback' (SLEPc) or 'refine'", LearnedBasisWarning, stacklevel=3)
     timings = {**bases.timings, **{f"verify_{k}": v for k, v in report.timings.items()}}
     return LocalBases(vectors, values, timings, residuals, report), report
 

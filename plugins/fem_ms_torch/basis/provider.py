@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fem_ms.checks import check_int, check_real
-from fem_ms.gmsfem import LocalBases
-from fem_ms.gmsfem.verification import POLICIES, verify_bases
+from fem_ms.gmsfem import LocalBases, ProviderOptions
+from fem_ms.gmsfem.verification import DEFAULT_FIELD_FRACTION, DEFAULT_TOLERANCE
 
 from ..checkpoints import load_checkpoint, stored_model, stored_normaliser
 from .features import patch_features
@@ -24,13 +23,8 @@ from .rayleigh_ritz import rayleigh_ritz, ritz_residuals
 
 __all__ = ["LearnedBasisProvider", "DEFAULT_TOLERANCE"]
 
-#: the indicator threshold of the default verification, and the share of flagged neighbourhoods
-#: beyond which a whole field counts as out of distribution (chosen in docs/gmsfem.md)
-DEFAULT_TOLERANCE = 0.2
-DEFAULT_FIELD_FRACTION = 0.15
 
-
-class LearnedBasisProvider:
+class LearnedBasisProvider(ProviderOptions):
     """Predicts each neighbourhood's basis from κ on its canonical patch, one model per kind.
 
     Parameters
@@ -82,11 +76,7 @@ class LearnedBasisProvider:
     def __init__(self, checkpoint, device: str | None = None, precision: str = "float32",
                  ritz_precision: str = "float32", verify: str = "fallback", tolerance: float = DEFAULT_TOLERANCE,
                  max_iterations: int = 3, field_fraction: float = DEFAULT_FIELD_FRACTION, progress: bool = True):
-        if verify not in POLICIES:
-            raise ValueError(f"verify must be one of {POLICIES}, got {verify!r}")
-        self.verify, self.tolerance = verify, check_real("tolerance", tolerance, positive=True)
-        self.max_iterations = check_int("max_iterations", max_iterations)
-        self.field_fraction = check_real("field_fraction", field_fraction, low=0.0, high=1.0)
+        super().__init__(progress, verify, tolerance, max_iterations, field_fraction)
         if precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, got {precision!r}")
         if ritz_precision not in RITZ_PRECISIONS:
@@ -152,10 +142,7 @@ class LearnedBasisProvider:
         timings = {"inference": time.perf_counter() - t0, "network": network_s, "rayleigh_ritz": ritz_s}
         if self.verify != "off":
             timings["indicator"] = indicator_s
-        bases, _ = verify_bases(patches, LocalBases(vectors, timings=timings, residuals=residuals), n_basis,
-                                self.verify, self.tolerance, self.max_iterations, provider=self.name, spans=spans,
-                                field_fraction=self.field_fraction)
-        return bases
+        return self.verified(patches, LocalBases(vectors, timings=timings, residuals=residuals), n_basis, spans)
 
 
 def _synchronize(device: str) -> None:
