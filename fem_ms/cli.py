@@ -21,7 +21,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import tomllib
 
 from .plugins import BASIS_PROVIDERS, CLI_COMMANDS, registered
@@ -397,6 +399,7 @@ def main(argv=None) -> int:
     """Run ``fem-ms`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     traceback = "--traceback" in argv
+    interrupted = _record_interrupts()
     try:
         ours, petsc = split_petsc_options(argv)
         parser, broken = build_parser()
@@ -423,9 +426,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         if traceback:
             raise
-        print("fem-ms: interrupted (datasets and training runs resume when the same command is run again)",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _report_interrupt()
     except SystemExit as exc:  # --help, --version, and plugins that exit with a message
         if isinstance(exc.code, str):
             print(f"fem-ms: {exc.code}", file=sys.stderr)
@@ -434,7 +435,34 @@ def main(argv=None) -> int:
     except Exception as exc:
         if traceback:
             raise
-        return _report(exc)
+        # Ctrl-C inside a Python callback of PETSc's comes back as a PETSc error (petsc4py's 101)
+        return _report_interrupt() if interrupted.is_set() else _report(exc)
+    finally:
+        if signal.getsignal(signal.SIGINT) is interrupted.handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _record_interrupts() -> threading.Event:
+    """An event set by SIGINT, which is otherwise handled as Python's default (KeyboardInterrupt);
+    its ``handler`` is installed while :func:`main` runs, where Python's default was installed."""
+    event = threading.Event()
+
+    def handler(signum, frame):
+        event.set()
+        signal.default_int_handler(signum, frame)
+
+    event.handler = handler
+    # signal handlers can only be set from the main thread
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, handler)
+    return event
+
+
+def _report_interrupt() -> int:
+    print("fem-ms: interrupted (datasets and training runs resume when the same command is run again)",
+          file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _report(exc: Exception) -> int:

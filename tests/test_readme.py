@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def test_readme_examples_run(repo, tmp_path):
     text = (repo / "README.md").read_text()
@@ -21,6 +23,7 @@ def test_readme_examples_run(repo, tmp_path):
         subprocess.run([sys.executable, str(script)], check=True, cwd=tmp_path)
 
 
+@pytest.mark.torch  # the table's train-basis command comes with the torch plugin
 def test_readme_first_screen_table_and_figure(repo):
     """The "I want to … → run" table's commands parse with fem-ms's own parser (PETSc options
     split off as the CLI does), the files they name exist, and the figure is committed."""
