@@ -25,10 +25,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from fem_ms.atomic import write_text_atomically
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_KEYS = ("name", "target", "measured", "comparator", "n", "met", "caveats")
@@ -203,19 +204,7 @@ def write_result(path: Path, payload: dict, targets: list[dict]) -> Path:
 def write_json_atomic(path: Path, document: dict) -> Path:
     """``document`` as indented JSON at ``path``, replaced in one rename (readers never see half
     a file, an interrupted write leaves the old one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, json.dumps(document, indent=2) + "\n")
 
 
 def default_output(name: str, quick: bool) -> Path:

@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path, write_text_atomically
 from .config import load_config
 from .schema import FORMAT_VERSION, create_dataset, write_header
 from .xdmf import sidecar_path, write_xdmf
@@ -148,7 +149,7 @@ class ShardStore:
                 shutil.rmtree(self.parts)
         self.parts.mkdir(parents=True, exist_ok=True)
         if not cfg.exists():
-            _atomic_write_text(cfg, self.config.to_json())
+            write_text_atomically(cfg, self.config.to_json())
         return False
 
     def shard(self, sample: int) -> Path:
@@ -187,9 +188,7 @@ class ShardStore:
         with np.load(self.shard(0)) as first:
             layout = {key: (first[key].shape, first[key].dtype) for key in first.files}
         # the name _remove_leftovers recognises: .NAME.h5.XXXXXXXX.h5
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".h5")
-        os.close(fd)
-        try:
+        with atomic_path(self.path, suffix=".h5") as tmp:
             with h5py.File(tmp, "w") as fh:
                 write_header(fh, self.config, attrs)
                 for key, value in shared.items():
@@ -203,11 +202,6 @@ class ShardStore:
                     with np.load(self.shard(s)) as arrays:
                         for key, dset in dsets.items():
                             dset[s] = arrays[key]
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         shutil.rmtree(self.parts)
         write_xdmf(self.path)
         return self.path
@@ -233,8 +227,3 @@ def _remove_leftovers(path: Path, parts: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

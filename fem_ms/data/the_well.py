@@ -37,13 +37,12 @@ and are refused.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from ..atomic import atomic_path
 from .schema import DatasetFile
 
 __all__ = ["WELL_KINDS", "WELL_SPLITS", "export_the_well"]
@@ -104,17 +103,8 @@ class _Layout:
 
 def _write_split(layout: _Layout, data: DatasetFile, samples: np.ndarray, path: Path, block: int) -> None:
     """One split's file, written to a temporary name beside ``path`` and renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".hdf5")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as fh:
-            _write(fh, layout, data, samples, block)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".hdf5") as tmp, h5py.File(tmp, "w") as fh:
+        _write(fh, layout, data, samples, block)
 
 
 def _write(fh: h5py.File, layout: _Layout, data: DatasetFile, samples: np.ndarray, block: int) -> None:

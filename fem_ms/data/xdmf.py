@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from ..atomic import atomic_path
 
 __all__ = ["SIDECAR_KINDS", "sidecar_path", "write_xdmf"]
 
@@ -232,13 +232,6 @@ def write_xdmf(path, samples=None) -> Path | None:
         root = _build(fh, path.name, kind, samples)
     ET.register_namespace("xi", _XINCLUDE)  # declared on the root where a step includes another's geometry
     target = sidecar_path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            ET.ElementTree(root).write(fh, xml_declaration=True, encoding="utf-8")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        ET.ElementTree(root).write(fh, xml_declaration=True, encoding="utf-8")
     return target

@@ -19,14 +19,14 @@ the other earlier formats are named with the command that retrains them.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from fem_ms.atomic import atomic_path
 
 from .normalisation import Normaliser
 from .registry import model_from_record, model_record, plain_state_dict
@@ -44,19 +44,8 @@ _RETRAIN = {"fem-ms/gmsfem-no/1": "fem-ms train-basis", "fem-ms/mlmc/1": "fem-ms
 def write_atomically(path, write: Callable[[str], None]) -> None:
     """Call ``write(temporary path)``, then move the file to ``path`` (readable under the umask):
     readers see the old file or the new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        write(str(tmp))
 
 
 def _read(path: Path) -> dict:
