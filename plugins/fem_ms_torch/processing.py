@@ -43,10 +43,12 @@ class NormaliserTransform(Transform):
         self.normaliser, self.part = normaliser, part
 
     def transform(self, data: torch.Tensor) -> torch.Tensor:
+        """``data`` standardised with this side's statistics."""
         n = self.normaliser
         return n.normalise_inputs(data) if self.part == "inputs" else n.normalise_outputs(data)
 
     def inverse_transform(self, data: torch.Tensor) -> torch.Tensor:
+        """Standardised ``data`` back in physical units."""
         n = self.normaliser
         return n.denormalise_inputs(data) if self.part == "inputs" else n.denormalise_outputs(data)
 
