@@ -125,27 +125,25 @@ missing_apt_packages() {
 # The apt step as root; otherwise, or with FEM_MS_SKIP_APT=1, the check that it has nothing to do,
 # failing early with the missing packages' names (apt-get itself would fail in its log).
 apt_step() {
-  local missing n; n=$(step_no apt)
+  local missing n why fix skipped; n=$(step_no apt)
   missing=$(missing_apt_packages | tr '\n' ' '); missing=${missing% }
   if [[ ${FEM_MS_SKIP_APT:-0} == 1 ]]; then
-    if [[ -n $missing ]]; then
-      log "[$n/$NSTEPS] FAILED step 'apt': FEM_MS_SKIP_APT=1, but these Debian packages are not installed: $missing." \
-          "Install them (as root: apt-get install $missing), or unset FEM_MS_SKIP_APT to let the bootstrap do it" >&2
-      return 1
-    fi
-    log "[$n/$NSTEPS] apt: skipped (FEM_MS_SKIP_APT=1; the Debian packages are installed)"
-    return 0
+    why="FEM_MS_SKIP_APT=1, but these Debian packages are not installed"
+    fix="Install them (as root: apt-get install $missing), or unset FEM_MS_SKIP_APT to let the bootstrap do it"
+    skipped="FEM_MS_SKIP_APT=1; the Debian packages are installed"
+  elif [[ $(id -u) != 0 ]]; then
+    why="installing Debian packages needs root, and these are missing"
+    fix="Run the bootstrap as root, or install them yourself and rerun with FEM_MS_SKIP_APT=1"
+    skipped="not root, and the Debian packages are installed"
+  else
+    step apt
+    return
   fi
-  if [[ $(id -u) != 0 ]]; then
-    if [[ -n $missing ]]; then
-      log "[$n/$NSTEPS] FAILED step 'apt': installing Debian packages needs root, and these are missing: $missing." \
-          "Run the bootstrap as root, or install them yourself and rerun with FEM_MS_SKIP_APT=1" >&2
-      return 1
-    fi
-    log "[$n/$NSTEPS] apt: skipped (not root, and the Debian packages are installed)"
-    return 0
+  if [[ -n $missing ]]; then
+    log "[$n/$NSTEPS] FAILED step 'apt': $why: $missing." "$fix" >&2
+    return 1
   fi
-  step apt
+  log "[$n/$NSTEPS] apt: skipped ($skipped)"
 }
 
 do_download() {
