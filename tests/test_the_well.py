@@ -6,6 +6,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import yaml
 from scipy.interpolate import RegularGridInterpolator
 
 from fem_ms.data import BurgersConfig, GMsFEMBasisConfig, MultilevelConfig, generate
@@ -61,7 +62,15 @@ def test_burgers_in_the_well_layout(tmp_path):
         np.testing.assert_array_equal(fh["t0_fields/u"][:, 0], source["u0"][train])
         np.testing.assert_array_equal(fh["t0_fields/u"][:, 1], source["u"][train])
         assert json.loads(fh.attrs["config"])["samples"] == 5 and fh.attrs["source"] == "burgers.h5"
-    assert not [p for p in (tmp_path / "well").rglob(".*")]
+        u = fh["t0_fields/u"][()]
+    assert not [*(tmp_path / "well").rglob(".*"), *tmp_path.glob(".stats.yaml*")]
+    # the training split's statistics where The Well keeps them (neuraloperator reads data/../stats.yaml)
+    stats = yaml.safe_load((tmp_path / "stats.yaml").read_text())
+    delta = np.diff(u, axis=1)
+    expected = {"mean": u.mean(), "std": u.std(), "rms": np.sqrt(np.mean(u ** 2)),
+                "mean_delta": delta.mean(), "std_delta": delta.std(), "rms_delta": np.sqrt(np.mean(delta ** 2))}
+    for key, value in expected.items():
+        assert stats[key]["u"] == pytest.approx(value, rel=1e-12), key
 
 
 def test_multilevel_level_in_the_well_layout(tmp_path):

@@ -41,8 +41,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import yaml
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, write_text_atomically
 from .schema import DatasetFile
 
 __all__ = ["WELL_KINDS", "WELL_SPLITS", "export_the_well"]
@@ -181,7 +182,10 @@ def export_the_well(path, out_dir, level: int | None = None, block: int = 64) ->
     Returns
     -------
     dict
-        Our split name → the file written (splits without samples are left out).
+        Our split name → the file written (splits without samples are left out). The training
+        split's statistics go to ``stats.yaml`` beside ``out_dir`` (The Well's
+        ``datasets/NAME/stats.yaml``, which neuraloperator's ``TheWellDataset`` reads as
+        ``data/../stats.yaml``).
     """
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"block must be a positive integer, got {block!r}")
@@ -198,4 +202,36 @@ def export_the_well(path, out_dir, level: int | None = None, block: int = 64) ->
                 target = out_dir / WELL_SPLITS[split] / f"{layout.name}.hdf5"
                 _write_split(layout, data, samples, target, block)
                 written[split] = target
+        if len(data.split("train")):
+            write_text_atomically(out_dir.parent / "stats.yaml", _stats_yaml(layout, data.split("train"), block))
     return written
+
+
+def _stats_yaml(layout: _Layout, samples: np.ndarray, block: int) -> str:
+    """The Well's ``stats.yaml`` of the training samples: per field ``mean``, ``std``, ``rms`` over
+    samples, times and grid points, and ``mean_delta``, ``std_delta``, ``rms_delta`` of the
+    differences between consecutive times (time-varying fields only). Accumulated in float64 by
+    sums over blocks of samples (the values are O(1)-scaled fields, far from cancellation)."""
+    sums = {name: np.zeros(3) for name in layout.fields}  # count, sum, sum of squares
+    deltas = {name: np.zeros(3) for name, varying in layout.fields.items() if varying}
+    for start in range(0, len(samples), block):
+        values = layout.read(samples[start:start + block])
+        for name, acc in sums.items():
+            v = np.asarray(values[name], dtype=np.float64)
+            acc += (v.size, v.sum(), np.square(v).sum())
+            if name in deltas:
+                d = np.diff(v, axis=1)
+                deltas[name] += (d.size, d.sum(), np.square(d).sum())
+
+    def moments(acc):
+        count, total, squares = acc
+        mean = total / count
+        return mean, float(np.sqrt(max(squares / count - mean ** 2, 0.0))), float(np.sqrt(squares / count))
+
+    stats = {key: {} for key in ("mean", "std", "rms", "mean_delta", "std_delta", "rms_delta")}
+    for suffix, table in (("", sums), ("_delta", deltas)):
+        for name, acc in table.items():
+            mean, std, rms = moments(acc)
+            stats[f"mean{suffix}"][name], stats[f"std{suffix}"][name] = float(mean), std
+            stats[f"rms{suffix}"][name] = rms
+    return yaml.safe_dump(stats, sort_keys=False)
