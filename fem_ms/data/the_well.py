@@ -13,7 +13,7 @@ file), each with
   ``associated_fields``, ``mask`` marking the boundary's grid points, ``values``);
 * ``scalars``: the simulation parameters, constant;
 * ``t0_fields`` (scalar fields), ``t1_fields`` and ``t2_fields`` (empty here): arrays
-  (n_trajectories, [n_time,] *grid) with ``dim_varying``, ``sample_varying`` and
+  ``(n_trajectories, [n_time,] *grid)`` with ``dim_varying``, ``sample_varying`` and
   ``time_varying``.
 
 What is mapped, by kind:

@@ -4,7 +4,7 @@
 Files are opened lazily in each process (h5py handles must not cross a DataLoader fork), and
 samples are read on demand, so datasets larger than memory work.
 
-Items are dicts of named fields; :meth:`xy` gives the same items as ``{"x": input, "y": output}``,
+Items are dicts of named fields; ``xy()`` gives the same items as ``{"x": input, "y": output}``,
 the form neuraloperator's data processors and trainers take (with the normaliser of a trained
 model: :func:`fem_ms_torch.processing.data_processor`). The cylinder-flow items are
 torch_geometric ``Data`` graphs with ``x`` and ``y`` already, batched by PyG's ``DataLoader``.
@@ -27,7 +27,7 @@ __all__ = ["BurgersDataset", "CylinderFlowGraphDataset", "DarcyNotchDataset", "G
 
 class XYDataset(Dataset):
     """The items of a dataset of dicts as ``{"x": item[x], "y": item[y]}`` (neuraloperator's
-    convention); made by the datasets' :meth:`xy`."""
+    convention); made by the datasets' ``xy()``."""
 
     def __init__(self, dataset: Dataset, x: str, y: str):
         fields = dataset[0].keys() if len(dataset) else ()
@@ -65,7 +65,7 @@ class _H5Dataset(Dataset):
 class _DictDataset(_H5Dataset):
     """A dataset whose items are dicts of named fields."""
 
-    xy_fields = ("", "")  # the input and the output field of :meth:`xy`
+    xy_fields = ("", "")  # the input and the output field of ``xy()``
 
     def xy(self, x: str | None = None, y: str | None = None) -> XYDataset:
         """This dataset with items ``{"x": item[x], "y": item[y]}``; by default the input and
@@ -78,7 +78,7 @@ class GMsFEMBasisDataset(_DictDataset):
 
     Items are dicts with ``kappa`` ``(1, *cells)``, ``basis`` ``(N_bf, *vertices)``, ``eigenvalues``
     (N_bf,) and ``chi`` ``(*vertices)``, the partition-of-unity function of the patch;
-    :meth:`xy`: x = ``kappa``, y = ``basis``.
+    ``xy()``: x = ``kappa``, y = ``basis``.
     """
 
     kind = "gmsfem_basis"
@@ -128,7 +128,7 @@ class GMsFEMBasisDataset(_DictDataset):
 
 class MultilevelDataset(_DictDataset):
     """The level of resolution n of a multilevel dataset: ``kappa`` (1, n, n) [and ``f``
-    (1, n+1, n+1)] → ``u`` (1, n+1, n+1); :meth:`xy`: x = ``kappa``, y = ``u``."""
+    (1, n+1, n+1)] → ``u`` (1, n+1, n+1); ``xy()``: x = ``kappa``, y = ``u``."""
 
     kind = "multilevel"
     xy_fields = ("kappa", "u")
@@ -189,7 +189,7 @@ class DarcyNotchDataset(_DictDataset):
     """Boundary data → pressure on the notched triangle.
 
     Items: ``boundary_values`` (B,), ``pressure`` (N,) at the mesh nodes, ``pressure_grid``
-    (1, G, G) with zeros outside the domain, and ``mask`` (1, G, G), 1 inside; :meth:`xy`:
+    (1, G, G) with zeros outside the domain, and ``mask`` (1, G, G), 1 inside; ``xy()``:
     x = ``boundary_values``, y = ``pressure``.
     """
 
@@ -211,7 +211,7 @@ class DarcyNotchDataset(_DictDataset):
 
 
 class BurgersDataset(_DictDataset):
-    """1D Burgers: ``u0`` (1, n) → ``u`` (1, n), the solution at the final time; :meth:`xy`:
+    """1D Burgers: ``u0`` (1, n) → ``u`` (1, n), the solution at the final time; ``xy()``:
     x = ``u0``, y = ``u``."""
 
     kind = "burgers"

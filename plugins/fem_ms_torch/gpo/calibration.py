@@ -63,16 +63,20 @@ class Prediction:
         """The predictions as a gpytorch ``MultivariateNormal`` of batch shape (batch,) over the d
         points, so that gpytorch's tools apply (``log_prob``, ``confidence_region``, ``rsample``).
 
+        The covariance is a linear operator: diagonal without ``spatial``; with it, S_i K_x S_i
+        (plus the noise on the diagonal) with K_x made dense once (d² numbers, shared by the
+        batch). gpytorch's ``log_prob`` is exact by Cholesky up to
+        ``gpytorch.settings.max_cholesky_size`` points (800) and iterative beyond.
+
         Parameters
         ----------
         noise : bool
             The distribution of the observed u (latent plus noise variance, the default) or of
             the latent f.
 
-        The covariance is a linear operator: diagonal without ``spatial``; with it, S_i K_x S_i
-        (plus the noise on the diagonal) with K_x made dense once (d² numbers, shared by the
-        batch). gpytorch's ``log_prob`` is exact by Cholesky up to
-        ``gpytorch.settings.max_cholesky_size`` points (800) and iterative beyond.
+        Returns
+        -------
+        gpytorch.distributions.MultivariateNormal
         """
         variance = self.variance if noise else self.f_var
         if self.spatial is None:
