@@ -102,13 +102,16 @@ class _Layout:
         self.read = read
 
 
-def _write_split(layout: _Layout, data: DatasetFile, samples: np.ndarray, path: Path, block: int) -> None:
-    """One split's file, written to a temporary name beside ``path`` and renamed."""
+def _write_split(layout: _Layout, data: DatasetFile, samples: np.ndarray, path: Path, block: int,
+                 moments: _Moments | None = None) -> None:
+    """One split's file, written to a temporary name beside ``path`` and renamed; ``moments``
+    accumulates the statistics of the blocks written."""
     with atomic_path(path, suffix=".hdf5") as tmp, h5py.File(tmp, "w") as fh:
-        _write(fh, layout, data, samples, block)
+        _write(fh, layout, data, samples, block, moments)
 
 
-def _write(fh: h5py.File, layout: _Layout, data: DatasetFile, samples: np.ndarray, block: int) -> None:
+def _write(fh: h5py.File, layout: _Layout, data: DatasetFile, samples: np.ndarray, block: int,
+           moments: _Moments | None) -> None:
     axes = list(layout.axes)
     fh.attrs["dataset_name"] = layout.name
     fh.attrs["grid_type"] = "cartesian"
@@ -162,6 +165,8 @@ def _write(fh: h5py.File, layout: _Layout, data: DatasetFile, samples: np.ndarra
         values = layout.read(samples[start:start + block])
         for name, dset in dsets.items():
             dset[start:start + len(values[name])] = values[name]
+        if moments is not None:
+            moments.add(values)
 
 
 def export_the_well(path, out_dir, level: int | None = None, block: int = 64) -> dict[str, Path]:
@@ -200,38 +205,38 @@ def export_the_well(path, out_dir, level: int | None = None, block: int = 64) ->
             samples = data.split(split)
             if len(samples):
                 target = out_dir / WELL_SPLITS[split] / f"{layout.name}.hdf5"
-                _write_split(layout, data, samples, target, block)
+                moments = _Moments(layout.fields) if split == "train" else None
+                _write_split(layout, data, samples, target, block, moments)
                 written[split] = target
-        if len(data.split("train")):
-            write_text_atomically(out_dir.parent / "stats.yaml", _stats_yaml(layout, data.split("train"), block))
+                if moments is not None:
+                    write_text_atomically(out_dir.parent / "stats.yaml", moments.yaml())
     return written
 
 
-def _stats_yaml(layout: _Layout, samples: np.ndarray, block: int) -> str:
-    """The Well's ``stats.yaml`` of the training samples: per field ``mean``, ``std``, ``rms`` over
-    samples, times and grid points, and ``mean_delta``, ``std_delta``, ``rms_delta`` of the
-    differences between consecutive times (time-varying fields only). Accumulated in float64 by
-    sums over blocks of samples (the values are O(1)-scaled fields, far from cancellation)."""
-    sums = {name: np.zeros(3) for name in layout.fields}  # count, sum, sum of squares
-    deltas = {name: np.zeros(3) for name, varying in layout.fields.items() if varying}
-    for start in range(0, len(samples), block):
-        values = layout.read(samples[start:start + block])
-        for name, acc in sums.items():
+class _Moments:
+    """The Well's ``stats.yaml`` of the blocks of samples :meth:`add` sees: per field ``mean``,
+    ``std``, ``rms`` over samples, times and grid points, and ``mean_delta``, ``std_delta``,
+    ``rms_delta`` of the differences between consecutive times (time-varying fields only).
+    Accumulated in float64 as sums (the values are O(1)-scaled fields, far from cancellation)."""
+
+    def __init__(self, fields: dict[str, bool]):
+        self.sums = {name: np.zeros(3) for name in fields}  # count, sum, sum of squares
+        self.deltas = {name: np.zeros(3) for name, varying in fields.items() if varying}
+
+    def add(self, values: dict[str, np.ndarray]) -> None:
+        for name, acc in self.sums.items():
             v = np.asarray(values[name], dtype=np.float64)
             acc += (v.size, v.sum(), np.square(v).sum())
-            if name in deltas:
+            if name in self.deltas:
                 d = np.diff(v, axis=1)
-                deltas[name] += (d.size, d.sum(), np.square(d).sum())
+                self.deltas[name] += (d.size, d.sum(), np.square(d).sum())
 
-    def moments(acc):
-        count, total, squares = acc
-        mean = total / count
-        return mean, float(np.sqrt(max(squares / count - mean ** 2, 0.0))), float(np.sqrt(squares / count))
-
-    stats = {key: {} for key in ("mean", "std", "rms", "mean_delta", "std_delta", "rms_delta")}
-    for suffix, table in (("", sums), ("_delta", deltas)):
-        for name, acc in table.items():
-            mean, std, rms = moments(acc)
-            stats[f"mean{suffix}"][name], stats[f"std{suffix}"][name] = float(mean), std
-            stats[f"rms{suffix}"][name] = rms
-    return yaml.safe_dump(stats, sort_keys=False)
+    def yaml(self) -> str:
+        stats = {key: {} for key in ("mean", "std", "rms", "mean_delta", "std_delta", "rms_delta")}
+        for suffix, table in (("", self.sums), ("_delta", self.deltas)):
+            for name, (count, total, squares) in table.items():
+                mean = total / count
+                stats[f"mean{suffix}"][name] = float(mean)
+                stats[f"std{suffix}"][name] = float(np.sqrt(max(squares / count - mean ** 2, 0.0)))
+                stats[f"rms{suffix}"][name] = float(np.sqrt(squares / count))
+        return yaml.safe_dump(stats, sort_keys=False)
