@@ -233,14 +233,12 @@ def test_every_dataset_kind_has_a_tiny_config():
 
 
 @pytest.mark.parametrize("name", sorted(path.stem for path in (CONFIGS / "tiny").glob("*.toml")))
-def test_the_tiny_configs_generate_in_seconds(tmp_path, name):
+def test_the_tiny_configs_generate(tmp_path, name):
     from fem_ms.data import DatasetFile, load_config
 
     config = CONFIGS / "tiny" / f"{name}.toml"
-    started = time.perf_counter()
     proc = run("-q", "generate", str(config), "--out-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert time.perf_counter() - started < 60  # ~5 s here, most of it starting Firedrake
     path = tmp_path / f"{load_config(config).name}.h5"
     assert proc.stdout.strip() == f"wrote {path} ({load_config(config).samples} samples of {name!r})"
     DatasetFile(path).verify()
