@@ -90,17 +90,31 @@ def periodic_grf(n: int, seed: int, alpha: float, tau: float, length: float = 1.
     k2 = k[:, None] ** 2 + k[None, :] ** 2
     sqrt_eig = np.sqrt(2.0) * sigma * (4 * np.pi**2 * k2 / length**2 + tau**2) ** (-alpha / 2)
     sqrt_eig[0, 0] = 0.0
-    rng = np.random.default_rng(seed)
-    xi = rng.standard_normal((2, n, n))
+    xi = _nested_normals(n, seed)
     # ifft2's 1/n² is undone by n²: the grid values are the Fourier series Σ_k c_k e^{2πik·x/L}
     return np.fft.ifft2(n * n * sqrt_eig * (xi[0] + 1j * xi[1])).real
+
+
+def _nested_normals(n: int, seed: int) -> np.ndarray:
+    """Standard normals (2, n, n), one pair per wavenumber of the fftfreq layout, drawn shell by
+    shell (max(|k_x|, |k_y|) = 0, 1, 2, ...; within a shell by k_x, then k_y): every wavenumber
+    below n/2 gets the same pair whatever n, so the fields of one seed at n and 2n share their
+    modes below n/2 and a coarse draw is the fine one without its high modes (not Li et al.'s
+    order, which draws the grid in memory order)."""
+    k = np.fft.fftfreq(n, 1.0 / n).astype(np.int64)
+    kx, ky = np.meshgrid(k, k, indexing="ij")
+    order = np.lexsort((ky.ravel(), kx.ravel(), np.maximum(np.abs(kx), np.abs(ky)).ravel()))
+    draws = np.random.default_rng(seed).standard_normal((n * n, 2))
+    xi = np.empty((2, n * n))
+    xi[:, order] = draws.T
+    return xi.reshape(2, n, n)
 
 
 def random_vorticity(n: int, seed: int, alpha: float = 2.5, tau: float = 7.0) -> np.ndarray:
     """An initial vorticity w_0 on the n×n grid of the unit torus: the MLMC paper's (App. B.3) and
     Li et al.'s w_0 ~ N(0, 7^{3/2}(−Δ + 49 I)^{−2.5}), drawn by :func:`periodic_grf` (σ = τ^{α−1} =
-    7^{3/2}; zero mean). The same ``seed`` gives the same field; a field at ``n`` is not the
-    restriction of the field at ``2n`` (draw at the finest grid and use :func:`downsample`).
+    7^{3/2}; zero mean). The same ``seed`` gives the same field, and the same Fourier modes below
+    n/2 at every ``n`` (so a 64² and a 128² draw of one seed are one field at two resolutions).
     """
     return periodic_grf(n, seed, alpha, tau, length=1.0)
 

@@ -216,3 +216,16 @@ def test_blow_up_names_step_and_time():
     w0 = 200 * random_vorticity(16, 0)
     with pytest.raises(FloatingPointError, match=r"step \d+ \(t = "):
         solve_vorticity(w0, None, 1e-4, [50.0], dt=0.5)
+
+
+def test_one_seed_is_one_field_at_every_resolution():
+    """The draws of one seed at 32² and 64² have the same Fourier modes below 16 (the coarse
+    field is the fine one without its high modes), so solves at two resolutions can be compared."""
+    coarse, fine = random_vorticity(32, 5), random_vorticity(64, 5)
+    k = np.fft.fftfreq(32, 1.0 / 32).astype(int)
+    inner = k[np.abs(k) < 16]
+    c = np.fft.fft2(coarse)[np.ix_(inner % 32, inner % 32)] / 32**2
+    f = np.fft.fft2(fine)[np.ix_(inner % 64, inner % 64)] / 64**2
+    np.testing.assert_allclose(c, f, rtol=0, atol=1e-14)
+    # subsampling the fine draw differs only by its modes 16..31 aliased onto the coarse grid (k^-5 spectrum)
+    assert np.linalg.norm(downsample(fine, 32) - coarse) < 0.03 * np.linalg.norm(coarse)
