@@ -274,7 +274,8 @@ def solve_vorticity(w0: np.ndarray, forcing: np.ndarray | None, nu: float, times
             np.errstate(over="ignore", invalid="ignore"):
         for step in range(steps_total + 1):
             while k_out < len(counts) and counts[k_out] == step:
-                out[k_out] = np.fft.irfft2(w_hat, s=(n, n))
+                # t = 0 is w0 itself, not its round trip through the FFT
+                out[k_out] = w0 if step == 0 else np.fft.irfft2(w_hat, s=(n, n))
                 k_out += 1
             if step == steps_total:
                 break
