@@ -73,3 +73,17 @@ def test_gmsfem_no_paper_targets_follow_from_the_committed_file():
     partial = {k: v for k, v in document.items() if k != "table3"}
     record = next(t for t in targets(partial) if "Table 3" in t["name"])
     assert record["measured"] is None and record["met"] is None
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.35, float("nan"), "0.35"])
+def test_bad_kappa_scale_is_named(bad):
+    with pytest.raises((ValueError, TypeError), match="kappa_scale"):
+        coefficients.KLExpansion((8, 8), (0.1, 0.1), kappa_scale=bad)
+
+
+def test_explicit_contrast_overrides_the_paper_convention():
+    kle = paper_kle((20, 20), convention="paper")
+    kappa = kle.sample_kappa(2, contrast=100.0)
+    assert kappa.min() == pytest.approx(1.0) and kappa.max() == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        kle.sample_kappa(2, contrast=100.0, scale=1.0)
