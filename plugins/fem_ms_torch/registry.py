@@ -178,13 +178,20 @@ def _arguments_of(name: str) -> set[str] | None:
 def _is_operator(name: str) -> bool:
     """Whether ``name`` is a grid operator: channels in and out and Fourier modes per axis
     (neuraloperator's point-cloud models, FNOGNO and GINO, name theirs otherwise), or any
-    keywords and nothing else required (TFNO; not UQNO, which wraps a model)."""
+    keywords and nothing else required (TFNO; not UQNO, which wraps a model); of the plugin's own
+    models also those that need nothing but channels in and out and take the grid's ``dim``
+    (GNOT, Transolver++, DeepONet: no Fourier modes)."""
     parameters = inspect.signature(_builder(name)).parameters.values()
     accepted = _arguments_of(name)
+    required = {p.name for p in parameters
+                if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     if accepted is None:
-        return not any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                       for p in parameters)
-    return {"in_channels", "out_channels"} <= accepted and bool({"modes", "n_modes"} & accepted)
+        return not required
+    if not {"in_channels", "out_channels"} <= accepted:
+        return False
+    if {"modes", "n_modes"} & accepted:
+        return True
+    return not name.startswith(NEURALOP_PREFIX) and "dim" in accepted and required <= {"in_channels", "out_channels"}
 
 
 def check_model_name(name: str, operator: bool = False) -> None:
