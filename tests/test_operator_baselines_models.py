@@ -163,3 +163,33 @@ def test_a_size_the_model_lacks_and_a_wrong_input_are_refused(name):
     model = build_operator(name, 2, 1, 2, width=8, depth=1)
     with pytest.raises(ValueError, match=r"expected \(batch, 2, 2 spatial axes\), got \(1, 3, 8, 8\)"):
         model(torch.randn(1, 3, 8, 8))
+
+
+def test_train_standalone_trains_any_registered_grid_operator(tmp_path):
+    """The standalone κ (+ f) → u baseline with GNOT: checkpointed with its record, read back by
+    the solver; sizes and names the architecture does not have are refused before any training."""
+    from fem_ms.data import MultilevelConfig, generate
+    from fem_ms_torch.checkpoints import load_checkpoint
+    from fem_ms_torch.operators import GNOT
+    from fem_ms_torch.standalone import StandaloneSolver, train_standalone
+
+    data = generate(MultilevelConfig(name="m", samples=3, levels=(8,), train_fraction=0.67), tmp_path, progress=False)
+    kwargs = dict(epochs=2, batch_size=2, width=8, depth=1, progress=False, validation_split="test")
+    path = train_standalone(data, 8, tmp_path / "gnot.pt", architecture="gnot", model_options={"heads": 2}, **kwargs)
+    stored = load_checkpoint(path)
+    record = stored["models"]["model"]["record"]
+    assert record["name"] == "gnot" and record["arguments"]["heads"] == 2 and record["arguments"]["width"] == 8
+    assert stored["config"]["architecture"] == "gnot" and stored["config"]["modes"] is None
+    history = stored["runs"]["model"]["history"]
+    assert len(history) == 2 and all(math.isfinite(r["val_relative_l2"]) for r in history)
+    solver = StandaloneSolver(path)
+    assert isinstance(solver.model, GNOT)
+    u = solver(torch.ones(8, 8), torch.ones(9, 9))
+    assert u.shape == (9, 9) and torch.isfinite(u).all()
+    with pytest.raises(ValueError, match=re.escape("model 'transolver++' takes no modes or n_modes argument")):
+        train_standalone(data, 8, tmp_path / "t.pt", architecture="transolver++", modes=4, **kwargs)
+    with pytest.raises(ValueError, match="unknown model 'gnott'"):
+        train_standalone(data, 8, tmp_path / "t.pt", architecture="gnott", **kwargs)
+    with pytest.raises(ValueError, match="model 'mppde' is not a grid operator"):
+        train_standalone(data, 8, tmp_path / "t.pt", architecture="mppde", **kwargs)
+    assert not (tmp_path / "t.pt").exists()
