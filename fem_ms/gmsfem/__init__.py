@@ -35,6 +35,6 @@ from .spectral import SpectralConvergenceError, SpectralSolveError, SpectralSolv
 
 __all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry",
            "GMsFEM", "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet",
-           "PicardCoarseModel", "ProviderOptions", "ReducedSpace", "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError",
-           "SpectralSolveError", "SpectralSolver", "TimeSteppingCoarseModel", "TruncatedBasisProvider",
-           "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model", "get_provider"]
+           "PicardCoarseModel", "ProviderOptions", "ReducedSpace", "SpaceLayout", "SpectralBasisProvider",
+           "SpectralConvergenceError", "SpectralSolveError", "SpectralSolver", "TimeSteppingCoarseModel",
+           "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model", "get_provider"]
