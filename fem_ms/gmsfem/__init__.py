@@ -37,4 +37,5 @@ __all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "Degener
            "GMsFEM", "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet",
            "PicardCoarseModel", "ProviderOptions", "ReducedSpace", "SpaceLayout", "SpectralBasisProvider",
            "SpectralConvergenceError", "SpectralSolveError", "SpectralSolver", "TimeSteppingCoarseModel",
-           "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model", "get_provider"]
+           "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model",
+           "get_provider"]
