@@ -46,7 +46,7 @@ from .fitting import NetworkBaseline
 from .intrusive_pod import IntrusivePOD
 from .kernel import KernelRegression
 from .pcanet import PCANet, PCANetModel
-from .pod_regression import DeepONetPOD, DeepONetPODModel, FFNOPOD, FFNOPODModel
+from .pod_regression import FFNOPOD, DeepONetPOD, DeepONetPODModel, FFNOPODModel
 
 #: every baseline of this package, by class: what a benchmark iterates over
 BASELINES = (IntrusivePOD, DeepONetPOD, FFNOPOD, PCANet, KernelRegression, DeepPOD)

@@ -20,6 +20,7 @@ intrusive use of a basis is :class:`~.intrusive_pod.IntrusivePOD` (POD) and
 from __future__ import annotations
 
 import torch
+
 from ..basis.features import patch_features
 from ..operators import FFNO
 from ..registry import RegisteredModel
