@@ -26,6 +26,8 @@ The baselines (the GMsFEM-NO paper's appendix F):
 
 * :class:`IntrusivePOD` — global POD of the training u, a Galerkin solve of each new fine
   system (:class:`fem_ms.pod.PODSpace` on the core's coarse models);
+* :class:`IntrusiveFFNO` — an F-FNO trained by regression, its last hidden layer's fields as the
+  basis of a Galerkin solve per input (Meuris et al.; ``"ffno_basis"``);
 * :class:`DeepONetPOD` — POD-DeepONet: POD trunk, branch MLP → coefficients (registered as
   ``"deeponet_pod"``);
 * :class:`FFNOPOD` — F-FNO encoder and grid average → POD coefficients (``"ffno_pod"``);
@@ -43,14 +45,15 @@ trained by :class:`~.fitting.RegressionTrainer` on the training core.
 from .baseline import OperatorBaseline, grid_data, grid_inputs, read_split
 from .deeppod import DeepPOD, DeepPODModel
 from .fitting import NetworkBaseline
+from .intrusive_ffno import FFNOBasisModel, IntrusiveFFNO
 from .intrusive_pod import IntrusivePOD
 from .kernel import KernelRegression
 from .pcanet import PCANet, PCANetModel
 from .pod_regression import FFNOPOD, DeepONetPOD, DeepONetPODModel, FFNOPODModel
 
 #: every baseline of this package, by class: what a benchmark iterates over
-BASELINES = (IntrusivePOD, DeepONetPOD, FFNOPOD, PCANet, KernelRegression, DeepPOD)
+BASELINES = (IntrusivePOD, IntrusiveFFNO, DeepONetPOD, FFNOPOD, PCANet, KernelRegression, DeepPOD)
 
-__all__ = ["BASELINES", "OperatorBaseline", "NetworkBaseline", "IntrusivePOD", "DeepONetPOD", "FFNOPOD", "PCANet",
-           "KernelRegression", "DeepPOD", "DeepONetPODModel", "FFNOPODModel", "PCANetModel", "DeepPODModel",
-           "grid_data", "grid_inputs", "read_split"]
+__all__ = ["BASELINES", "OperatorBaseline", "NetworkBaseline", "IntrusivePOD", "IntrusiveFFNO", "DeepONetPOD",
+           "FFNOPOD", "PCANet", "KernelRegression", "DeepPOD", "DeepONetPODModel", "FFNOPODModel", "PCANetModel",
+           "DeepPODModel", "FFNOBasisModel", "grid_data", "grid_inputs", "read_split"]
