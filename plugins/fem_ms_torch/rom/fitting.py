@@ -59,7 +59,7 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 
 class FieldScaling(nn.Module):
     """Buffers that put κ, f and u on O(1) scales: standardised log κ, f / f_scale, u / u_scale
-    (the largest |f| and |u| of the training set). Filled by :meth:`fit`; stored in the state dict."""
+    (the largest magnitudes of f and u in the training set). Filled by :meth:`fit`; stored in the state dict."""
 
     def __init__(self):
         super().__init__()
