@@ -107,7 +107,7 @@ class NetworkBaseline(OperatorBaseline):
     """A registered network trained by epochs on the training core (AdamW, cosine schedule).
 
     Subclasses give the model's registry name, its constructor arguments, and fill its buffers
-    from the training data (:meth:`_prepare`).
+    from the training data (``_prepare``).
 
     Parameters
     ----------

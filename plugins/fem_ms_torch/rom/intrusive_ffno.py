@@ -3,7 +3,7 @@ Qadeer & Stinis 2021/2023): an F-FNO trained by plain regression κ (+ f) → u,
 layer, evaluated at a new input, gives the basis of a Galerkin solve of that input's fine system.
 
 The F-FNO's last hidden layer is the GELU inside its pointwise projection (2·width channels on
-the vertex grid; :class:`~fem_ms_torch.operators.FFNO`): the output u is a linear combination
+the vertex grid; :class:`~fem_ms_torch.operators.ffno.FFNO`): the output u is a linear combination
 of those channels plus the output bias, so their span holds the network's own prediction less
 that constant (and, once they are set to zero on the boundary, less its boundary values), and
 Galerkin on it is at least as close to the fine solution in the energy norm as that. The

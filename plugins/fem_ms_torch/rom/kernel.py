@@ -5,11 +5,11 @@ Their setup, as the GMsFEM-NO paper's appendix F used it (baseline 4, "combined 
 input functions (here scaled log κ on the cells and f on the vertices, one vector) are reduced
 to ``n_in`` principal components, the outputs u to ``n_out``; a vector-valued kernel ridge
 regression with the diagonal operator-valued kernel K(a, a') = k(a, a') I maps input
-coefficients to output coefficients (scikit-learn's :class:`~sklearn.kernel_ridge.KernelRidge`
+coefficients to output coefficients (scikit-learn's ``sklearn.kernel_ridge.KernelRidge``
 with several targets is exactly that). k is Matérn (ν = 5/2, their default) or RBF with its
 length scale the median pairwise distance of the training inputs times ``length_scale``, and
 nugget ``alpha``; with ``cv_folds`` both are chosen by cross-validated grid search
-(:class:`~sklearn.model_selection.GridSearchCV`), as their code does.
+(``sklearn.model_selection.GridSearchCV``), as their code does.
 
 Not a network: it is fitted in closed form and has no training core run; it offers the same
 interface as the networks (:mod:`.baseline`) and refuses epochs.

@@ -3,7 +3,7 @@ leading POD modes of the training solutions, the c_j predicted by a network.
 
 * ``"deeponet_pod"`` — POD-DeepONet (Lu et al. 2022): the trunk is the POD basis, the branch an
   MLP on the scaled log κ and f vectors gives the coefficients.
-* ``"ffno_pod"`` — an F-FNO encoder (:class:`~fem_ms_torch.operators.FFNO`) on the grid
+* ``"ffno_pod"`` — an F-FNO encoder (:class:`~fem_ms_torch.operators.ffno.FFNO`) on the grid
   features (log κ at the vertices, coordinates, f) gives one field g_j per mode, pooled against
   its mode: c_j = Σ_x g_j(x) φ_j(x). (Averaging the F-FNO's features over the grid and an MLP
   to the coefficients, the plainer pooling, could not fit even eight training samples below
