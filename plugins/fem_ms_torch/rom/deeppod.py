@@ -50,6 +50,7 @@ class DeepPODModel(RegisteredModel, name="deeppod"):
         self.register_buffer("interior", interior)
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The ``n_basis`` predicted fields (S, n_basis, n+1, n+1), zero on the boundary."""
         features = torch.cat([patch_features(kappa, self.scaling.log_kappa_mean, self.scaling.log_kappa_std),
                               self.scaling.forcing(f)[:, None]], dim=1)
         return self.network(features) * self.interior

@@ -68,6 +68,7 @@ class FieldScaling(nn.Module):
 
     @torch.no_grad()
     def fit(self, kappa: torch.Tensor, f: torch.Tensor, u: torch.Tensor) -> None:
+        """The log-κ mean and standard deviation and the f and u scales of the training data."""
         log_kappa = torch.log(kappa)
         self.log_kappa_mean.fill_(log_kappa.mean())
         self.log_kappa_std.fill_(log_kappa.std().clamp_min(1e-12))
@@ -75,9 +76,11 @@ class FieldScaling(nn.Module):
         self.u_scale.fill_(u.abs().max().clamp_min(1e-300))
 
     def log_kappa(self, kappa: torch.Tensor) -> torch.Tensor:
+        """Standardised log κ."""
         return (torch.log(kappa) - self.log_kappa_mean) / self.log_kappa_std
 
     def forcing(self, f: torch.Tensor) -> torch.Tensor:
+        """f / f_scale."""
         return f / self.f_scale
 
     def flat_inputs(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -94,10 +97,12 @@ class RegressionTrainer(Trainer):
         self.data, self.batch_size, self.seed = data, batch_size, seed
 
     def batches(self, epoch: int):
+        """A seeded permutation of the training samples, split into batches."""
         generator = torch.Generator().manual_seed(self.seed + epoch)
         return torch.randperm(len(self.data["u"]), generator=generator).split(self.batch_size)
 
     def compute_loss(self, indices) -> tuple[torch.Tensor, float]:
+        """The model's loss on the samples ``indices``."""
         kappa, f, u = (self.data[k][indices].to(self.device) for k in ("kappa", "f", "u"))
         loss = self.model.loss(kappa, f, u) if hasattr(self.model, "loss") else relative_l2(self.model(kappa, f), u)
         return loss, len(indices)

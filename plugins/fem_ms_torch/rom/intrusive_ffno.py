@@ -48,6 +48,7 @@ class FFNOBasisModel(RegisteredModel, name="ffno_basis"):
         self.register_buffer("interior", interior)
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The F-FNO's prediction of u (S, n+1, n+1)."""
         features = torch.cat([patch_features(kappa, self.scaling.log_kappa_mean, self.scaling.log_kappa_std),
                               self.scaling.forcing(f)[:, None]], dim=1)
         return self.network(features)[:, 0] * self.scaling.u_scale

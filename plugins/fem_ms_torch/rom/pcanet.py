@@ -62,6 +62,7 @@ class PCANetModel(RegisteredModel, name="pcanet"):
         self.out_basis.copy_(basis)
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """u (S, n+1, n+1): input coefficients → MLP → output coefficients → field."""
         a = (self.scaling.flat_inputs(kappa, f) - self.in_mean) @ self.in_basis / self.in_std
         u = self.out_mean + self.processor(a) @ self.out_basis.T
         return (u * self.scaling.u_scale).reshape(-1, self.n + 1, self.n + 1)

@@ -48,6 +48,7 @@ class _PODOutput(RegisteredModel):
         self.modes.copy_(modes)
 
     def fields(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """u (S, n+1, n+1) from POD coefficients (S, n_modes) of the scaled, centred u."""
         u = self.u_mean + coefficients @ self.modes.T
         return (u * self.scaling.u_scale).reshape(-1, self.n + 1, self.n + 1)
 
@@ -70,6 +71,7 @@ class DeepONetPODModel(_PODOutput, name="deeponet_pod"):
         self.branch = mlp([n * n + (n + 1) ** 2] + [hidden] * (layers - 1) + [n_modes])
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """u (S, n+1, n+1) from the branch's coefficients."""
         return self.fields(self.branch(self.scaling.flat_inputs(kappa, f)))
 
 
@@ -91,6 +93,7 @@ class FFNOPODModel(_PODOutput, name="ffno_pod"):
         self.encoder = FFNO(4, n_modes, 2, width=width, depth=depth, modes=modes)
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """u (S, n+1, n+1) from the mode-pooled F-FNO fields."""
         features = torch.cat([patch_features(kappa, self.scaling.log_kappa_mean, self.scaling.log_kappa_std),
                               self.scaling.forcing(f)[:, None]], dim=1)
         per_mode = self.encoder(features).flatten(2)  # (S, n_modes, grid points)
