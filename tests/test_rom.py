@@ -154,6 +154,15 @@ def test_budgets_are_honoured_or_refused(splits):
     train = splits["train"]
     quick = PCANet(n_in=3, n_out=3, hidden=8).fit(train, epochs=10_000, max_cpu_seconds=0.05)
     assert 1 <= len(quick.history) < 10_000
+    validated = PCANet(n_in=3, n_out=3, hidden=8).fit(train, epochs=4, validation=splits["test"], validate_every=2)
+    assert [("val_loss" in record) for record in validated.history] == [False, True, False, True]
+    test = splits["test"]
+    last = validated.history[-1]["val_loss"]
+    assert last == pytest.approx(relative_l2(validated.predict(test["kappa"], test["f"]), test["u"]), rel=1e-4)
+    with pytest.raises(ValueError, match="closed form: it takes no validation"):
+        KernelRegression().fit(train, validation=test)
+    with pytest.raises(ValueError, match="validate_every must be a positive integer"):
+        PCANet().fit(train, epochs=1, validate_every=0)
     with pytest.raises(ValueError, match="trained by epochs: give epochs"):
         PCANet().fit(train)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
