@@ -4,8 +4,9 @@ A :class:`GridProblem` holds standardised inputs a ``(N, C, *grid)`` and outputs
 output points (the whole grid, or the grid points inside the domain), their coordinates, and
 the constants that undo the standardisation.
 
-- ``burgers``: u_0 → u(·, T) on the periodic grid (C = 1); the unit interval is periodic, so
-  the spatial kernels see the points on a circle (:attr:`GridProblem.kernel_points`).
+- ``burgers``, ``wave_advection``: u_0 → u(·, T) on the periodic grid (C = 1); the unit
+  interval is periodic, so the spatial kernels see the points on a circle
+  (:attr:`GridProblem.kernel_points`).
 - ``darcy_notch``: boundary data → pressure on the 51 × 51 grid, outputs at the points inside
   the notched triangle. The input function on the grid is the boundary value at the nearest
   boundary node (a function of g alone), with the domain mask as a second channel (C = 2).
@@ -101,7 +102,7 @@ def _read(path: Path, split: str, resolution: int | None, stride: int):
         def read(field, **where):  # computed on in float64 whatever the storage dtype
             return np.asarray(data.read(field, **where), dtype=np.float64)
 
-        if kind == "burgers":
+        if kind in ("burgers", "wave_advection"):
             a = read("u0")[idx][:, None, ::stride]
             y = read("u")[idx][:, ::stride]
             x = read("x")[::stride]
@@ -129,7 +130,8 @@ def _read(path: Path, split: str, resolution: int | None, stride: int):
             u = read("u", level=resolution)[idx][:, ::stride, ::stride]
             x = read("x", level=resolution)[::stride]
             return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x], ()
-        raise ValueError(f"{path}: GPO problems exist for burgers, darcy_notch and multilevel datasets, not {kind!r}")
+        raise ValueError(f"{path}: GPO problems exist for burgers, wave_advection, darcy_notch and multilevel "
+                         f"datasets, not {kind!r}")
 
 
 def load_problem(path, split: str = "train", resolution: int | None = None, stride: int = 1,
