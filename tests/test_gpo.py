@@ -496,6 +496,22 @@ def test_wave_advection_problem_is_periodic_and_exact(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(train.kernel_points, axis=1), 1 / (2 * np.pi))  # on the circle
 
 
+def test_navier_stokes_forcing_problem_reads_one_level(tmp_path):
+    from fem_ms.data import NavierStokesForcingConfig, generate
+
+    path = generate(NavierStokesForcingConfig(name="ns", samples=4, resolution=16, levels=(8, 16), t_end=0.1,
+                                              train_fraction=0.75), tmp_path, progress=False)
+    train = load_problem(path, resolution=16)
+    coarse = load_problem(path, resolution=8)
+    assert train.a.shape == (3, 1, 16, 16) and train.y.shape == (3, 256) and train.structured
+    assert train.periods == pytest.approx((2 * np.pi, 2 * np.pi)) and coarse.grid == (8, 8)
+    # the stored 8² level is the 16² solve subsampled: the same functions at every other point
+    raw = train.raw_outputs(train.y).reshape(3, 16, 16)[:, ::2, ::2]
+    torch.testing.assert_close(coarse.raw_outputs(coarse.y).reshape(3, 8, 8), raw, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="resolution= one of"):
+        load_problem(path)
+
+
 def test_bad_shapes_and_values_raise(burgers):
     problem = load_problem(burgers)
     model = build_model("logos", problem, OPTIONS["logos"])
