@@ -4,7 +4,7 @@
 
 the LoGoS-GPO paper's wave-advection case (its eq. 35):
 
-    u_0(x) = h 1[|x − c| ≤ ω/2] + √max(h² − (a (x − c))², 0),
+    ``u_0(x) = h 1[|x − c| ≤ ω/2] + √max(h² − (a (x − c))², 0)``,
 
 a square wave of height h and width ω centred at c, with a half-ellipse bump (height h,
 half-width h/a) on top of it at the same centre; distances to c are taken on the circle. The
@@ -14,7 +14,7 @@ not an interpolation of the grid values (which would smear the jumps).
 
 The paper samples c ∈ [0.3, 0.7], ω ∈ [0.3, 0.6], h ∈ [1, 2] and stores 200 points at T = 0.5;
 it names neither the advection speed ν nor the bump's steepness a. Our choices (the defaults of
-:class:`~fem_ms.data.WaveAdvectionConfig`): ν = 1 and a = 10, so the bump's half-width h/a ∈
+:class:`~fem_ms.data.config.WaveAdvectionConfig`): ν = 1 and a = 10, so the bump's half-width h/a ∈
 [0.1, 0.2] sits mostly on the square's top (half-width ω/2 ∈ [0.15, 0.3]).
 
 Written here because the solution is a closed formula: there is nothing to solve.
@@ -45,7 +45,7 @@ def _check_profile(center, width, height, sharpness, who: str) -> None:
 
 
 def square_parabolic_wave(x, center: float, width: float, height: float, sharpness: float = 10.0) -> np.ndarray:
-    """u_0(x) = h 1[|x − c| ≤ ω/2] + √max(h² − (a(x − c))², 0) on the periodic unit interval.
+    """``u_0(x) = h 1[|x − c| ≤ ω/2] + √max(h² − (a(x − c))², 0)`` on the periodic unit interval.
 
     Parameters
     ----------

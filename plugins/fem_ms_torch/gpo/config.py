@@ -22,7 +22,8 @@ class TrainGPOConfig(ConfigFile):
     Parameters
     ----------
     dataset, out : path
-        A ``burgers``, ``darcy_notch`` or ``multilevel`` HDF5 file; the checkpoint.
+        A ``burgers``, ``wave_advection``, ``darcy_notch``, ``multilevel`` or
+        ``navier_stokes_forcing`` HDF5 file; the checkpoint.
     model : {"logos", "gpo", "svgp"}
     epochs, batch_size, lr, seed : training settings (AdamW without weight decay, cosine schedule).
     resolution, stride, n_train : the data (:func:`~.problems.load_problem`).
