@@ -65,8 +65,8 @@ def _configs(size: str) -> dict:
                "darcy_notch": load_config(REPO / "demos/configs/darcy_notch.toml"),
                # 2100 exact functions cost well under a second
                "wave_advection": load_config(REPO / "demos/configs/wave_advection.toml"),
-               # 400 training + 100 calibration + 100 test functions of the paper's 3000 + 100 (64², T = 10;
-               # ~0.25 CPU-s each)
+               # 500 train-split (training, then 100 for calibration) + 100 test functions of the paper's
+               # 3000 + 100 (64², T = 10; ~0.25 CPU-s each)
                "navier_stokes": load_config(REPO / "demos/configs/navier_stokes_forcing.toml",
                                             {"name": "navier_stokes_forcing_600", "samples": 600,
                                              "train_fraction": 500 / 600}),
