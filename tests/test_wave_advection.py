@@ -111,3 +111,26 @@ def test_wave_advection_dataset_is_exact_deterministic_and_resumable(tmp_path):
     # T = 0.5 at unit speed is 100 grid spacings: the output is the input rolled
     np.testing.assert_allclose(u, np.roll(u0, 100, axis=1), atol=1e-12)
     assert len({tuple(p) for p in params}) == 4
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_two_ranks_equal_one_rank():
+    import shutil
+    import tempfile
+
+    from pyop2.mpi import COMM_SELF, COMM_WORLD
+
+    config = WaveAdvectionConfig(name="w2", samples=5, points=64, train_fraction=0.6)
+    root = COMM_WORLD.bcast(tempfile.mkdtemp(prefix="fem-ms-wave-") if COMM_WORLD.rank == 0 else None)
+    try:
+        two = generate(config, f"{root}/two", progress=False)
+        if COMM_WORLD.rank == 0:
+            one = generate(config, f"{root}/one", comm=COMM_SELF, progress=False)
+            with h5py.File(one, "r") as a, h5py.File(two, "r") as b:
+                for name in ("u0", "u", "parameters", "x"):
+                    np.testing.assert_array_equal(a[name][()], b[name][()])
+        COMM_WORLD.barrier()
+    finally:
+        COMM_WORLD.barrier()
+        if COMM_WORLD.rank == 0:
+            shutil.rmtree(root)
