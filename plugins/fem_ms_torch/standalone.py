@@ -1,9 +1,11 @@
-"""The standalone baseline: an F-FNO trained to map κ (and f) straight to u on the fine grid.
+"""The standalone baselines: a grid operator (F-FNO by default) trained to map κ (and f)
+straight to u on the fine grid.
 
 Trained on a ``multilevel`` dataset level (κ, optionally f → u), with the relative L2 loss, on
-the plugin's training core (AdamW, cosine schedule, resumable checkpoints, validation). It
-exists to be compared with GMsFEM-NO: a solution operator learned for one forcing does not
-transfer to another, a local basis does.
+the plugin's training core (AdamW, cosine schedule, resumable checkpoints, validation). Any grid
+operator of the model registry can be trained so (``architecture``: "ffno", "neuralop:FNO",
+...). It exists to be compared with GMsFEM-NO: a solution operator learned for one forcing does
+not transfer to another, a local basis does.
 """
 
 from __future__ import annotations
@@ -67,10 +69,15 @@ class StandaloneTrainer(Trainer):
 
 
 def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int = 8, lr: float = 1e-3,
-                     width: int = 32, depth: int = 4, modes: int = 16, seed: int = 0,
+                     width: int | None = 32, depth: int | None = 4, modes: int | None = 16, seed: int = 0,
                      validation_split: str | None = None, validate_every: int = 1, device: str | None = None,
-                     progress: bool = True) -> Path:
+                     progress: bool = True, architecture: str = "ffno", model_options: dict | None = None) -> Path:
     """Train κ (+ f) → u on one level of a multilevel dataset; f = 1 where the set has no f.
+
+    ``architecture`` is a grid operator of :mod:`fem_ms_torch.registry`, built by
+    :func:`~fem_ms_torch.registry.build_operator` with 4 input channels (log κ, x, y, f), one
+    output channel, the sizes ``width``/``depth``/``modes`` (None: the model's default, for a
+    model without Fourier modes) and ``model_options``.
 
     The network predicts u / max|u| (its outputs O(1)); the log-κ statistics and that scale are
     the checkpoint's :class:`~fem_ms_torch.normalisation.Normaliser`. Rerunning with the same
@@ -81,6 +88,8 @@ def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int
     out = Path(out)
     settings = dict(dataset=str(Path(dataset).resolve()), level=level, epochs=epochs, batch_size=batch_size, lr=lr,
                     width=width, depth=depth, modes=modes, seed=seed)
+    if architecture != "ffno" or model_options:  # the settings of checkpoints written before the choice existed
+        settings.update(architecture=architecture, model_options=dict(model_options or {}))
     checkpoint = Checkpoint(out, "standalone", settings)
     data = _split(dataset, level, "train")
     stored = checkpoint.model_entry("model")
@@ -88,10 +97,10 @@ def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int
         Normaliser.fit(data["kappa"], data["u"], log_inputs=True, output_scaling="max_abs")
     held_out = None if validation_split is None else _split(dataset, level, validation_split)
     torch.manual_seed(seed)
-    model = build_operator("ffno", 4, 1, 2, width=width, depth=depth, modes=modes)
+    model = build_operator(architecture, 4, 1, 2, width=width, depth=depth, modes=modes, **(model_options or {}))
     StandaloneTrainer(model, data, normaliser, batch_size, seed, validation_data=held_out, epochs=epochs, lr=lr,
                       checkpoint=checkpoint, validate_every=validate_every, device=device, progress=progress,
-                      desc="standalone F-FNO").train()
+                      desc=f"standalone {architecture}").train()
     return out
 
 
@@ -102,7 +111,7 @@ class StandaloneSolver:
     def __init__(self, checkpoint):
         stored = load_checkpoint(checkpoint)
         if stored["trainer"] != "standalone":
-            raise ValueError(f"{checkpoint} holds a {stored['trainer']!r} model, not a standalone F-FNO "
+            raise ValueError(f"{checkpoint} holds a {stored['trainer']!r} model, not a standalone operator "
                              f"(train_standalone)")
         self.model, self.normaliser = stored_model(stored, checkpoint), stored_normaliser(stored, checkpoint)
 

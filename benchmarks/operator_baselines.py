@@ -1,0 +1,467 @@
+"""Operator and reduced-order baselines against GMsFEM and GMsFEM-NO (the paper's Tables 7, 10, 13).
+
+Data: the κ samples of ``gmsfem_no_accuracy`` at 100² (training κ: seeds 2s of the multilevel and
+GMsFEM-basis generators; test κ: seeds 100000 + 2s), diffusion and Richards, f = 1 and the
+paper's random forcing (seeds 100000 + 2s + 1). Fine solutions come from the package's fine
+solver through the ``multilevel`` dataset generator (one level, 100²).
+
+Every data-driven model is trained per problem on the f = 1 training solutions and tested on
+unseen κ with f = 1 (*in distribution*) and with the random forcing (*out of distribution*: the
+forcing it never saw). GMsFEM (SLEPc local eigenproblems) needs no training; GMsFEM-NO learns
+the local bases from κ alone (``train_basis`` with the SAL loss, as in ``gmsfem_no_accuracy``),
+one model serving both problems and both forcings.
+
+Budget rule, applied to every trained model:
+
+(a) *equal CPU-seconds*: data generation + training of each model (per problem) gets the CPU
+    time GMsFEM-NO's data generation + training took under rule (b) (``--budget-cpu-s``
+    overrides); its epochs are that budget minus its data generation, divided by its CPU cost
+    per epoch measured under rule (b), so that its learning-rate schedule runs to its end;
+(b) *equal epochs*: every iterative model trains ``--epochs`` epochs, batch size and learning
+    rate alike.
+
+Models fitted in closed form (POD, kernel ridge) cost what they cost under both rules. All
+costs are process CPU time with one torch thread (the machine is shared; wall time would
+measure the other users). Errors: mean relative L2 and H1-seminorm errors of the FE function
+against the fine solution.
+
+    scripts/env python -m benchmarks.operator_baselines [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .common import benchmark_arguments, parse_benchmark_arguments, print_table
+from .record import threshold, write_result
+
+TEST_SEED = 100_000  # gmsfem_no_accuracy's test κ and forcing seeds
+FINE, COARSE, N_BASIS = 100, 5, 8
+PROBLEMS = ("diffusion", "richards")
+IN, OUT = "f=1", "random f"  # trained on f = 1; "random f" is out of distribution
+RULES = {"a": "equal CPU-seconds (data + training)", "b": "equal epochs"}
+SLEPC, NO = "GMsFEM (SLEPc)", "GMsFEM-NO (sal)"
+# standalone grid operators κ (+ f) → u: label → registry name (those not registered are reported as such)
+OPERATORS = {"F-FNO": "ffno", "FNO": "neuralop:FNO", "GNOT": "gnot", "Transolver++": "transolver++",
+             "DeepONet": "deeponet"}
+WITHIN = 5.0  # % above GMsFEM's error: the paper's and issue 6's reading of "as accurate"
+DEGRADES = 10.0  # × in-distribution error: this benchmark's "degrades out of distribution" (as gmsfem_no_accuracy)
+OVERFITS = 2.0  # test / train error: this benchmark's "overfits" (the paper: 4× PCANet, 14× kernel)
+
+# The paper's figures (relative L2 %), each with what differs from this benchmark's setup.
+PAPER = [
+    {"model": "F-FNO", "table": "7", "case": "diffusion f=1", "paper_l2_pct": 1.02,
+     "setup": "paper: 250², 1000 κ, 600 epochs, width 128; trained and tested on f = 1"},
+    {"model": "F-FNO", "table": "7", "case": "diffusion random f", "paper_l2_pct": 4.51,
+     "setup": "paper: 250², trained on random f (in distribution); ours: trained on f = 1"},
+    {"model": "F-FNO", "table": "7", "case": "richards f=1", "paper_l2_pct": 2.44, "setup": "paper: 250²"},
+    {"model": "F-FNO", "table": "7", "case": "richards random f", "paper_l2_pct": 4.45,
+     "setup": "paper: 250², trained on random f; ours: trained on f = 1"},
+    {"model": "GNOT", "table": "7", "case": "diffusion f=1", "paper_l2_pct": 1.26, "setup": "paper: 250², width 128"},
+    {"model": "GNOT", "table": "7", "case": "diffusion random f", "paper_l2_pct": 14.29,
+     "setup": "paper: 250², trained on random f; ours: trained on f = 1"},
+    {"model": "GNOT", "table": "7", "case": "richards f=1", "paper_l2_pct": 2.34, "setup": "paper: 250²"},
+    {"model": "GNOT", "table": "7", "case": "richards random f", "paper_l2_pct": 14.69,
+     "setup": "paper: 250², trained on random f; ours: trained on f = 1"},
+    {"model": "Transolver++", "table": "7", "case": "diffusion f=1", "paper_l2_pct": 1.15,
+     "setup": "paper: 250², 8 layers, width 256"},
+    {"model": "Transolver++", "table": "7", "case": "diffusion random f", "paper_l2_pct": 6.63,
+     "setup": "paper: 250², trained on random f; ours: trained on f = 1"},
+    {"model": "Transolver++", "table": "7", "case": "richards f=1", "paper_l2_pct": 2.17, "setup": "paper: 250²"},
+    {"model": "Transolver++", "table": "7", "case": "richards random f", "paper_l2_pct": 8.82,
+     "setup": "paper: 250², trained on random f; ours: trained on f = 1"},
+    {"model": "F-FNO", "table": "13", "case": "diffusion random f", "paper_l2_pct": 218.0,
+     "setup": "paper: 100², trained on f = 1, tested on random f (the same direction as ours)"},
+    {"model": "F-FNO", "table": "13", "case": "richards random f", "paper_l2_pct": 196.0,
+     "setup": "paper: 100², trained on f = 1, tested on random f (the same direction as ours)"},
+    {"model": NO, "table": "11", "case": "diffusion f=1", "paper_l2_pct": 1.06,
+     "setup": "paper: SAL-PR, 600 epochs, width ≥ 64; error against the fine solution of GMsFEM-NO"},
+    {"model": NO, "table": "11", "case": "diffusion random f", "paper_l2_pct": 2.81, "setup": "as above"},
+    {"model": NO, "table": "11", "case": "richards f=1", "paper_l2_pct": 1.87, "setup": "as above"},
+    {"model": NO, "table": "11", "case": "richards random f", "paper_l2_pct": 2.99, "setup": "as above"},
+    {"model": NO, "table": "10", "case": "train κ, random f", "paper_l2_pct": 2.6,
+     "setup": "paper: random-f dataset (diffusion); ours: training κ with f = 1"},
+    {"model": NO, "table": "10", "case": "diffusion random f", "paper_l2_pct": 2.8,
+     "setup": "paper: random-f dataset, test split"},
+    {"model": "PCANet", "table": "10", "case": "train κ, random f", "paper_l2_pct": 6.0,
+     "setup": "paper: trained on random f, 3000 epochs, tuned widths; ours: trained on f = 1"},
+    {"model": "PCANet", "table": "10", "case": "diffusion random f", "paper_l2_pct": 24.0,
+     "setup": "paper: in distribution (random f); ours: random f is out of distribution"},
+    {"model": "kernel method", "table": "10", "case": "train κ, random f", "paper_l2_pct": 7.0,
+     "setup": "paper: vector RKHS (Matérn/RBF) after POD, trained on random f; ours: trained on f = 1"},
+    {"model": "kernel method", "table": "10", "case": "diffusion random f", "paper_l2_pct": 100.0,
+     "setup": "paper: in distribution (random f); ours: random f is out of distribution"},
+]
+
+
+def _rows(payload, **match):
+    return [r for r in payload["errors"] if all(r.get(k) == v for k, v in match.items())]
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def targets(payload: dict) -> list[dict]:
+    """The paper's ordering on this data, from the stored error rows: GMsFEM-NO within 5 % of
+    GMsFEM in every cell; every standalone operator degrades out of distribution (random-f error
+    ≥ 10× its f = 1 error, the smaller over the problems, under the equal-CPU rule); GMsFEM-NO
+    more accurate than every standalone operator out of distribution; PCANet and the kernel
+    method overfit (test error ≥ 2× train error)."""
+    n = payload["setup"]["test_samples"]
+    out = []
+    gaps = {}
+    for problem in PROBLEMS:
+        for forcing in (IN, OUT):
+            ref = _rows(payload, model=SLEPC, problem=problem, forcing=forcing)
+            no = _rows(payload, model=NO, problem=problem, forcing=forcing)
+            if ref and no:
+                for norm in ("l2", "h1"):
+                    gaps[problem, forcing, norm] = 100 * (no[0][f"test_{norm}_pct"] / ref[0][f"test_{norm}_pct"] - 1)
+    worst = max(gaps, key=gaps.get) if gaps else None
+    out.append(threshold(f"GMsFEM-NO within {WITHIN:g} % of GMsFEM's error in every cell",
+                         gaps[worst] if worst else None, "<=", WITHIN, " %",
+                         "GMsFEM with SLEPc bases on the same test κ, problem and forcing (mean relative L2 and "
+                         "H1-seminorm errors against the fine solution)", n,
+                         [f"worst cell: {worst[0]}, {worst[1]}, {worst[2].upper()}" if worst else "no cell measured",
+                          f"GMsFEM-NO trained {payload['setup']['epochs']} epochs (rule b, which defines the "
+                          "CPU budget of rule a)"]))
+    no_ood = [r["test_l2_pct"] for r in _rows(payload, model=NO, forcing=OUT)]
+    for label in payload["setup"]["operators"]:
+        ratios, ood = {}, {}
+        for problem in PROBLEMS:
+            a = _rows(payload, model=label, problem=problem, forcing=IN, rule="a")
+            b = _rows(payload, model=label, problem=problem, forcing=OUT, rule="a")
+            if a and b:
+                ratios[problem] = _ratio(b[0]["test_l2_pct"], a[0]["test_l2_pct"])
+                ood[problem] = b[0]["test_l2_pct"]
+        least = min(ratios, key=ratios.get) if ratios else None
+        out.append(threshold(
+            f"standalone {label} degrades out of distribution", ratios[least] if least else None, ">=", DEGRADES,
+            "×", f"its own relative L2 error on f = 1 test κ (in distribution), {RULES['a']}", n,
+            [f"trained on f = 1, tested on the paper's random f; the smaller ratio of the problems ({least})"
+             if least else "not trained in this run",
+             f"{DEGRADES:g}× is this benchmark's reading of 'degrades' (the paper's Table 13: 113–6554 % "
+             "out of distribution against 1–15 % in distribution)"]))
+        if ood and no_ood:
+            out.append(threshold(
+                f"GMsFEM-NO more accurate than standalone {label} out of distribution",
+                _ratio(min(ood.values()), max(no_ood)), ">", 1.0, "×",
+                f"GMsFEM-NO's worst relative L2 error on random f against {label}'s best ({RULES['a']})", n,
+                ["measured: the operator's error / GMsFEM-NO's"]))
+        else:
+            out.append(threshold(f"GMsFEM-NO more accurate than standalone {label} out of distribution", None,
+                                 ">", 1.0, "×", f"GMsFEM-NO's relative L2 error on random f against {label}'s", n))
+    for label in ("PCANet", "kernel method"):
+        rows = [r for r in _rows(payload, model=label, forcing=IN, rule="a") if r.get("train_l2_pct")]
+        ratio = min((_ratio(r["test_l2_pct"], r["train_l2_pct"]) for r in rows), default=None)
+        out.append(threshold(f"{label} overfits (test error ≫ train error)", ratio, ">=", OVERFITS, "×",
+                             "its own relative L2 error on its training κ (f = 1), the smaller ratio of the problems",
+                             n, ["in distribution (f = 1 test κ); the paper measures on random f: 4× PCANet, 14× "
+                                 "kernel"], missing="not trained in this run (model not available)"))
+    return out
+
+
+@dataclass
+class Fitted:
+    """A trained model of one problem: what predicts u on the vertex grid from κ and f, and its costs."""
+
+    label: str
+    rule: str
+    predict: object  # (kappa (n, n), f (n+1, n+1)) -> u (n+1, n+1) numpy
+    parameters: int
+    train_cpu_s: float
+    data_cpu_s: float
+    epochs: int | None
+    extra: dict = field(default_factory=dict)
+
+
+def load_split(path, split: str) -> dict:
+    """κ (S, n, n), f (S, n+1, n+1; ones without a forcing) and u (S, n+1, n+1) of a split, as numpy."""
+    from fem_ms_torch.data import MultilevelDataset
+
+    data = MultilevelDataset(path, FINE, split)
+    items = [data[i] for i in range(len(data))]
+    if not items:
+        raise ValueError(f"{path}: the {split!r} split is empty")
+    u = np.stack([item["u"][0].double().numpy() for item in items])
+    f = np.stack([item["f"][0].double().numpy() for item in items]) if data.has_forcing else np.ones_like(u)
+    return {"kappa": np.stack([item["kappa"][0].double().numpy() for item in items]), "f": f, "u": u}
+
+
+def timed_generate(config, directory: Path) -> tuple[Path, float]:
+    """Generate ``config``'s dataset in ``directory``; its path and the process CPU seconds it took."""
+    from fem_ms.data import generate
+
+    start = time.process_time()
+    path = generate(config, directory)
+    return path, time.process_time() - start
+
+
+def parameter_count(checkpoint) -> int:
+    from fem_ms_torch.checkpoints import load_checkpoint, stored_model
+
+    stored = load_checkpoint(checkpoint)
+    return sum(p.numel() for key in stored["models"] for p in stored_model(stored, checkpoint, key).parameters())
+
+
+def train_operator(label, name, dataset, out, epochs, args) -> Fitted:
+    """One standalone operator on one problem's f = 1 training set (the shared standalone trainer)."""
+    from fem_ms_torch.standalone import StandaloneSolver, train_standalone
+
+    grid = name in ("ffno", "neuralop:FNO")
+    start = time.process_time()
+    train_standalone(dataset, FINE, out, epochs=epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
+                     depth=4, modes=args.modes if grid else None, seed=0, architecture=name, progress=False)
+    cpu = time.process_time() - start
+    solver = StandaloneSolver(out)
+    return Fitted(label, "", lambda k, f: solver(k, f).double().numpy(), parameter_count(out), cpu, 0.0, epochs)
+
+
+def evaluate(fitted: Fitted, V, data: dict, limit: int | None = None) -> tuple[list, float]:
+    """Relative (L2, H1) errors of ``fitted`` over the samples of ``data`` and its mean CPU
+    seconds of inference per sample."""
+    from fem_ms import vertex_field
+
+    from .compare import relative_errors
+
+    errors, cpu = [], 0.0
+    count = len(data["u"]) if limit is None else min(limit, len(data["u"]))
+    for s in range(count):
+        start = time.process_time()
+        u = fitted.predict(data["kappa"][s], data["f"][s])
+        cpu += time.process_time() - start
+        if not np.all(np.isfinite(u)):
+            raise FloatingPointError(f"{fitted.label}: a non-finite prediction on sample {s}")
+        errors.append(relative_errors(vertex_field(V, u), vertex_field(V, data["u"][s], name="u")))
+    return errors, cpu / count
+
+
+def _mean_pct(errors, j):
+    return float(100 * np.mean([e[j] for e in errors])) if errors else None
+
+
+def plot(rows: list[dict], path: Path, title: str) -> None:
+    """Test error against training cost (data + training CPU-s), in and out of distribution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    colours = {m: plt.cm.tab20(i % 20) for i, m in enumerate(models)}
+    markers = {"a": "o", "b": "s", "-": "*"}
+    for ax, forcing, name in zip(axes, (IN, OUT), ("in distribution (f = 1)", "out of distribution (random f)")):
+        for r in rows:
+            if r["forcing"] != forcing or r["test_l2_pct"] is None:
+                continue
+            cost = max(r["cost_cpu_s"], 1e-2)
+            ax.scatter(cost, r["test_l2_pct"], color=colours[r["model"]], marker=markers[r["rule"]], s=60,
+                       facecolors="none" if r["problem"] == "richards" else colours[r["model"]],
+                       label=r["model"])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("data generation + training, CPU-s (GMsFEM: 0)")
+        ax.set_title(name)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("mean relative L2 test error (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(6, len(unique)), fontsize=8)
+    fig.suptitle(f"{title}\n● equal CPU-s (a)   ■ equal epochs (b)   ★ no training;  filled: diffusion, "
+                 "open: Richards", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = benchmark_arguments("operator_baselines", __doc__, "8 training κ, 3 test κ, 2 epochs, width 8, 4 modes")
+    parser.add_argument("--train-samples", type=int, default=None)
+    parser.add_argument("--test-samples", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="of rule (b), every iterative model")
+    parser.add_argument("--budget-cpu-s", type=float, default=None,
+                        help="rule (a)'s CPU budget per model and problem (default: GMsFEM-NO's data + training)")
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--modes", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    args = parse_benchmark_arguments(parser, argv)
+    q = args.quick
+    n_train = args.train_samples or (8 if q else 64)
+    n_test = args.test_samples or (3 if q else 10)
+    epochs = args.epochs or (2 if q else 10)
+    args.width = args.width or (8 if q else 16)
+    args.modes = args.modes or (4 if q else 8)
+    for name in ("train_samples", "test_samples", "epochs", "width", "modes", "batch_size"):
+        value = getattr(args, name) if name not in ("train_samples", "test_samples", "epochs") else \
+            {"train_samples": n_train, "test_samples": n_test, "epochs": epochs}[name]
+        if value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.budget_cpu_s is not None and not args.budget_cpu_s > 0:
+        raise ValueError(f"--budget-cpu-s must be positive, got {args.budget_cpu_s}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"--lr must be a positive number, got {args.lr}")
+
+    import torch
+
+    torch.set_num_threads(1)  # process CPU time is the cost measure: one thread
+
+    import firedrake as fd
+
+    from fem_ms import cell_field, structured_hierarchy, vertex_field
+    from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig
+    from fem_ms.problems import make_problem
+    from fem_ms_torch.basis.train import train_basis
+    from fem_ms_torch.registry import available_models
+
+    from .compare import Method, build_space, relative_errors
+
+    t_start = time.perf_counter()
+    scratch = tempfile.TemporaryDirectory(prefix="fem-ms-baselines-")
+    work = Path(scratch.name)
+    registered = set(available_models())
+    operators = {label: name for label, name in OPERATORS.items() if name in registered}
+    missing = sorted(set(OPERATORS) - set(operators))
+
+    # --- data -----------------------------------------------------------------------------
+    data_cpu, train, test, train_paths = {}, {}, {}, {}
+    for problem in tqdm(PROBLEMS, desc="fine solutions", unit="problem"):
+        path, data_cpu[problem] = timed_generate(MultilevelConfig(
+            name=f"{problem}_train", samples=n_train, levels=(FINE,), problem=problem, forcing="constant",
+            train_fraction=1.0), work)
+        train[problem], train_paths[problem] = load_split(path, "train"), path
+        for forcing, kind in ((IN, "constant"), (OUT, "random")):
+            path, _ = timed_generate(MultilevelConfig(
+                name=f"{problem}_test_{kind}", samples=n_test, levels=(FINE,), problem=problem, forcing=kind,
+                seed=TEST_SEED, train_fraction=0.0), work)
+            test[problem, forcing] = load_split(path, "test")
+    for problem in PROBLEMS:  # one set of κ for every problem and forcing
+        assert np.array_equal(train[problem]["kappa"], train[PROBLEMS[0]]["kappa"])
+        for forcing in (IN, OUT):
+            assert np.array_equal(test[problem, forcing]["kappa"], test[PROBLEMS[0], IN]["kappa"])
+    basis_set, data_cpu["basis"] = timed_generate(GMsFEMBasisConfig(
+        name="basis", samples=n_train, fine=FINE, coarse=COARSE, n_basis=N_BASIS, train_fraction=1.0), work)
+
+    # --- GMsFEM-NO under rule (b): its cost is rule (a)'s budget ------------------------------
+    start = time.process_time()
+    checkpoint = train_basis(basis_set, work / "no.pt", epochs=epochs, loss="sal", width=args.width, depth=4,
+                             modes=args.modes, batch_size=args.batch_size, lr=args.lr, oversample=8, seed=0,
+                             progress=False)
+    no_train_cpu = time.process_time() - start
+    no_cost = data_cpu["basis"] + no_train_cpu
+    budget = args.budget_cpu_s or no_cost
+
+    pair = structured_hierarchy(COARSE, FINE, quadrilateral=True)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    rows = []
+
+    def add_row(model, rule, problem, forcing, test_errors, train_errors, **info):
+        rows.append({"model": model, "rule": rule, "problem": problem, "forcing": forcing,
+                     "test_l2_pct": _mean_pct(test_errors, 0), "test_h1_pct": _mean_pct(test_errors, 1),
+                     "train_l2_pct": _mean_pct(train_errors, 0) if train_errors else None,
+                     "train_h1_pct": _mean_pct(train_errors, 1) if train_errors else None,
+                     "test_samples": len(test_errors), "train_samples_evaluated": len(train_errors or []), **info})
+
+    # --- GMsFEM and GMsFEM-NO: one space per κ serves every problem and forcing --------------
+    methods = [Method(SLEPC, "slepc", {"progress": False}),
+               Method(NO, "learned", {"checkpoint": str(checkpoint), "verify": "off"})]
+    errs = {(m.label, p, f): [] for m in methods for p in PROBLEMS for f in (IN, OUT, "train")}
+    offline_cpu = {m.label: [] for m in methods}
+    online_cpu = {m.label: [] for m in methods}
+    n_train_eval = min(n_train, n_test)
+    cases = [("test", s) for s in range(n_test)] + [("train", s) for s in range(n_train_eval)]
+    for split, s in tqdm(cases, desc="GMsFEM and GMsFEM-NO", unit="kappa"):
+        source = test[PROBLEMS[0], IN] if split == "test" else train[PROBLEMS[0]]
+        kappa = cell_field(pair.fine, source["kappa"][s])
+        for method in methods:
+            start = time.process_time()
+            space, _ = build_space(pair, V, kappa, method)
+            if split == "test":
+                offline_cpu[method.label].append(time.process_time() - start)
+            for problem in PROBLEMS:
+                forcings = (IN, OUT) if split == "test" else ("train",)
+                for forcing in forcings:
+                    data = test[problem, forcing] if split == "test" else train[problem]
+                    f = 1.0 if forcing in (IN, "train") else vertex_field(V, data["f"][s])
+                    start = time.process_time()
+                    u = space.reduce(make_problem(problem, V, kappa, f)).solve().u
+                    if split == "test":
+                        online_cpu[method.label].append(time.process_time() - start)
+                    errs[method.label, problem, forcing].append(
+                        relative_errors(u, vertex_field(V, data["u"][s], name="u")))
+    no_params = parameter_count(checkpoint)
+    for method in methods:
+        learned = method.label == NO
+        for problem in PROBLEMS:
+            for forcing in (IN, OUT):
+                add_row(method.label, "b" if learned else "-", problem, forcing, errs[method.label, problem, forcing],
+                        errs[method.label, problem, "train"], parameters=no_params if learned else 0,
+                        data_cpu_s=data_cpu["basis"] if learned else 0.0, train_cpu_s=no_train_cpu if learned else 0.0,
+                        cost_cpu_s=no_cost if learned else 0.0, epochs=epochs if learned else None,
+                        inference_cpu_s=float(np.mean(offline_cpu[method.label])),
+                        online_cpu_s=float(np.mean(online_cpu[method.label])))
+
+    # --- standalone operators under both rules --------------------------------------------
+    budget_notes = []
+    for label, name in tqdm(operators.items(), desc="standalone operators", unit="model"):
+        for problem in PROBLEMS:
+            per_epoch = None
+            for rule in ("b", "a"):
+                if rule == "b":
+                    n_epochs = epochs
+                else:
+                    n_epochs = max(1, int((budget - data_cpu[problem]) // per_epoch))
+                fitted = train_operator(label, name, train_paths[problem],
+                                        work / f"{name.replace(':', '_')}_{problem}_{rule}.pt", n_epochs, args)
+                if rule == "b":
+                    per_epoch = fitted.train_cpu_s / epochs
+                cost = data_cpu[problem] + fitted.train_cpu_s
+                if rule == "a" and cost > 1.25 * budget:
+                    budget_notes.append(f"{label} {problem}: one epoch already exceeds the budget ({cost:.1f} CPU-s)")
+                train_errors, _ = evaluate(fitted, V, train[problem], limit=n_test)
+                for forcing in (IN, OUT):
+                    test_errors, infer = evaluate(fitted, V, test[problem, forcing])
+                    add_row(label, rule, problem, forcing, test_errors, train_errors, parameters=fitted.parameters,
+                            data_cpu_s=data_cpu[problem], train_cpu_s=fitted.train_cpu_s, cost_cpu_s=cost,
+                            epochs=n_epochs, inference_cpu_s=infer, online_cpu_s=None)
+
+    for row in rows:
+        row["paper"] = [p for p in PAPER if p["model"] == row["model"]
+                        and p["case"] in (f"{row['problem']} {row['forcing']}",)]
+    payload = {
+        "benchmark": "operator_baselines", "quick": q, "wall_s": time.perf_counter() - t_start,
+        "setup": {"fine": FINE, "coarse": COARSE, "n_basis": N_BASIS, "train_samples": n_train,
+                  "test_samples": n_test, "train_error_samples": n_train_eval, "epochs": epochs, "width": args.width,
+                  "depth": 4, "modes": args.modes, "batch_size": args.batch_size, "lr": args.lr, "torch_threads": 1,
+                  "train_kappa_seeds": "2s (the multilevel and GMsFEM-basis generators' seed 0)",
+                  "test_kappa_seeds": f"{TEST_SEED} + 2s", "test_forcing_seeds": f"{TEST_SEED} + 2s + 1",
+                  "training_forcing": "f = 1 (in distribution); random f is out of distribution",
+                  "budget_rules": RULES, "budget_cpu_s": budget,
+                  "budget_source": "--budget-cpu-s" if args.budget_cpu_s else "GMsFEM-NO data + training (rule b)",
+                  "operators": list(operators), "not_registered": missing,
+                  "cost_measure": "process CPU time, one torch thread"},
+        "data_cpu_s": data_cpu, "budget_notes": budget_notes, "errors": rows, "paper": PAPER}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure = out.with_suffix(".png")
+    plot(rows, figure, f"{n_train} training κ at {FINE}², {n_test} test κ; budget {budget:.0f} CPU-s per model")
+    payload["plot"] = figure.name
+    print_table(rows, [("model", "model", ""), ("rule", "rule", ""), ("problem", "problem", ""),
+                       ("forcing", "forcing", ""), ("train_l2_pct", "train L2 %", ".2f"),
+                       ("test_l2_pct", "test L2 %", ".2f"), ("test_h1_pct", "test H1 %", ".2f"),
+                       ("parameters", "params", "d"), ("cost_cpu_s", "cost CPU-s", ".1f")])
+    path = write_result(out, payload, targets(payload))
+    print(f"wrote {path} and {figure}")
+
+
+if __name__ == "__main__":
+    main()
