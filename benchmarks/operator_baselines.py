@@ -160,7 +160,7 @@ def targets(payload: dict) -> list[dict]:
             out.append(threshold(f"GMsFEM-NO more accurate than standalone {label} out of distribution", None,
                                  ">", 1.0, "×", f"GMsFEM-NO's relative L2 error on random f against {label}'s", n))
     for label in ("PCANet", "kernel method"):
-        rows = [r for r in _rows(payload, model=label, forcing=IN, rule="a") if r.get("train_l2_pct")]
+        rows = [r for r in _rows(payload, model=label, forcing=IN) if r["rule"] in ("a", "-") and r["train_l2_pct"]]
         ratio = min((_ratio(r["test_l2_pct"], r["train_l2_pct"]) for r in rows), default=None)
         out.append(threshold(f"{label} overfits (test error ≫ train error)", ratio, ">=", OVERFITS, "×",
                              "its own relative L2 error on its training κ (f = 1), the smaller ratio of the problems",
@@ -181,19 +181,6 @@ class Fitted:
     data_cpu_s: float
     epochs: int | None
     extra: dict = field(default_factory=dict)
-
-
-def load_split(path, split: str) -> dict:
-    """κ (S, n, n), f (S, n+1, n+1; ones without a forcing) and u (S, n+1, n+1) of a split, as numpy."""
-    from fem_ms_torch.data import MultilevelDataset
-
-    data = MultilevelDataset(path, FINE, split)
-    items = [data[i] for i in range(len(data))]
-    if not items:
-        raise ValueError(f"{path}: the {split!r} split is empty")
-    u = np.stack([item["u"][0].double().numpy() for item in items])
-    f = np.stack([item["f"][0].double().numpy() for item in items]) if data.has_forcing else np.ones_like(u)
-    return {"kappa": np.stack([item["kappa"][0].double().numpy() for item in items]), "f": f, "u": u}
 
 
 def timed_generate(config, directory: Path) -> tuple[Path, float]:
@@ -223,6 +210,24 @@ def train_operator(label, name, dataset, out, epochs, args) -> Fitted:
     cpu = time.process_time() - start
     solver = StandaloneSolver(out)
     return Fitted(label, "", lambda k, f: solver(k, f).double().numpy(), parameter_count(out), cpu, 0.0, epochs)
+
+
+def rom_baselines() -> list[type]:
+    """The baselines of :mod:`fem_ms_torch.rom` (every concrete :class:`OperatorBaseline` it exports)."""
+    import fem_ms_torch.rom as rom
+
+    return [cls for cls in (getattr(rom, name) for name in rom.__all__)
+            if isinstance(cls, type) and issubclass(cls, rom.OperatorBaseline) and cls is not rom.OperatorBaseline]
+
+
+def make_baseline(cls, problem: str, args):
+    """A baseline of ``cls`` for ``problem``, sized like the operators where it takes those sizes."""
+    import inspect
+
+    accepted = inspect.signature(cls).parameters
+    sizes = {"problem": problem, "width": args.width, "modes": args.modes, "batch_size": args.batch_size,
+             "lr": args.lr}
+    return cls(**{k: v for k, v in sizes.items() if k in accepted})
 
 
 def evaluate(fitted: Fitted, V, data: dict, limit: int | None = None) -> tuple[list, float]:
@@ -322,6 +327,7 @@ def main(argv=None) -> None:
     from fem_ms.problems import make_problem
     from fem_ms_torch.basis.train import train_basis
     from fem_ms_torch.registry import available_models
+    from fem_ms_torch.rom import read_split
 
     from .compare import Method, build_space, relative_errors
 
@@ -338,12 +344,12 @@ def main(argv=None) -> None:
         path, data_cpu[problem] = timed_generate(MultilevelConfig(
             name=f"{problem}_train", samples=n_train, levels=(FINE,), problem=problem, forcing="constant",
             train_fraction=1.0), work)
-        train[problem], train_paths[problem] = load_split(path, "train"), path
+        train[problem], train_paths[problem] = read_split(path, FINE, "train"), path
         for forcing, kind in ((IN, "constant"), (OUT, "random")):
             path, _ = timed_generate(MultilevelConfig(
                 name=f"{problem}_test_{kind}", samples=n_test, levels=(FINE,), problem=problem, forcing=kind,
                 seed=TEST_SEED, train_fraction=0.0), work)
-            test[problem, forcing] = load_split(path, "test")
+            test[problem, forcing] = read_split(path, FINE, "test")
     for problem in PROBLEMS:  # one set of κ for every problem and forcing
         assert np.array_equal(train[problem]["kappa"], train[PROBLEMS[0]]["kappa"])
         for forcing in (IN, OUT):
@@ -433,6 +439,38 @@ def main(argv=None) -> None:
                     add_row(label, rule, problem, forcing, test_errors, train_errors, parameters=fitted.parameters,
                             data_cpu_s=data_cpu[problem], train_cpu_s=fitted.train_cpu_s, cost_cpu_s=cost,
                             epochs=n_epochs, inference_cpu_s=infer, online_cpu_s=None)
+
+    # --- reduced-order and regression baselines (fem_ms_torch.rom's one interface) -----------
+    for cls in tqdm(rom_baselines(), desc="reduced-order baselines", unit="model"):
+        for problem in PROBLEMS:
+            per_epoch = None
+            for rule in ("b", "a") if cls.iterative else ("-",):
+                baseline = make_baseline(cls, problem, args)
+                if rule == "-":
+                    baseline.fit(train[problem])
+                    n_epochs = None
+                elif rule == "b":
+                    n_epochs = epochs
+                    baseline.fit(train[problem], epochs=n_epochs, seed=0)
+                    per_epoch = baseline.train_seconds / epochs
+                else:
+                    left = budget - data_cpu[problem]
+                    n_epochs = max(1, int(left // per_epoch))
+                    baseline.fit(train[problem], epochs=n_epochs, max_cpu_seconds=max(left, per_epoch), seed=0)
+                    n_epochs = len(baseline.history) or n_epochs
+                cost = data_cpu[problem] + baseline.train_seconds
+                if rule == "a" and cost > 1.25 * budget:
+                    budget_notes.append(f"{cls.name} {problem}: over the budget ({cost:.1f} CPU-s)")
+                fitted = Fitted(cls.name, rule, lambda k, f, b=baseline: b.predict(k[None], f[None])[0],
+                                int(baseline.n_parameters), baseline.train_seconds, data_cpu[problem], n_epochs)
+                train_errors, _ = evaluate(fitted, V, train[problem], limit=n_test)
+                for forcing in (IN, OUT):
+                    test_errors, infer = evaluate(fitted, V, test[problem, forcing])
+                    solve = getattr(baseline, "solve_seconds", None)
+                    add_row(cls.name, rule, problem, forcing, test_errors, train_errors, parameters=fitted.parameters,
+                            data_cpu_s=data_cpu[problem], train_cpu_s=baseline.train_seconds, cost_cpu_s=cost,
+                            epochs=n_epochs, inference_cpu_s=infer,
+                            online_cpu_s=solve if solve is not None and math.isfinite(solve) else None)
 
     for row in rows:
         row["paper"] = [p for p in PAPER if p["model"] == row["model"]
