@@ -40,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .common import benchmark_arguments, parse_benchmark_arguments, print_table
-from .record import threshold, write_result
+from .record import reused, threshold, write_result
 
 TEST_SEED = 100_000  # gmsfem_no_accuracy's test κ and forcing seeds
 FINE, COARSE, N_BASIS = 100, 5, 8
@@ -99,6 +99,9 @@ PAPER = [
     {"model": "kernel method", "table": "10", "case": "diffusion random f", "paper_l2_pct": 100.0,
      "setup": "paper: in distribution (random f); ours: random f is out of distribution"},
 ]
+
+# the paper's Fig. 5 compares the intrusive ROMs without numbers in its text
+ROM_FIGURE = {"POD (intrusive)": "paper: Fig. 5 only (no figure in the text); trained on random f"}
 
 
 def _rows(payload, **match):
@@ -167,6 +170,43 @@ def targets(payload: dict) -> list[dict]:
                              n, ["in distribution (f = 1 test κ); the paper measures on random f: 4× PCANet, 14× "
                                  "kernel"], missing="not trained in this run (model not available)"))
     return out
+
+
+def paper_comparison(rows: list[dict]) -> list[dict]:
+    """Each paper figure beside ours (relative L2 %, the equal-CPU run where the model has one);
+    a model the paper gives no number for appears once, with its error on diffusion, random f."""
+    preference = {"a": 0, "-": 1, "b": 2}
+    ours = {}
+    for r in sorted(rows, key=lambda r: preference[r["rule"]]):
+        ours.setdefault((r["model"], f"{r['problem']} {r['forcing']}"), (r["test_l2_pct"], r["rule"]))
+        if r["problem"] == "diffusion" and r["forcing"] == IN:
+            ours.setdefault((r["model"], "train κ, random f"), (r["train_l2_pct"], r["rule"]))
+    out = []
+    for p in PAPER:
+        figure, rule = ours.get((p["model"], p["case"]), (None, None))
+        out.append({**p, "ours_l2_pct": figure, "rule": rule})
+    for model in dict.fromkeys(r["model"] for r in rows):
+        if not any(p["model"] == model for p in PAPER):
+            figure, rule = ours.get((model, f"diffusion {OUT}"), (None, None))
+            out.append({"model": model, "table": None, "case": f"diffusion {OUT}", "paper_l2_pct": None,
+                        "setup": "not in the paper's tables" if model not in ROM_FIGURE else ROM_FIGURE[model],
+                        "ours_l2_pct": figure, "rule": rule})
+    return out
+
+
+def comparison_table(document: dict) -> list[str]:
+    """The rows of docs/benchmarks.md's table (model | paper figure | ours | setup difference),
+    rendered from a result's ``paper_comparison``: the docs quote the file, never retype it."""
+
+    def pct(value):
+        return "–" if value is None else f"{value:.3g} %"
+
+    lines = []
+    for c in document["paper_comparison"]:
+        paper = f"{pct(c['paper_l2_pct'])} (Table {c['table']}, {c['case']})" if c["table"] else f"– ({c['case']})"
+        ours = "–" if c["ours_l2_pct"] is None else f"{pct(c['ours_l2_pct'])} (rule {c['rule']})"
+        lines.append(f"| {c['model']} | {paper} | {ours} | {c['setup']} |")
+    return lines
 
 
 @dataclass
@@ -289,7 +329,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
 
 def main(argv=None) -> None:
-    parser = benchmark_arguments("operator_baselines", __doc__, "8 training κ, 3 test κ, 2 epochs, width 8, 4 modes")
+    parser = benchmark_arguments("operator_baselines", __doc__, "6 training κ, 2 test κ, 2 epochs, width 8, 4 modes")
     parser.add_argument("--train-samples", type=int, default=None)
     parser.add_argument("--test-samples", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None, help="of rule (b), every iterative model")
@@ -299,13 +339,19 @@ def main(argv=None) -> None:
     parser.add_argument("--modes", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--models", default=None,
+                        help="comma-separated labels to run (default: every available one; 'GMsFEM' is GMsFEM and "
+                             "GMsFEM-NO)")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="an earlier result with the same settings: its rows of the models not run now are kept "
+                             "(stamped with their run), and its budget is rule (a)'s")
     args = parse_benchmark_arguments(parser, argv)
     q = args.quick
-    n_train = args.train_samples or (8 if q else 64)
-    n_test = args.test_samples or (3 if q else 10)
-    epochs = args.epochs or (2 if q else 10)
-    args.width = args.width or (8 if q else 16)
-    args.modes = args.modes or (4 if q else 8)
+    n_train = args.train_samples or (6 if q else 24)
+    n_test = args.test_samples or (2 if q else 8)
+    epochs = args.epochs or (2 if q else 4)
+    args.width = args.width or (8 if q else 12)
+    args.modes = args.modes or (4 if q else 6)
     for name in ("train_samples", "test_samples", "epochs", "width", "modes", "batch_size"):
         value = getattr(args, name) if name not in ("train_samples", "test_samples", "epochs") else \
             {"train_samples": n_train, "test_samples": n_test, "epochs": epochs}[name]
@@ -315,6 +361,19 @@ def main(argv=None) -> None:
         raise ValueError(f"--budget-cpu-s must be positive, got {args.budget_cpu_s}")
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise ValueError(f"--lr must be a positive number, got {args.lr}")
+    settings = {"train_samples": n_train, "test_samples": n_test, "epochs": epochs, "width": args.width,
+                "modes": args.modes, "batch_size": args.batch_size, "lr": args.lr}
+    earlier = None
+    if args.reuse is not None:
+        import json
+
+        earlier = json.loads(Path(args.reuse).read_text())
+        differ = {k: (earlier["setup"].get(k), v) for k, v in settings.items() if earlier["setup"].get(k) != v}
+        if earlier.get("benchmark") != "operator_baselines" or differ:
+            raise ValueError(f"--reuse {args.reuse}: not a result of these settings (earlier, now: {differ})")
+        if args.budget_cpu_s is not None and args.budget_cpu_s != earlier["setup"]["budget_cpu_s"]:
+            raise ValueError(f"--budget-cpu-s {args.budget_cpu_s} differs from the reused result's "
+                             f"{earlier['setup']['budget_cpu_s']}")
 
     import torch
 
@@ -337,6 +396,17 @@ def main(argv=None) -> None:
     registered = set(available_models())
     operators = {label: name for label, name in OPERATORS.items() if name in registered}
     missing = sorted(set(OPERATORS) - set(operators))
+    roms = rom_baselines()
+    known = ["GMsFEM", *operators, *(cls.name for cls in roms)]
+    chosen = known if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ValueError(f"--models: unknown or unavailable {unknown}; available: {known}")
+    operators = {label: name for label, name in operators.items() if label in chosen}
+    roms = [cls for cls in roms if cls.name in chosen]
+    run_gmsfem = "GMsFEM" in chosen
+    if not run_gmsfem and args.budget_cpu_s is None and earlier is None:
+        raise ValueError("without GMsFEM-NO in --models, rule (a)'s budget must come from --budget-cpu-s or --reuse")
 
     # --- data -----------------------------------------------------------------------------
     data_cpu, train, test, train_paths = {}, {}, {}, {}
@@ -354,21 +424,21 @@ def main(argv=None) -> None:
         assert np.array_equal(train[problem]["kappa"], train[PROBLEMS[0]]["kappa"])
         for forcing in (IN, OUT):
             assert np.array_equal(test[problem, forcing]["kappa"], test[PROBLEMS[0], IN]["kappa"])
-    basis_set, data_cpu["basis"] = timed_generate(GMsFEMBasisConfig(
-        name="basis", samples=n_train, fine=FINE, coarse=COARSE, n_basis=N_BASIS, train_fraction=1.0), work)
-
-    # --- GMsFEM-NO under rule (b): its cost is rule (a)'s budget ------------------------------
-    start = time.process_time()
-    checkpoint = train_basis(basis_set, work / "no.pt", epochs=epochs, loss="sal", width=args.width, depth=4,
-                             modes=args.modes, batch_size=args.batch_size, lr=args.lr, oversample=8, seed=0,
-                             progress=False)
-    no_train_cpu = time.process_time() - start
-    no_cost = data_cpu["basis"] + no_train_cpu
-    budget = args.budget_cpu_s or no_cost
-
     pair = structured_hierarchy(COARSE, FINE, quadrilateral=True)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     rows = []
+    n_train_eval = min(n_train, n_test)
+    if run_gmsfem:
+        basis_set, data_cpu["basis"] = timed_generate(GMsFEMBasisConfig(
+            name="basis", samples=n_train, fine=FINE, coarse=COARSE, n_basis=N_BASIS, train_fraction=1.0), work)
+        # GMsFEM-NO under rule (b): its cost is rule (a)'s budget
+        start = time.process_time()
+        checkpoint = train_basis(basis_set, work / "no.pt", epochs=epochs, loss="sal", width=args.width, depth=4,
+                                 modes=args.modes, batch_size=args.batch_size, lr=args.lr, oversample=8, seed=0,
+                                 progress=False)
+        no_train_cpu = time.process_time() - start
+        no_cost = data_cpu["basis"] + no_train_cpu
+    budget = args.budget_cpu_s or (earlier["setup"]["budget_cpu_s"] if earlier else no_cost)
 
     def add_row(model, rule, problem, forcing, test_errors, train_errors, **info):
         rows.append({"model": model, "rule": rule, "problem": problem, "forcing": forcing,
@@ -378,43 +448,44 @@ def main(argv=None) -> None:
                      "test_samples": len(test_errors), "train_samples_evaluated": len(train_errors or []), **info})
 
     # --- GMsFEM and GMsFEM-NO: one space per κ serves every problem and forcing --------------
-    methods = [Method(SLEPC, "slepc", {"progress": False}),
-               Method(NO, "learned", {"checkpoint": str(checkpoint), "verify": "off"})]
-    errs = {(m.label, p, f): [] for m in methods for p in PROBLEMS for f in (IN, OUT, "train")}
-    offline_cpu = {m.label: [] for m in methods}
-    online_cpu = {m.label: [] for m in methods}
-    n_train_eval = min(n_train, n_test)
-    cases = [("test", s) for s in range(n_test)] + [("train", s) for s in range(n_train_eval)]
-    for split, s in tqdm(cases, desc="GMsFEM and GMsFEM-NO", unit="kappa"):
-        source = test[PROBLEMS[0], IN] if split == "test" else train[PROBLEMS[0]]
-        kappa = cell_field(pair.fine, source["kappa"][s])
+    if run_gmsfem:
+        methods = [Method(SLEPC, "slepc", {"progress": False}),
+                   Method(NO, "learned", {"checkpoint": str(checkpoint), "verify": "off"})]
+        errs = {(m.label, p, f): [] for m in methods for p in PROBLEMS for f in (IN, OUT, "train")}
+        offline_cpu = {m.label: [] for m in methods}
+        online_cpu = {m.label: [] for m in methods}
+        cases = [("test", s) for s in range(n_test)] + [("train", s) for s in range(n_train_eval)]
+        for split, s in tqdm(cases, desc="GMsFEM and GMsFEM-NO", unit="kappa"):
+            source = test[PROBLEMS[0], IN] if split == "test" else train[PROBLEMS[0]]
+            kappa = cell_field(pair.fine, source["kappa"][s])
+            for method in methods:
+                start = time.process_time()
+                space, _ = build_space(pair, V, kappa, method)
+                if split == "test":
+                    offline_cpu[method.label].append(time.process_time() - start)
+                for problem in PROBLEMS:
+                    forcings = (IN, OUT) if split == "test" else ("train",)
+                    for forcing in forcings:
+                        data = test[problem, forcing] if split == "test" else train[problem]
+                        f = 1.0 if forcing in (IN, "train") else vertex_field(V, data["f"][s])
+                        start = time.process_time()
+                        u = space.reduce(make_problem(problem, V, kappa, f)).solve().u
+                        if split == "test":
+                            online_cpu[method.label].append(time.process_time() - start)
+                        errs[method.label, problem, forcing].append(
+                            relative_errors(u, vertex_field(V, data["u"][s], name="u")))
+        no_params = parameter_count(checkpoint)
         for method in methods:
-            start = time.process_time()
-            space, _ = build_space(pair, V, kappa, method)
-            if split == "test":
-                offline_cpu[method.label].append(time.process_time() - start)
+            learned = method.label == NO
+            costs = dict(parameters=no_params, data_cpu_s=data_cpu["basis"], train_cpu_s=no_train_cpu,
+                         cost_cpu_s=no_cost, epochs=epochs) if learned else \
+                dict(parameters=0, data_cpu_s=0.0, train_cpu_s=0.0, cost_cpu_s=0.0, epochs=None)
             for problem in PROBLEMS:
-                forcings = (IN, OUT) if split == "test" else ("train",)
-                for forcing in forcings:
-                    data = test[problem, forcing] if split == "test" else train[problem]
-                    f = 1.0 if forcing in (IN, "train") else vertex_field(V, data["f"][s])
-                    start = time.process_time()
-                    u = space.reduce(make_problem(problem, V, kappa, f)).solve().u
-                    if split == "test":
-                        online_cpu[method.label].append(time.process_time() - start)
-                    errs[method.label, problem, forcing].append(
-                        relative_errors(u, vertex_field(V, data["u"][s], name="u")))
-    no_params = parameter_count(checkpoint)
-    for method in methods:
-        learned = method.label == NO
-        for problem in PROBLEMS:
-            for forcing in (IN, OUT):
-                add_row(method.label, "b" if learned else "-", problem, forcing, errs[method.label, problem, forcing],
-                        errs[method.label, problem, "train"], parameters=no_params if learned else 0,
-                        data_cpu_s=data_cpu["basis"] if learned else 0.0, train_cpu_s=no_train_cpu if learned else 0.0,
-                        cost_cpu_s=no_cost if learned else 0.0, epochs=epochs if learned else None,
-                        inference_cpu_s=float(np.mean(offline_cpu[method.label])),
-                        online_cpu_s=float(np.mean(online_cpu[method.label])))
+                for forcing in (IN, OUT):
+                    add_row(method.label, "b" if learned else "-", problem, forcing,
+                            errs[method.label, problem, forcing], errs[method.label, problem, "train"], **costs,
+                            inference_cpu_s=float(np.mean(offline_cpu[method.label])),
+                            online_cpu_s=float(np.mean(online_cpu[method.label])))
 
     # --- standalone operators under both rules --------------------------------------------
     budget_notes = []
@@ -441,7 +512,7 @@ def main(argv=None) -> None:
                             epochs=n_epochs, inference_cpu_s=infer, online_cpu_s=None)
 
     # --- reduced-order and regression baselines (fem_ms_torch.rom's one interface) -----------
-    for cls in tqdm(rom_baselines(), desc="reduced-order baselines", unit="model"):
+    for cls in tqdm(roms, desc="reduced-order baselines", unit="model"):
         for problem in PROBLEMS:
             per_epoch = None
             for rule in ("b", "a") if cls.iterative else ("-",):
@@ -472,9 +543,12 @@ def main(argv=None) -> None:
                             epochs=n_epochs, inference_cpu_s=infer,
                             online_cpu_s=solve if solve is not None and math.isfinite(solve) else None)
 
-    for row in rows:
-        row["paper"] = [p for p in PAPER if p["model"] == row["model"]
-                        and p["case"] in (f"{row['problem']} {row['forcing']}",)]
+    if earlier is not None:  # the rows of the models not run now, stamped with the run that measured them
+        ran = {r["model"] for r in rows}
+        rows = reused([r for r in earlier["errors"] if r["model"] not in ran], earlier) + rows
+        data_cpu = {**earlier.get("data_cpu_s", {}), **data_cpu}
+        budget_notes = earlier.get("budget_notes", []) + budget_notes
+    operator_labels = [label for label in OPERATORS if any(r["model"] == label for r in rows)]
     payload = {
         "benchmark": "operator_baselines", "quick": q, "wall_s": time.perf_counter() - t_start,
         "setup": {"fine": FINE, "coarse": COARSE, "n_basis": N_BASIS, "train_samples": n_train,
@@ -484,10 +558,12 @@ def main(argv=None) -> None:
                   "test_kappa_seeds": f"{TEST_SEED} + 2s", "test_forcing_seeds": f"{TEST_SEED} + 2s + 1",
                   "training_forcing": "f = 1 (in distribution); random f is out of distribution",
                   "budget_rules": RULES, "budget_cpu_s": budget,
-                  "budget_source": "--budget-cpu-s" if args.budget_cpu_s else "GMsFEM-NO data + training (rule b)",
-                  "operators": list(operators), "not_registered": missing,
+                  "budget_source": "--budget-cpu-s" if args.budget_cpu_s else
+                  earlier["setup"]["budget_source"] if earlier else "GMsFEM-NO data + training (rule b)",
+                  "operators": operator_labels, "not_registered": missing,
                   "cost_measure": "process CPU time, one torch thread"},
-        "data_cpu_s": data_cpu, "budget_notes": budget_notes, "errors": rows, "paper": PAPER}
+        "data_cpu_s": data_cpu, "budget_notes": budget_notes, "errors": rows,
+        "paper_comparison": paper_comparison(rows)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure = out.with_suffix(".png")

@@ -81,3 +81,17 @@ def test_standalone_trainer_builds_the_named_operator(tmp_path):
         train_standalone(data, 8, out, architecture="ffno", **kwargs)
     with pytest.raises(ValueError, match="unknown model 'no-such-operator'"):
         train_standalone(data, 8, tmp_path / "x.pt", architecture="no-such-operator", **kwargs)
+
+
+def test_the_docs_table_is_the_committed_comparison(repo):
+    """docs/benchmarks.md's baseline table holds the rows :func:`comparison_table` renders from the
+    file the section names."""
+    import re
+
+    from benchmarks.operator_baselines import comparison_table
+
+    text = (repo / "docs" / "benchmarks.md").read_text()
+    section = text.split("## Operator and reduced-order baselines (paper Tables 7 and 10)", 1)[1].split("\n## ", 1)[0]
+    name = re.search(r"`(operator_baselines[\w]*\.json)`", section).group(1)
+    documented = [line for line in section.splitlines() if line.startswith("| ") and " % " in line]
+    assert documented == comparison_table(json.loads((RESULTS / name).read_text()))
