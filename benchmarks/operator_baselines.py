@@ -25,6 +25,11 @@ costs are process CPU time with one torch thread (the machine is shared; wall ti
 measure the other users). Errors: mean relative L2 and H1-seminorm errors of the FE function
 against the fine solution.
 
+Default sized for the project's shared 2-core CPU (24 training κ, 8 test κ, 4 epochs under rule
+(b), width 12, 6 modes, batches of 4 at lr 3·10⁻³: every model far from the paper's 1000 κ and
+600 epochs); ``--quick`` is a smoke-size run with the same schema. ``--models`` runs a subset and
+``--reuse`` adds it to an earlier result of the same settings (its budget and other rows kept).
+
     scripts/env python -m benchmarks.operator_baselines [--quick] [--out PATH]
 """
 
