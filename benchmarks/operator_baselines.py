@@ -274,20 +274,24 @@ def train_operator(label, name, dataset, out, epochs, args) -> Fitted:
 
 
 def rom_baselines() -> list[type]:
-    """The baselines of :mod:`fem_ms_torch.rom` (every concrete :class:`OperatorBaseline` it exports)."""
+    """The baselines of :mod:`fem_ms_torch.rom` (its ``BASELINES``)."""
     import fem_ms_torch.rom as rom
 
-    return [cls for cls in (getattr(rom, name) for name in rom.__all__)
-            if isinstance(cls, type) and issubclass(cls, rom.OperatorBaseline) and cls is not rom.OperatorBaseline]
+    return list(rom.BASELINES)
 
 
-def make_baseline(cls, problem: str, args):
-    """A baseline of ``cls`` for ``problem``, sized like the operators where it takes those sizes."""
+def make_baseline(cls, problem: str, n_train: int, args):
+    """A baseline of ``cls`` for ``problem``: the operators' width, modes, batch size and learning
+    rate where it takes them, and its POD/PCA sizes capped at the training samples (the paper's
+    smallest, 100, where there are more)."""
     import inspect
 
-    accepted = inspect.signature(cls).parameters
+    accepted = set()
+    for klass in cls.__mro__:  # the keywords a subclass passes on to its base's __init__ too
+        if "__init__" in vars(klass):
+            accepted |= set(inspect.signature(klass.__init__).parameters)
     sizes = {"problem": problem, "width": args.width, "modes": args.modes, "batch_size": args.batch_size,
-             "lr": args.lr}
+             "lr": args.lr, **{k: min(100, n_train) for k in ("n_modes", "n_in", "n_out")}}
     return cls(**{k: v for k, v in sizes.items() if k in accepted})
 
 
@@ -537,7 +541,7 @@ def main(argv=None) -> None:
         for problem in PROBLEMS:
             per_epoch = None
             for rule in ("b", "a") if cls.iterative else ("-",):
-                baseline = make_baseline(cls, problem, args)
+                baseline = make_baseline(cls, problem, n_train, args)
                 if rule == "-":
                     baseline.fit(train[problem])
                     n_epochs = None
