@@ -109,3 +109,28 @@ def test_bad_input_is_named(space):
         PODSpace.from_grids(space, np.zeros((0, N + 1, N + 1)))
     with pytest.raises(IndexError, match="mode 1 outside"):
         PODSpace(space, [u]).mode(1)
+
+
+def _pod_norms(comm, grids, problem_cls):
+    """Norms of the Galerkin solution of an unseen κ on the 3-mode POD space of ``grids``."""
+    mesh = fd.UnitSquareMesh(N, N, quadrilateral=True, comm=comm)
+    V = fd.FunctionSpace(mesh, "CG", 1)
+    pod = PODSpace.from_grids(V, grids, n_modes=3)
+    u = pod.reduce(problem_cls(V, cell_field(mesh, paper_kle((N, N)).sample_kappa(9)), 1.0)).solve().u
+    return fd.norm(u), fd.norm(u, "H1"), *pod.singular_values[:3]
+
+
+@pytest.mark.parallel(nprocs=2)
+@pytest.mark.parametrize("problem_cls", [Diffusion, Richards])
+def test_two_ranks_match_serial(problem_cls):
+    """The snapshot Gram matrix summed over the ranks, P distributed: the same space and solution."""
+    from pyop2.mpi import COMM_SELF, COMM_WORLD
+
+    assert COMM_WORLD.size == 2
+    V = fd.FunctionSpace(fd.UnitSquareMesh(N, N, quadrilateral=True, comm=COMM_SELF), "CG", 1)
+    idx = vertex_grid_indices(V, (N, N))
+    grids = np.zeros((5, N + 1, N + 1))
+    for seed, grid in enumerate(grids):
+        grid[idx] = fine(V, problem_cls, seed, forcing=False).dat.data_ro_with_halos
+    np.testing.assert_allclose(_pod_norms(COMM_WORLD, grids, problem_cls), _pod_norms(COMM_SELF, grids, problem_cls),
+                               rtol=1e-9)

@@ -37,7 +37,7 @@ NEURALOP_PREFIX = "neuralop:"
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 # modules whose import registers the plugin's models, imported only when a name is looked up
 # (the GP operators pull in gpytorch, the graph network torch_geometric)
-_MODEL_MODULES = ("fem_ms_torch.operators", "fem_ms_torch.graph", "fem_ms_torch.gpo")
+_MODEL_MODULES = ("fem_ms_torch.operators", "fem_ms_torch.graph", "fem_ms_torch.gpo", "fem_ms_torch.rom")
 
 
 def register_model(name: str, builder: Callable[..., nn.Module]) -> None:

@@ -22,11 +22,38 @@ Every baseline is an object with one interface, so a benchmark drives them all a
   coefficients and training inputs).
 * ``history``: the training core's per-epoch records (empty for closed-form fits).
 
-The networks inside are registered models (:mod:`fem_ms_torch.registry`), one ``nn.Module`` each
-with its bases as buffers.
+The baselines (the GMsFEM-NO paper's appendix F):
+
+* :class:`IntrusivePOD` — global POD of the training u, a Galerkin solve of each new fine
+  system (:class:`fem_ms.pod.PODSpace` on the core's coarse models);
+* :class:`IntrusiveFFNO` — an F-FNO trained by regression, its last hidden layer's fields as the
+  basis of a Galerkin solve per input (Meuris et al.; ``"ffno_basis"``);
+* :class:`DeepONetPOD` — POD-DeepONet: POD trunk, branch MLP → coefficients (registered as
+  ``"deeponet_pod"``);
+* :class:`FFNOPOD` — F-FNO encoder and grid average → POD coefficients (``"ffno_pod"``);
+* :class:`PCANet` — PCA of inputs and outputs, an MLP between (``"pcanet"``);
+* :class:`KernelRegression` — PCA and kernel ridge regression (Batlle et al.; scikit-learn,
+  closed form, no network);
+* :class:`DeepPOD` — a predicted κ-dependent basis trained by the projector loss, Galerkin
+  solves online (``"deeppod"``).
+
+The networks are registered models (:mod:`fem_ms_torch.registry`), one ``nn.Module`` each that
+maps raw κ and f to u (DeepPOD: to its basis fields) with its scalings and bases as buffers,
+trained by :class:`~.fitting.RegressionTrainer` on the training core.
 """
 
 from .baseline import OperatorBaseline, grid_data, grid_inputs, read_split
+from .deeppod import DeepPOD, DeepPODModel
+from .fitting import NetworkBaseline
+from .intrusive_ffno import FFNOBasisModel, IntrusiveFFNO
 from .intrusive_pod import IntrusivePOD
+from .kernel import KernelRegression
+from .pcanet import PCANet, PCANetModel
+from .pod_regression import FFNOPOD, DeepONetPOD, DeepONetPODModel, FFNOPODModel
 
-__all__ = ["OperatorBaseline", "IntrusivePOD", "grid_data", "grid_inputs", "read_split"]
+#: every baseline of this package, by class: what a benchmark iterates over
+BASELINES = (IntrusivePOD, IntrusiveFFNO, DeepONetPOD, FFNOPOD, PCANet, KernelRegression, DeepPOD)
+
+__all__ = ["BASELINES", "OperatorBaseline", "NetworkBaseline", "IntrusivePOD", "IntrusiveFFNO", "DeepONetPOD",
+           "FFNOPOD", "PCANet", "KernelRegression", "DeepPOD", "DeepONetPODModel", "FFNOPODModel", "PCANetModel",
+           "DeepPODModel", "FFNOBasisModel", "grid_data", "grid_inputs", "read_split"]

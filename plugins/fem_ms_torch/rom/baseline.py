@@ -73,7 +73,7 @@ def grid_data(data: Mapping) -> dict[str, np.ndarray]:
 
 def read_split(path, level: int, split: str) -> dict[str, np.ndarray]:
     """κ, f (ones where the dataset has no forcing) and u of one split of a ``multilevel`` dataset
-    level: the arrays the standalone F-FNO trains on (:func:`fem_ms_torch.standalone._split`),
+    level: the arrays the standalone F-FNO trains on (``fem_ms_torch.standalone._split``),
     read in float64 (that reader rounds to float32; the POD's exact limits need the stored values)."""
     import torch
 

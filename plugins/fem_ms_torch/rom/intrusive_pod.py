@@ -4,13 +4,61 @@ does the work; no network)."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
 
 from .baseline import OperatorBaseline
 
-__all__ = ["IntrusivePOD"]
+__all__ = ["IntrusivePOD", "grid_space", "galerkin_solve", "galerkin_on_fields"]
+
+
+@functools.lru_cache(maxsize=4)
+def grid_space(n: int):
+    """The fine space of a ``multilevel`` dataset level with ``n`` cells per side (Q1 on the unit
+    square, one process: :mod:`fem_ms.data.generate`) and its vertex-grid indices (made once per
+    size, so that a prediction's time is the solves')."""
+    import firedrake as fd
+    from pyop2.mpi import COMM_SELF
+
+    from fem_ms.coefficients import vertex_grid_indices
+
+    V = fd.FunctionSpace(fd.UnitSquareMesh(n, n, quadrilateral=True, comm=COMM_SELF), "CG", 1)
+    return V, vertex_grid_indices(V, (n, n))
+
+
+def galerkin_solve(space, problem_name: str, kappa: np.ndarray, f: np.ndarray, indices) -> tuple[np.ndarray, float]:
+    """The Galerkin solution of one sample's fine system on the reduced ``space``, on the vertex
+    grid, and the CPU seconds of the reduced solve (fine assembly and projection included)."""
+    from fem_ms.coefficients import cell_field, vertex_field
+    from fem_ms.problems import make_problem
+
+    V = space.V
+    problem = make_problem(problem_name, V, cell_field(V.mesh(), kappa), vertex_field(V, f))
+    start = time.process_time()
+    u = space.reduce(problem).solve().u
+    seconds = time.process_time() - start
+    grid = np.zeros_like(f)
+    grid[indices] = u.dat.data_ro_with_halos
+    return grid, seconds
+
+
+def galerkin_on_fields(fields: np.ndarray, problem_name: str, kappa: np.ndarray, f: np.ndarray
+                       ) -> tuple[np.ndarray, float]:
+    """Galerkin solutions (S, n+1, n+1) of each sample's fine system on the span of its own
+    basis fields (S, m, n+1, n+1) (a network's prediction; dependent fields are dropped by
+    :class:`~fem_ms.pod.PODSpace`'s rank tolerance), and the CPU seconds per sample of the
+    reduced solves."""
+    from fem_ms.pod import PODSpace
+
+    V, indices = grid_space(kappa.shape[1])
+    out, solving = [], 0.0
+    for k, g, basis in zip(kappa, f, fields):
+        u, seconds = galerkin_solve(PODSpace.from_grids(V, basis), problem_name, k, g, indices)
+        out.append(u)
+        solving += seconds
+    return np.stack(out), solving / len(kappa)
 
 
 class IntrusivePOD(OperatorBaseline):
@@ -52,31 +100,13 @@ class IntrusivePOD(OperatorBaseline):
         self.solve_seconds = float("nan")
 
     def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress) -> None:
-        import firedrake as fd
-        from pyop2.mpi import COMM_SELF
-
-        from fem_ms.coefficients import vertex_grid_indices
         from fem_ms.pod import PODSpace
 
-        n = data["kappa"].shape[1]
-        # the multilevel datasets' mesh (fem_ms.data.generate: a Q1 unit square on one process)
-        V = fd.FunctionSpace(fd.UnitSquareMesh(n, n, quadrilateral=True, comm=COMM_SELF), "CG", 1)
+        V, self._indices = grid_space(data["kappa"].shape[1])
         self.space = PODSpace.from_grids(V, data["u"], n_modes=self.n_modes)
-        self._indices = vertex_grid_indices(V, (n, n))
         self.n_parameters = int(self.space.n_modes * V.dim())
 
     def _predict(self, kappa, f) -> np.ndarray:
-        from fem_ms.coefficients import cell_field, vertex_field
-        from fem_ms.problems import make_problem
-
-        V = self.space.V
-        out = np.zeros_like(f)
-        solving = 0.0
-        for s in range(len(kappa)):
-            problem = make_problem(self.problem, V, cell_field(V.mesh(), kappa[s]), vertex_field(V, f[s]))
-            start = time.process_time()
-            u = self.space.reduce(problem).solve().u
-            solving += time.process_time() - start
-            out[s][self._indices] = u.dat.data_ro_with_halos
-        self.solve_seconds = solving / len(kappa)
-        return out
+        solved = [galerkin_solve(self.space, self.problem, k, g, self._indices) for k, g in zip(kappa, f)]
+        self.solve_seconds = sum(seconds for _, seconds in solved) / len(kappa)
+        return np.stack([u for u, _ in solved])
