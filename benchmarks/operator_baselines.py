@@ -121,6 +121,7 @@ ROW_FIELDS = {
 # the paper's Fig. 5 compares the intrusive ROMs without numbers in its text
 ROM_FIGURE = {"POD (intrusive)": "paper: Fig. 5 only (no number in the text), trained on random f",
               "DeepONet-POD": "paper: Fig. 5 only (no number in the text), trained on random f",
+              "intrusive POD, F-FNO basis": "paper: Fig. 5 only (no number in the text), trained on random f",
               "F-FNO-POD": "paper: Fig. 5 only (no number in the text), trained on random f",
               "DeepPOD": "paper: appendix F lists it, no number in the text"}
 
