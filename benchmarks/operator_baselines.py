@@ -283,8 +283,8 @@ def rom_baselines() -> list[type]:
 
 def make_baseline(cls, problem: str, n_train: int, args):
     """A baseline of ``cls`` for ``problem``: the operators' width, modes, batch size and learning
-    rate where it takes them, and its POD/PCA sizes capped at the training samples (the paper's
-    smallest, 100, where there are more)."""
+    rate where it takes them, and its POD/PCA sizes capped at the dimension the centred training
+    samples span (the paper's smallest, 100, where they span more)."""
     import inspect
 
     accepted = set()
@@ -292,7 +292,7 @@ def make_baseline(cls, problem: str, n_train: int, args):
         if "__init__" in vars(klass):
             accepted |= set(inspect.signature(klass.__init__).parameters)
     sizes = {"problem": problem, "width": args.width, "modes": args.modes, "batch_size": args.batch_size,
-             "lr": args.lr, **{k: min(100, n_train) for k in ("n_modes", "n_in", "n_out")}}
+             "lr": args.lr, **{k: min(100, n_train - 1) for k in ("n_modes", "n_in", "n_out")}}
     return cls(**{k: v for k, v in sizes.items() if k in accepted})
 
 
