@@ -365,9 +365,8 @@ def main(argv=None) -> None:
     parser.add_argument("--modes", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--models", default=None,
-                        help="comma-separated labels to run (default: every available one; 'GMsFEM' is GMsFEM and "
-                             "GMsFEM-NO)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="the labels to run (default: every available one; 'GMsFEM' is GMsFEM and GMsFEM-NO)")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="an earlier result with the same settings: its rows of the models not run now are kept "
                              "(stamped with their run), and its budget is rule (a)'s")
@@ -424,7 +423,7 @@ def main(argv=None) -> None:
     missing = sorted(set(OPERATORS) - set(operators))
     roms = rom_baselines()
     known = ["GMsFEM", *operators, *(cls.name for cls in roms)]
-    chosen = known if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
+    chosen = known if args.models is None else args.models
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise ValueError(f"--models: unknown or unavailable {unknown}; available: {known}")
