@@ -64,6 +64,17 @@ def test_baselines_build_through_the_registry_and_round_trip_their_record(name):
     assert type(rebuilt) is type(model) and torch.equal(rebuilt(x), model(x))
 
 
+@pytest.mark.parametrize("name", ["gnot", "transolver++", "deeponet"])
+def test_baselines_act_on_3d_grids_with_gradients(name):
+    torch.manual_seed(0)
+    model = build_operator(name, 2, 1, 3, width=8, depth=1)
+    x = torch.randn(2, 2, 6, 5, 4)
+    out = model(x)
+    out.square().mean().backward()
+    assert out.shape == (2, 1, 6, 5, 4)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+
+
 # per model: architecture options, samples, batch size, epochs, learning rate (about 5 CPU-seconds each)
 FITS = {
     "gnot": ({"width": 16, "depth": 1, "heads": 2, "mlp_layers": 1}, 32, 8, 60, 1e-2),

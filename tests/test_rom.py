@@ -9,6 +9,7 @@ import torch
 from fem_ms.data import MultilevelConfig, generate
 from fem_ms_torch.registry import build_model, model_from_record, model_record, plain_state_dict
 from fem_ms_torch.rom import (
+    BASELINES,
     FFNOPOD,
     DeepONetPOD,
     DeepPOD,
@@ -154,6 +155,15 @@ def test_budgets_are_honoured_or_refused(splits):
     train = splits["train"]
     quick = PCANet(n_in=3, n_out=3, hidden=8).fit(train, epochs=10_000, max_cpu_seconds=0.05)
     assert 1 <= len(quick.history) < 10_000
+    validated = PCANet(n_in=3, n_out=3, hidden=8).fit(train, epochs=4, validation=splits["test"], validate_every=2)
+    assert [("val_loss" in record) for record in validated.history] == [False, True, False, True]
+    test = splits["test"]
+    last = validated.history[-1]["val_loss"]
+    assert last == pytest.approx(relative_l2(validated.predict(test["kappa"], test["f"]), test["u"]), rel=1e-4)
+    with pytest.raises(ValueError, match="closed form: it takes no validation"):
+        KernelRegression().fit(train, validation=test)
+    with pytest.raises(ValueError, match="validate_every must be a positive integer"):
+        PCANet().fit(train, epochs=1, validate_every=0)
     with pytest.raises(ValueError, match="trained by epochs: give epochs"):
         PCANet().fit(train)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
@@ -191,3 +201,31 @@ def test_intrusive_ffno_galerkin_beats_its_own_network_in_the_energy_norm(splits
             relative_energy_error(vertex_field(V, in_span[s]), reference, k) * (1 + 1e-6)
     with pytest.raises(ValueError, match="problem must be 'diffusion' or 'richards'"):
         IntrusiveFFNO("heat")
+
+
+SMALL = {IntrusivePOD: {"n_modes": 3}, IntrusiveFFNO: {"width": 4, "depth": 1, "modes": 2},
+         DeepONetPOD: {"n_modes": 3, "hidden": 8}, FFNOPOD: {"n_modes": 3, "width": 4, "depth": 1, "modes": 2},
+         PCANet: {"n_in": 3, "n_out": 3, "hidden": 8}, KernelRegression: {"n_in": 3, "n_out": 3},
+         DeepPOD: {"n_basis": 2, "width": 4, "depth": 1, "modes": 2}}
+
+
+@pytest.mark.parametrize("cls", BASELINES, ids=lambda cls: cls.__name__)
+def test_every_baseline_keeps_the_interface(splits, cls):
+    """The contract a benchmark relies on, for every baseline alike: fit with or without epochs as
+    the kind requires, fields of the training grid out, figures set, wrong grids and predicting
+    before fitting refused."""
+    train, test = splits["train"], splits["test"]
+    baseline = cls(**SMALL[cls])
+    with pytest.raises(RuntimeError, match="fit the baseline before predicting"):
+        baseline.predict(test["kappa"], test["f"])
+    budget = {"epochs": 2} if cls.iterative else {}
+    assert baseline.fit(train, seed=1, **budget) is baseline
+    u = baseline.predict(test["kappa"], test["f"])
+    assert u.shape == test["u"].shape and u.dtype == np.float64 and np.all(np.isfinite(u))
+    assert baseline.n_parameters > 0 and np.isfinite(baseline.train_seconds) and baseline.online_seconds > 0
+    assert len(baseline.history) == (2 if cls.iterative else 0)
+    assert isinstance(baseline.name, str) and baseline.name
+    with pytest.raises(ValueError, match="fitted on a 8² grid"):
+        baseline.predict(np.ones((1, 4, 4)), np.ones((1, 5, 5)))
+    with pytest.raises(ValueError, match="takes no epochs" if not cls.iterative else "give epochs"):
+        cls(**SMALL[cls]).fit(train, **({} if cls.iterative else {"epochs": 2}))

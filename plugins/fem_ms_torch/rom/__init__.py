@@ -20,7 +20,9 @@ Every baseline is an object with one interface, so a benchmark drives them all a
   intrusive ones (:class:`IntrusivePOD`) also report ``solve_seconds``, the reduced solve alone.
 * ``n_parameters``: the numbers the fitted baseline keeps to predict (weights, bases, kernel
   coefficients and training inputs).
-* ``history``: the training core's per-epoch records (empty for closed-form fits).
+* ``history``: the training core's per-epoch records (empty for closed-form fits); with
+  ``fit(..., validation=held_out)`` an iterative baseline also records its loss on held-out
+  data (``val_loss``), for error-against-cost curves.
 
 The baselines (the GMsFEM-NO paper's appendix F):
 

@@ -3,7 +3,8 @@
 A baseline is fitted on whole fields of a ``multilevel`` dataset level and predicts whole
 fields (:mod:`fem_ms_torch.rom` describes the interface for the benchmarks):
 
-* ``fit(train, *, epochs=None, max_cpu_seconds=None, seed=0, progress=False)`` → the baseline;
+* ``fit(train, *, epochs=None, max_cpu_seconds=None, seed=0, progress=False, validation=None,
+  validate_every=1)`` → the baseline;
 * ``predict(kappa, f)`` → u, a float64 array (S, n+1, n+1);
 * ``n_parameters``, ``train_seconds`` (process CPU seconds of the last ``fit``),
   ``online_seconds`` (process CPU seconds per sample of the last ``predict``).
@@ -134,9 +135,11 @@ class OperatorBaseline:
         self.history: list[dict] = []
         self._fitted = False
         self._grid: int | None = None
+        self._validation_seconds = 0.0
 
     def fit(self, train: Mapping, *, epochs: int | None = None, max_cpu_seconds: float | None = None,
-            seed: int = 0, progress: bool = False) -> OperatorBaseline:
+            seed: int = 0, progress: bool = False, validation: Mapping | None = None,
+            validate_every: int = 1) -> OperatorBaseline:
         """Fit on ``train`` (``{"kappa": (S, n, n), "f": (S, n+1, n+1), "u": (S, n+1, n+1)}``).
 
         Parameters
@@ -149,14 +152,31 @@ class OperatorBaseline:
             Of the initial weights and the batch order.
         progress : bool
             A progress bar over the epochs.
+        validation : mapping, optional
+            Held-out ``{"kappa", "f", "u"}`` of an iterative baseline: its training loss on them
+            is recorded as ``val_loss`` in :attr:`history` every ``validate_every`` epochs and
+            after the last (not counted in ``train_seconds``). Closed-form baselines refuse it
+            (predict on the held-out data after ``fit``).
+        validate_every : int
         """
         check_budget(self.name, self.iterative, epochs, max_cpu_seconds)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an integer, got {seed!r}")
+        if validation is not None and not self.iterative:
+            raise ValueError(f"{self.name} is fitted in closed form: it takes no validation data (predict on them "
+                             f"after fit)")
+        if isinstance(validate_every, bool) or not isinstance(validate_every, int) or validate_every < 1:
+            raise ValueError(f"validate_every must be a positive integer, got {validate_every!r}")
         data = grid_data(train)
+        held_out = None if validation is None else grid_data(validation)
+        if held_out is not None and held_out["kappa"].shape[1:] != data["kappa"].shape[1:]:
+            raise ValueError(f"the validation kappa has shape {held_out['kappa'].shape[1:]} per sample, the training "
+                             f"kappa {data['kappa'].shape[1:]}")
+        self._validation_seconds = 0.0
         start = time.process_time()
-        self._fit(data, epochs=epochs, max_cpu_seconds=max_cpu_seconds, seed=seed, progress=progress)
-        self.train_seconds = time.process_time() - start
+        self._fit(data, epochs=epochs, max_cpu_seconds=max_cpu_seconds, seed=seed, progress=progress,
+                  validation=held_out, validate_every=validate_every)
+        self.train_seconds = time.process_time() - start - self._validation_seconds
         self._grid, self._fitted = data["kappa"].shape[1], True
         return self
 
@@ -184,7 +204,8 @@ class OperatorBaseline:
             raise ValueError(f"{self.name} predicted non-finite values")
         return u
 
-    def _fit(self, data: dict, *, epochs, max_cpu_seconds, seed: int, progress: bool) -> None:  # pragma: no cover
+    def _fit(self, data: dict, *, epochs, max_cpu_seconds, seed: int, progress: bool, validation,
+             validate_every: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _predict(self, kappa: np.ndarray, f: np.ndarray) -> np.ndarray:  # pragma: no cover

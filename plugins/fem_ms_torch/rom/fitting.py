@@ -10,6 +10,8 @@ is the whole fitted baseline and a checkpoint (:mod:`fem_ms_torch.checkpoints`) 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from torch import nn
@@ -142,18 +144,33 @@ class NetworkBaseline(OperatorBaseline):
         """Fill the model's buffers (scalings, bases) from the training data."""
         model.scaling.fit(kappa, f, u)
 
-    def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress) -> None:
+    def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress, validation, validate_every) -> None:
         tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
         torch.manual_seed(seed)
         model = build_model(self.model_name, **self._arguments(data["kappa"].shape[1], len(data["u"])))
         self._prepare(model, tensors["kappa"], tensors["f"], tensors["u"])
         trainer = RegressionTrainer(model, tensors, self.batch_size, seed, epochs=epochs, lr=self.lr,
                                     weight_decay=self.weight_decay, max_cpu_seconds=max_cpu_seconds, device="cpu",
-                                    progress=progress, desc=self.name)
+                                    validation=None if validation is None else self._validation(validation),
+                                    validate_every=validate_every, progress=progress, desc=self.name)
         self.history = trainer.train()
         self.model = model.eval()
         self.n_weights = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.n_parameters = self.n_weights + sum(b.numel() for b in model.buffers())
+
+    def _validation(self, data: dict):
+        """The training core's validation callable: the model's loss on ``data``, its CPU time
+        kept apart from the training time."""
+        held_out = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
+
+        def validate(model) -> dict:
+            start = time.process_time()
+            kappa, f, u = held_out["kappa"], held_out["f"], held_out["u"]
+            loss = model.loss(kappa, f, u) if hasattr(model, "loss") else relative_l2(model(kappa, f), u)
+            self._validation_seconds += time.process_time() - start
+            return {"loss": float(loss)}
+
+        return validate
 
     @torch.no_grad()
     def _predict(self, kappa, f) -> np.ndarray:

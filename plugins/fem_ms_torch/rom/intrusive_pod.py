@@ -99,7 +99,7 @@ class IntrusivePOD(OperatorBaseline):
         self.space = None
         self.solve_seconds = float("nan")
 
-    def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress) -> None:
+    def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress, validation, validate_every) -> None:
         from fem_ms.pod import PODSpace
 
         V, self._indices = grid_space(data["kappa"].shape[1])

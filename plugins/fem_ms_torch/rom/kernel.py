@@ -75,7 +75,7 @@ class KernelRegression(OperatorBaseline):
 
         return Matern(length_scale=length_scale, nu=2.5) if self.kernel == "matern" else RBF(length_scale=length_scale)
 
-    def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress) -> None:
+    def _fit(self, data, *, epochs, max_cpu_seconds, seed, progress, validation, validate_every) -> None:
         from scipy.spatial.distance import pdist
         from sklearn.decomposition import PCA
         from sklearn.kernel_ridge import KernelRidge
