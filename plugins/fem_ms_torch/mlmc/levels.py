@@ -229,7 +229,12 @@ def vorticity_levels(fields: Sequence, input_times: int, stats: Normaliser | Non
     names : sequence of str, optional
         Default ``"{n}x{n}"``.
 
-    Returns the levels (coarsest first) and the normaliser.
+    Returns
+    -------
+    levels : list of SpaceTimeLevel
+        Coarsest first.
+    stats : Normaliser
+        The scaling applied (``stats`` if given).
     """
     arrays = [torch.as_tensor(np.asarray(f), dtype=torch.float64) for f in fields]
     if not arrays:

@@ -2,7 +2,7 @@
 
 Li et al. (2021) learn the vorticity up to t = T_in → the vorticity up to T with one 3-d Fourier
 operator over (x, y, t): the T_in input snapshots become channels, repeated at every output
-time (:class:`fem_ms_torch.mlmc.SpaceTimeLevel` arranges a batch so), the grid coordinates
+time (:class:`fem_ms_torch.mlmc.levels.SpaceTimeLevel` arranges a batch so), the grid coordinates
 are appended, and the spectral convolutions mix the three axes. neuraloperator's ``FNO`` takes
 three-axis ``n_modes`` and does each of these steps (its ``positional_embedding="grid"``
 appends the coordinates, ``domain_padding`` pads an axis), so this module only sets its
@@ -23,6 +23,9 @@ def space_time_fno(input_times: int, out_channels: int = 1, *, width: int = 20, 
                    time_modes: int | None = None, time_padding: float = 0.25) -> nn.Module:
     """An FNO-3d: ``(batch, input_times, n, n, T_out)`` → ``(batch, out_channels, n, n, T_out)``.
 
+    Li et al.'s layers have no channel MLP after each spectral convolution, and neither has
+    this one (``use_channel_mlp=False``).
+
     Parameters
     ----------
     input_times : int
@@ -39,8 +42,10 @@ def space_time_fno(input_times: int, out_channels: int = 1, *, width: int = 20, 
         Zero padding of the time axis, as a fraction of its length, so that the convolution
         does not wrap the last output time onto the first (Li et al. pad 6 of 40).
 
-    Li et al.'s layers have no channel MLP after each spectral convolution, and neither has
-    this one (``use_channel_mlp=False``).
+    Returns
+    -------
+    torch.nn.Module
+        neuraloperator's ``FNO``, carrying its registry record (``"neuralop:FNO"``).
     """
     for name, value in (("input_times", input_times), ("out_channels", out_channels), ("width", width),
                         ("depth", depth), ("modes", modes)):
