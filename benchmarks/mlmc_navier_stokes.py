@@ -142,6 +142,8 @@ def main(argv=None) -> None:
     parser.add_argument("--modes", type=int, default=8, help="FNO-3d modes along x and y (default 8)")
     parser.add_argument("--time-modes", type=int, default=None, help="FNO-3d modes along t (default 6)")
     parser.add_argument("--batch", type=int, default=8, help="coarsest batch size B_0 (default 8)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights and the batches (default 0; the data are the same for every seed)")
     # the single-level baselines' best of a few rates (docs/mlmc.md), shared by every run
     parser.add_argument("--lr", type=float, default=2e-2, help="Adam learning rate, shared by every run (default 2e-2)")
     args = parse_benchmark_arguments(parser, argv)
@@ -171,7 +173,7 @@ def main(argv=None) -> None:
     def make_model():
         return space_time_fno(t_in, width=width, depth=4, modes=args.modes, time_modes=time_modes)
 
-    b0, seed = args.batch, 0
+    b0, seed = args.batch, args.seed
     rand = [("single-level", [i], "random", 1.0, None) for i in range(len(RESOLUTIONS))]
     if q:
         cases = rand + [("mlmc", [1, 2], "random", 2.0, None), ("mlmc", [0, 1, 2, 3], "random", 4.0, None)]
