@@ -7,7 +7,7 @@ L = 1) and of the LoGoS-GPO paper's Navier–Stokes case (L = 2π). Fields are a
 at ``(x_i, y_j) = (i L/n, j L/n)`` (axis −2 is x, axis −1 is y), any leading axes being a batch.
 
 Numerics (:func:`solve_vorticity`): Fourier pseudo-spectral in space with the 2/3 rule (the
-product u·∇w keeps the wavenumbers max(|k_x|, |k_y|) < n/3 only, so a band-limited field's
+product u·∇w keeps the wavenumbers ``max(|k_x|, |k_y|) < n/3`` only, so a band-limited field's
 product is computed without aliasing); Crank–Nicolson for ν Δw (and the forcing, which is
 constant in time), second-order Adams–Bashforth for u·∇w (CNAB2), started by one Heun step
 (Crank–Nicolson predictor–corrector). Li et al.'s generator treats u·∇w by forward Euler and is
@@ -60,7 +60,7 @@ def periodic_grf(n: int, seed: int, alpha: float, tau: float, length: float = 1.
     """A zero-mean Gaussian random field on the n×n periodic grid of [0, L)², as Li et al. draw them.
 
     This is the law of the ``GaussianRF`` generator released with the FNO (Li et al. 2021) that
-    produced the Navier–Stokes data of both papers: each Fourier mode k ∈ Z² \\ {0} of the field
+    produced the Navier–Stokes data of both papers: each Fourier mode k ≠ 0 (k ∈ Z²) of the field
     has variance ``2 σ² (4π²|k|²/L² + τ²)^(−α)`` (a complex normal scaled by √2·σ·λ_k^{1/2}, of
     which the real part is kept), the k = 0 mode is zero. In operator form the covariance is
     ``2 σ² (−Δ + τ² I)^(−α)`` on [0, L)² with the L²-normalised Fourier basis of the unit-area
@@ -90,17 +90,31 @@ def periodic_grf(n: int, seed: int, alpha: float, tau: float, length: float = 1.
     k2 = k[:, None] ** 2 + k[None, :] ** 2
     sqrt_eig = np.sqrt(2.0) * sigma * (4 * np.pi**2 * k2 / length**2 + tau**2) ** (-alpha / 2)
     sqrt_eig[0, 0] = 0.0
-    rng = np.random.default_rng(seed)
-    xi = rng.standard_normal((2, n, n))
+    xi = _nested_normals(n, seed)
     # ifft2's 1/n² is undone by n²: the grid values are the Fourier series Σ_k c_k e^{2πik·x/L}
     return np.fft.ifft2(n * n * sqrt_eig * (xi[0] + 1j * xi[1])).real
+
+
+def _nested_normals(n: int, seed: int) -> np.ndarray:
+    """Standard normals (2, n, n), one pair per wavenumber of the fftfreq layout, drawn shell by
+    shell (``max(|k_x|, |k_y|)`` = 0, 1, 2, ...; within a shell by k_x, then k_y): every wavenumber
+    below n/2 gets the same pair whatever n, so the fields of one seed at n and 2n share their
+    modes below n/2 and a coarse draw is the fine one without its high modes (not Li et al.'s
+    order, which draws the grid in memory order)."""
+    k = np.fft.fftfreq(n, 1.0 / n).astype(np.int64)
+    kx, ky = np.meshgrid(k, k, indexing="ij")
+    order = np.lexsort((ky.ravel(), kx.ravel(), np.maximum(np.abs(kx), np.abs(ky)).ravel()))
+    draws = np.random.default_rng(seed).standard_normal((n * n, 2))
+    xi = np.empty((2, n * n))
+    xi[:, order] = draws.T
+    return xi.reshape(2, n, n)
 
 
 def random_vorticity(n: int, seed: int, alpha: float = 2.5, tau: float = 7.0) -> np.ndarray:
     """An initial vorticity w_0 on the n×n grid of the unit torus: the MLMC paper's (App. B.3) and
     Li et al.'s w_0 ~ N(0, 7^{3/2}(−Δ + 49 I)^{−2.5}), drawn by :func:`periodic_grf` (σ = τ^{α−1} =
-    7^{3/2}; zero mean). The same ``seed`` gives the same field; a field at ``n`` is not the
-    restriction of the field at ``2n`` (draw at the finest grid and use :func:`downsample`).
+    7^{3/2}; zero mean). The same ``seed`` gives the same field, and the same Fourier modes below
+    n/2 at every ``n`` (so a 64² and a 128² draw of one seed are one field at two resolutions).
     """
     return periodic_grf(n, seed, alpha, tau, length=1.0)
 
@@ -115,16 +129,20 @@ def mlmc_forcing(n: int) -> np.ndarray:
 GPO_FORCING_ALPHA, GPO_FORCING_TAU, GPO_LENGTH, GPO_VISCOSITY = 4.0, 3.0, 2 * np.pi, 0.025
 
 
-def random_forcing(n: int, seed: int) -> np.ndarray:
+def random_forcing(n: int, seed: int, sigma: float = 1.0) -> np.ndarray:
     """The LoGoS-GPO paper's random forcing f' ~ N(0, (−Δ + 9 I)^{−4}) on the periodic square
     [0, 2π)² (their Sec. 4.4, zero mean), on the n×n grid (i 2π/n, j 2π/n).
 
-    The paper gives the covariance operator only; its amplitude is taken from the generator the
-    Navier–Stokes benchmarks come from (:func:`periodic_grf` with α = 4, τ = 3, L = 2π, so σ = τ³ =
-    27 and the mode k has variance 2·27²(|k|² + 9)^{−4}). The paper's ν = 0.025 and domain [0, 2π)²
-    go with it: solve with ``solve_vorticity(..., nu=0.025, length=2π)``.
+    The paper gives the covariance operator without a prefactor and not the generator; this is
+    :func:`periodic_grf` with α = 4, τ = 3, L = 2π and amplitude ``sigma`` (default 1, the
+    operator as written): the mode e^{ik·x}, k ≠ 0, has variance ``2σ²(|k|² + 9)^(−4)``. With
+    σ = 1 and the paper's ν = 0.025 the map f' → w(T = 10) is clearly nonlinear (w(10) differs
+    from the Stokes response, without u·∇w, by more than 20 % in L²; tested); Li et al.'s default
+    amplitude σ = τ³ = 27 makes the forcing 27 times stronger and the flow turbulent. Solve with
+    ``solve_vorticity(..., nu=0.025, length=2π)``.
     """
-    return periodic_grf(n, seed, GPO_FORCING_ALPHA, GPO_FORCING_TAU, length=GPO_LENGTH)
+    return periodic_grf(n, seed, GPO_FORCING_ALPHA, GPO_FORCING_TAU, length=GPO_LENGTH,
+                        sigma=_check_positive("random_forcing", "sigma", sigma))
 
 
 class _Spectral:
@@ -251,10 +269,13 @@ def solve_vorticity(w0: np.ndarray, forcing: np.ndarray | None, nu: float, times
     steps_total = counts[-1]
     previous = None  # u·∇w at the previous step (for AB2)
     k_out = 0
-    with tqdm(total=steps_total, unit="step", disable=not progress, desc="vorticity") as bar:
+    # overflow on the way to a blow-up is reported by the finiteness check below, with its step
+    with tqdm(total=steps_total, unit="step", disable=not progress, desc="vorticity") as bar, \
+            np.errstate(over="ignore", invalid="ignore"):
         for step in range(steps_total + 1):
             while k_out < len(counts) and counts[k_out] == step:
-                out[k_out] = np.fft.irfft2(w_hat, s=(n, n))
+                # t = 0 is w0 itself, not its round trip through the FFT
+                out[k_out] = w0 if step == 0 else np.fft.irfft2(w_hat, s=(n, n))
                 k_out += 1
             if step == steps_total:
                 break

@@ -30,11 +30,12 @@ from .providers import (
                      available_providers,
                      get_provider,
 )
-from .space import DegenerateSpaceError, MultiscaleSpace
+from .space import DegenerateSpaceError, MultiscaleSpace, ReducedSpace
 from .spectral import SpectralConvergenceError, SpectralSolveError, SpectralSolver
 
 __all__ = ["KINDS", "BasisProvider", "CoarseModel", "CoarseSolveError", "DegenerateSpaceError", "FineGeometry",
            "GMsFEM", "LinearCoarseModel", "LocalBases", "MultiscaleSpace", "Neighbourhood", "PatchSet",
-           "PicardCoarseModel", "ProviderOptions", "SpaceLayout", "SpectralBasisProvider", "SpectralConvergenceError",
-           "SpectralSolveError", "SpectralSolver", "TimeSteppingCoarseModel", "TruncatedBasisProvider",
-           "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model", "get_provider"]
+           "PicardCoarseModel", "ProviderOptions", "ReducedSpace", "SpaceLayout", "SpectralBasisProvider",
+           "SpectralConvergenceError", "SpectralSolveError", "SpectralSolver", "TimeSteppingCoarseModel",
+           "TruncatedBasisProvider", "available_providers", "build_neighbourhoods", "clear_layouts", "coarse_model",
+           "get_provider"]

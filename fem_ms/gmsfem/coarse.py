@@ -1,4 +1,8 @@
-"""Coarse models: a problem projected on a :class:`~.space.MultiscaleSpace` and solved there.
+"""Coarse models: a problem projected on a reduced space and solved there.
+
+The space is a :class:`~.space.ReducedSpace`: GMsFEM's :class:`~.space.MultiscaleSpace`, or a
+global POD space (:class:`fem_ms.pod.PODSpace`, intrusive POD). Below, R is the space's
+restriction (Rᵀ spans it).
 
 One small class per kind of online solve, all over the same space:
 
@@ -28,7 +32,7 @@ from ..checks import check_int, check_real
 from ..problems import Heat, Problem
 from ..solvers import ConvergenceError, SolveResult
 from .layout import _dirichlet_key
-from .space import MultiscaleSpace
+from .space import ReducedSpace
 
 __all__ = ["CoarseModel", "LinearCoarseModel", "PicardCoarseModel", "TimeSteppingCoarseModel", "coarse_model",
            "CoarseSolveError"]
@@ -41,7 +45,7 @@ class CoarseSolveError(RuntimeError):
     """A coarse system could not be solved (singular, not finite, or the solve failed)."""
 
 
-def coarse_model(space: MultiscaleSpace, problem: Problem) -> CoarseModel:
+def coarse_model(space: ReducedSpace, problem: Problem) -> CoarseModel:
     """The coarse model of ``problem`` on ``space``: time stepping for the heat equation, Picard
     iterations for nonlinear problems, one linear solve otherwise."""
     if isinstance(problem, Heat):
@@ -52,7 +56,8 @@ def coarse_model(space: MultiscaleSpace, problem: Problem) -> CoarseModel:
 
 
 class CoarseModel:
-    """``problem`` on the multiscale space ``space`` (shared by every model on the same κ).
+    """``problem`` on the reduced space ``space`` (a multiscale space is shared by every model on
+    the same κ, a POD space by every model on its fine space).
 
     Raises
     ------
@@ -61,9 +66,10 @@ class CoarseModel:
         was built for (or κ changed since), or other Dirichlet boundaries.
     """
 
-    def __init__(self, space: MultiscaleSpace, problem: Problem):
-        if not isinstance(space, MultiscaleSpace):
-            raise TypeError(f"space must be a MultiscaleSpace, got {type(space).__name__}")
+    def __init__(self, space: ReducedSpace, problem: Problem):
+        if not isinstance(space, ReducedSpace):
+            raise TypeError(f"space must be a ReducedSpace (a MultiscaleSpace or a PODSpace), got "
+                            f"{type(space).__name__}")
         if not isinstance(problem, Problem):
             raise TypeError(f"problem must be a fem_ms.problems.Problem, got {type(problem).__name__}")
         if problem.V.mesh() is not space.V.mesh() or problem.V.ufl_element() != space.V.ufl_element():
@@ -106,7 +112,7 @@ class LinearCoarseModel(CoarseModel):
     """A linear problem on the multiscale space; A_0 is assembled and factorised on the first
     solve and reused by later ones."""
 
-    def __init__(self, space: MultiscaleSpace, problem: Problem):
+    def __init__(self, space: ReducedSpace, problem: Problem):
         super().__init__(space, problem)
         if not problem.linear or isinstance(problem, Heat):
             raise ValueError(f"{problem.name} is not a steady linear problem")
@@ -174,7 +180,7 @@ class TimeSteppingCoarseModel(CoarseModel):
     M_0 u_0^n + Δt f_0, from the L2 projection of the initial state; the left-hand side is
     factorised once."""
 
-    def __init__(self, space: MultiscaleSpace, problem: Problem):
+    def __init__(self, space: ReducedSpace, problem: Problem):
         super().__init__(space, problem)
         if not isinstance(problem, Heat):
             raise ValueError(f"time stepping needs a Heat problem, got {problem.name}")

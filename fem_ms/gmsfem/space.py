@@ -30,7 +30,7 @@ from .patches import PatchSet
 from .providers import LocalBases, provider_from
 from .verification import ritz_check
 
-__all__ = ["MultiscaleSpace", "DegenerateSpaceError", "check_bases", "restriction_matrix"]
+__all__ = ["ReducedSpace", "MultiscaleSpace", "DegenerateSpaceError", "check_bases", "restriction_matrix"]
 
 # the χ_i φ_j of a neighbourhood whose smallest singular value is below this fraction of the
 # largest are taken as dependent
@@ -41,7 +41,89 @@ class DegenerateSpaceError(ValueError):
     """The multiscale functions of a neighbourhood are linearly dependent (or vanish)."""
 
 
-class MultiscaleSpace:
+class ReducedSpace:
+    """A linear subspace of a fine finite element space, the seam the coarse models project on.
+
+    A reduced space of dimension m on the scalar fine space ``V`` gives ``restrict`` (a fine load
+    vector b → its m coefficients), ``project`` (a fine operator A → the m × m reduced operator)
+    and ``reconstruct`` (m coefficients → the fine function), all through P, the fine DOFs ×
+    m matrix whose columns span the space. GMsFEM's :class:`MultiscaleSpace` (P = Rᵀ, sparse,
+    built for one κ) and global POD's :class:`fem_ms.pod.PODSpace` (P dense, the same for
+    every κ) are the two kinds; the coarse models of :mod:`.coarse` (linear, Picard, time
+    stepping) serve both, so an intrusive POD solve and a GMsFEM solve differ in the space
+    alone.
+
+    Every function of a reduced space vanishes on its Dirichlet DOFs
+    (:attr:`dirichlet_conditions`, homogeneous).
+
+    Attributes
+    ----------
+    V : firedrake.FunctionSpace
+        The fine space.
+    comm : MPI communicator
+        Of the fine mesh.
+    dirichlet_conditions : list of firedrake.DirichletBC
+        Where the space's functions vanish.
+    """
+
+    V: object
+    comm: object
+    dirichlet_conditions: list
+    _P: PETSc.Mat  # fine DOFs × dimension; its columns span the space
+
+    @property
+    def dimension(self) -> int:  # pragma: no cover - every space overrides it
+        """Number of reduced coefficients."""
+        raise NotImplementedError
+
+    def matches_kappa(self, kappa) -> bool:  # pragma: no cover - every space overrides it
+        """Whether a problem with permeability ``kappa`` may be projected on this space."""
+        raise NotImplementedError
+
+    def restrict(self, cofunction) -> PETSc.Vec:  # pragma: no cover - every space overrides it
+        """Pᵀ b: a fine load vector (an assembled :class:`firedrake.Cofunction`) in reduced coordinates."""
+        raise NotImplementedError
+
+    def project(self, A: PETSc.Mat) -> PETSc.Mat:  # pragma: no cover - every space overrides it
+        """Pᵀ A P: a fine operator (assembled without boundary conditions) on the reduced space, as
+        a sparse (AIJ) matrix for the direct solvers."""
+        raise NotImplementedError
+
+    def coarse_vector(self) -> PETSc.Vec:
+        """A zero vector of reduced coefficients (distributed as P's columns)."""
+        vec = self._P.createVecRight()
+        vec.zeroEntries()
+        return vec
+
+    def reconstruct(self, u0, name: str = "u_ms") -> fd.Function:
+        """P u_0: the fine function with reduced coefficients ``u0``.
+
+        ``u0`` is a PETSc Vec laid out as :meth:`coarse_vector`, or an array of all
+        :attr:`dimension` coefficients (the same on every rank).
+        """
+        if not isinstance(u0, PETSc.Vec):
+            values = np.asarray(u0, dtype=float)
+            if values.shape != (self.dimension,):
+                raise ValueError(f"coarse coefficients must have shape ({self.dimension},), got {values.shape}")
+            vec = self.coarse_vector()
+            lo, hi = vec.getOwnershipRange()
+            vec.array[:] = values[lo:hi]
+            u0 = vec
+        elif u0.getSize() != self.dimension:
+            raise ValueError(f"coarse vector of size {u0.getSize()}, the space has dimension {self.dimension}")
+        u = fd.Function(self.V, name=name)
+        with u.dat.vec_wo as x:
+            self._P.mult(u0, x)
+        return u
+
+    def reduce(self, problem):
+        """The coarse model of ``problem`` in this space (:func:`.coarse.coarse_model`)."""
+        from .coarse import coarse_model
+
+        return coarse_model(self, problem)
+
+
+class MultiscaleSpace(ReducedSpace):
     """GMsFEM's multiscale space for one κ: neighbourhoods, local bases and R, built once.
 
     Parameters
@@ -176,12 +258,6 @@ class MultiscaleSpace:
                 and np.array_equal(np.asarray(kappa.dat.data_ro), self._kappa_values))
         return bool(self.comm.allreduce(same, op=MPI.LAND))
 
-    def coarse_vector(self) -> PETSc.Vec:
-        """A zero vector of coarse coefficients (distributed as R's rows)."""
-        vec = self.R.createVecLeft()
-        vec.zeroEntries()
-        return vec
-
     # --- maps between the fine and the coarse space -----------------------------------------
 
     def restrict(self, cofunction) -> PETSc.Vec:
@@ -195,27 +271,6 @@ class MultiscaleSpace:
         """R A Rᵀ: a fine operator (assembled without boundary conditions) on the coarse space."""
         return A.ptap(self._P)
 
-    def reconstruct(self, u0, name: str = "u_ms") -> fd.Function:
-        """Rᵀ u_0: the fine function with coarse coefficients ``u0``.
-
-        ``u0`` is a PETSc Vec laid out as :meth:`coarse_vector`, or an array of all
-        :attr:`dimension` coefficients (the same on every rank).
-        """
-        if not isinstance(u0, PETSc.Vec):
-            values = np.asarray(u0, dtype=float)
-            if values.shape != (self.dimension,):
-                raise ValueError(f"coarse coefficients must have shape ({self.dimension},), got {values.shape}")
-            vec = self.coarse_vector()
-            lo, hi = vec.getOwnershipRange()
-            vec.array[:] = values[lo:hi]
-            u0 = vec
-        elif u0.getSize() != self.dimension:
-            raise ValueError(f"coarse vector of size {u0.getSize()}, the space has dimension {self.dimension}")
-        u = fd.Function(self.V, name=name)
-        with u.dat.vec_wo as x:
-            self._P.mult(u0, x)
-        return u
-
     def basis_function(self, i: int, j: int) -> fd.Function:
         """ψ_j^i = χ_i φ_j^i as a fine Function (collective over the fine mesh's ranks)."""
         if not 0 <= i < len(self.neighbourhoods) or not 0 <= j < self.n_basis:
@@ -225,12 +280,6 @@ class MultiscaleSpace:
         with psi.dat.vec_wo as x:
             self._P.getColumnVector(i * self.n_basis + j, x)
         return psi
-
-    def reduce(self, problem):
-        """The coarse model of ``problem`` in this space (:func:`.coarse.coarse_model`)."""
-        from .coarse import coarse_model
-
-        return coarse_model(self, problem)
 
 
 def check_bases(bases: LocalBases, neighbourhoods: list[Neighbourhood], owned, n_basis: int,

@@ -116,6 +116,9 @@ class Trainer:
     max_seconds : float, optional
         Stop after the epoch at which the training time of the run (all sessions) passes it;
         rerunning continues.
+    max_cpu_seconds : float, optional
+        The same with the process CPU time of the training epochs (:attr:`train_cpu_s`): the
+        budget that compares models fairly on a shared machine.
     ranks : DataParallel, optional
         This process's place in a data-parallel run (default: a single process).
     device : str, optional
@@ -131,15 +134,17 @@ class Trainer:
                  parameters: Iterable[torch.Tensor] | None = None, checkpoint: Checkpoint | None = None,
                  key: str = SINGLE_MODEL, normaliser: Normaliser | None = None,
                  validation: Callable[[torch.nn.Module], dict] | None = None, validate_every: int = 1,
-                 max_seconds: float | None = None, ranks: DataParallel | None = None, device=None,
+                 max_seconds: float | None = None, max_cpu_seconds: float | None = None,
+                 ranks: DataParallel | None = None, device=None,
                  progress: bool = True, desc: str = "training"):
         for name, value in (("epochs", epochs), ("validate_every", validate_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{desc}: {name} must be a positive integer, got {value!r}")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"{desc}: lr must be a positive number, got {lr!r}")
-        if max_seconds is not None and not max_seconds >= 0:
-            raise ValueError(f"{desc}: max_seconds must be non-negative, got {max_seconds!r}")
+        for name, value in (("max_seconds", max_seconds), ("max_cpu_seconds", max_cpu_seconds)):
+            if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(f"{desc}: {name} must be non-negative, got {value!r}")
         device = device or (ranks.device if ranks is not None else None) or \
             ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(device)
@@ -151,6 +156,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=schedule_length or epochs)
         self.checkpoint, self.key, self.normaliser = checkpoint, key, normaliser
         self.validation, self.validate_every, self.max_seconds = validation, validate_every, max_seconds
+        self.max_cpu_seconds = max_cpu_seconds
         self.progress = progress and self.ranks.is_main
         self.history: list[dict] = []
         self.epoch, self.step = 0, None  # the epoch being trained and its step (0-based; None between steps)
@@ -248,7 +254,8 @@ class Trainer:
         return True
 
     def _out_of_time(self) -> bool:
-        return self.max_seconds is not None and self.train_time_s > self.max_seconds
+        return ((self.max_seconds is not None and self.train_time_s > self.max_seconds)
+                or (self.max_cpu_seconds is not None and self.train_cpu_s > self.max_cpu_seconds))
 
     def train(self) -> list[dict]:
         """Run (or resume) the remaining epochs; returns the history, one record per epoch."""
