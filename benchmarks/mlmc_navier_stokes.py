@@ -1,9 +1,9 @@
 """MLMC training of an FNO-3d on 2D Navier–Stokes (vorticity on the torus) vs single-level training.
 
 The MLMC paper's third case (Rowbottom et al., §3.1 and App. B.3): w₀ ~ N(0, 7^{3/2}(−Δ+49I)^{−2.5}),
-f = 0.1(sin 2π(x+y) + cos 2π(x+y)), ν = 10⁻³, solved pseudo-spectrally
-(:mod:`fem_ms.torus_vorticity`) on a finer grid and stored at 64², 32², 16² and 8² (every
-level the same trajectory, down-sampled), snapshots at t = 1, 2, …, T. The operator learned:
+f = 0.1(sin 2π(x+y) + cos 2π(x+y)), ν = 10⁻³, solved pseudo-spectrally here by
+:mod:`fem_ms.torus_vorticity` on the ``--solve`` grid (64²) and kept at 64², 32², 16² and 8²
+(every level the same trajectory, down-sampled), snapshots at t = 1, 2, …, T. The operator learned:
 the vorticity at t = 1 … T_in → the vorticity at t = T_in + 1 … T, by an FNO-3d (Li et al.'s:
 the input snapshots are channels repeated along the output time axis, coordinates appended,
 spectral convolutions in (x, y, t), the time axis zero-padded since it is not periodic), here
