@@ -39,14 +39,14 @@ Writes benchmarks/results/mlmc_darcy.json (mlmc_darcy_quick.json) and the Pareto
 
 from __future__ import annotations
 
-import json
 import time
 
 from .common import benchmark_arguments, cached_dataset, parse_benchmark_arguments, print_table
-from .record import Target, reused, threshold, write_result
+from .mlmc_common import ERROR_TARGET, compare_with_finest, run_cases
+from .record import Target, threshold, write_result
 
 RESOLUTIONS = (8, 16, 32, 64)
-TIME_TARGET, ERROR_TARGET = 0.5, 1.05
+TIME_TARGET = 0.5
 DATASET_SAMPLES = {False: 1000, True: 80}  # κ samples of the multilevel dataset (80 % train), full / quick
 
 
@@ -125,8 +125,8 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     from fem_ms.data import MultilevelConfig
-    from fem_ms_torch.mlmc import GridLevel, batch_sizes, darcy_levels, sample_counts
-    from fem_ms_torch.mlmc.pareto import pareto_front, plot_pareto, run_case
+    from fem_ms_torch.mlmc import GridLevel, darcy_levels
+    from fem_ms_torch.mlmc.pareto import plot_pareto
     from fem_ms_torch.operators import FNO
 
     t_start = time.perf_counter()
@@ -167,56 +167,15 @@ def main(argv=None) -> None:
                   ("mlmc-all-data", [2, 3], "nested", 2.0, None, 8, half),
                   ("mlmc-all-data", [1, 3], "nested", 2.0, None, 8, half),
                   ("mlmc-all-data", [2, 3], "nested", 2.0, None, 4, quarter)]
-    rows = []
     out = args.out
     settings = {"dataset": config.to_json(), "train_samples": n_train, "test_samples": n_test, "epochs": epochs,
                 "batch_size_coarsest": b0, "model": {"architecture": "fno", "width": width, "modes": modes, "depth": 4},
                 "optimiser": f"Adam lr {args.lr:g}, cosine schedule over the epochs", "loss": "relative_l2",
                 "seed": seed, "threads": 1}
-    done = {}
-    if out.is_file():  # an interrupted run with the same settings: keep its finished cases, and whose they are
-        previous = json.loads(out.read_text())
-        if previous.get("settings") == settings:
-            done = {r["case"]: r for r in reused(previous["rows"], previous)}
-    for kind, which, sampling, delta, k, case_b0, case_epochs in cases:
-        levels = [train[i] for i in which]
-        m = len(levels)
-        if kind == "mlmc-optimal":
-            counts = sample_counts("optimal", m, n_train, k=k, d=2)
-        elif kind == "mlmc-all-data":
-            counts = [n_train] * m
-        else:
-            counts = sample_counts("geometric", m, n_train, delta=delta)
-        # a level cannot batch more samples than it has (the optimal allocation thins out fast)
-        sizes = [min(b, n) for b, n in zip(batch_sizes(m, case_b0, delta), counts)]
-        name = f"{kind} {'+'.join(l.name for l in levels)} {sampling} δ={delta:g}"
-        if (case_b0, case_epochs) != (b0, epochs):
-            name += f" B_0={case_b0} {case_epochs} epochs"
-        if name in done:
-            rows.append(done[name])
-            continue
-        rows.append(run_case(name, levels, finest_test, make_model, counts, sizes, sampling, case_epochs,
-                             "relative_l2", seed, lr=args.lr, kind=kind, delta=delta))
-        print(f"{name}: time {rows[-1]['time_s']:.1f} s, test rel. L2 {rows[-1]['test_loss']:.4f}", flush=True)
-        partial = {"benchmark": "mlmc_darcy", "quick": q, "complete": False, "settings": settings, "rows": rows}
-        write_result(out, partial, targets(partial))
-
+    rows = run_cases("mlmc_darcy", q, out, settings, cases, train, finest_test, make_model, args.lr, targets,
+                     seed=seed)
     finest = next(r for r in rows if r["case"] == f"single-level {train[-1].name} random δ=1")
-    for r in rows:
-        r["time_vs_finest"] = r["time_s"] / finest["time_s"]
-        r["error_vs_finest"] = r["test_loss"] / finest["test_loss"]
-    pareto_front(rows)
-    mlmc = [r for r in rows if r["kind"] != "single-level"]
-    within = [r for r in mlmc if r["error_vs_finest"] <= ERROR_TARGET]
-    summary = {"finest_baseline_time_s": finest["time_s"], "finest_baseline_test_loss": finest["test_loss"],
-               "fastest_within_5pct": min(within, key=lambda r: r["time_s"])["case"] if within else None,
-               "fastest_within_5pct_time_ratio": min(r["time_vs_finest"] for r in within) if within else None,
-               "best_mlmc_error_ratio": min(r["error_vs_finest"] for r in mlmc),
-               # the honest comparator: single-level 64² runs with other batch sizes or fewer steps
-               "fastest_single_level_within_5pct_time_ratio": min(
-                   (r["time_vs_finest"] for r in rows if r["kind"] == "single-level" and r is not finest
-                    and r["levels"] == [train[-1].name] and r["error_vs_finest"] <= ERROR_TARGET), default=None),
-               "pareto_cases": [r["case"] for r in rows if r["pareto"]]}
+    summary = compare_with_finest(rows, finest)
     plot = out.with_suffix(".png")
     plot_pareto(rows, plot, f"FNO on Darcy, {n_train} training samples, {epochs} epochs (CPU)",
                 "relative L2 test error on 64² grid")

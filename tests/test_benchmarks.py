@@ -13,7 +13,8 @@ from benchmarks.record import RESULTS, TARGET_KEYS, check_targets, reused, thres
 
 BENCHMARKS = ("learned_trust", "fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy",
               "local_no",
-              "mlmc_darcy", "mlmc_cylinder", "gpo", "datagen", "gmsfem_no_paper", "operator_baselines")
+              "mlmc_darcy", "mlmc_cylinder", "mlmc_navier_stokes", "gpo", "datagen", "gmsfem_no_paper",
+              "operator_baselines")
 COMMITTED = sorted(RESULTS.glob("*.json"))
 HEADER = ("created", "machine", "versions", "benchmark", "targets")
 
@@ -24,7 +25,7 @@ def _module(document):
 
 def test_every_benchmark_is_listed(repo):
     scripts = {p.stem for p in (repo / "benchmarks").glob("*.py")} - {"__init__", "common", "compare", "record",
-                                                                       "rederive"}
+                                                                       "rederive", "mlmc_common"}
     assert scripts == set(BENCHMARKS)
 
 
@@ -120,6 +121,31 @@ def test_mlmc_darcy_without_an_mlmc_run_near_the_baseline_is_a_miss():
             _mlmc_row("mlmc", "mlmc", "64x64", 10.0, 0.500)]
     (record,) = targets({"rows": rows, "settings": {"test_samples": 20, "batch_size_coarsest": 16, "epochs": 40}})
     assert record["met"] is False and record["measured"] is None
+
+
+def test_mlmc_navier_stokes_compares_with_the_fastest_single_level_run_at_the_64x64_error():
+    """The comparator is the cheapest single-level run within 5 % of the 64² baseline's error: MLMC
+    at 0.4× the 32² run's time meets the target; a 16² run as accurate and cheaper than MLMC
+    turns it into a miss; no MLMC run within 5 % is a miss with nothing measured."""
+    from benchmarks.mlmc_navier_stokes import targets
+
+    settings = {"test_samples": 40, "batch_size_coarsest": 8, "epochs": 20}
+    rows = [_mlmc_row("single 64", "single-level", "64x64", 100.0, 0.050, batch=8, epochs=20),
+            _mlmc_row("single 32", "single-level", "32x32", 30.0, 0.051, batch=8, epochs=20),
+            _mlmc_row("single 16", "single-level", "16x16", 10.0, 0.080, batch=8, epochs=20),
+            _mlmc_row("mlmc 16+32", "mlmc", "32x32", 12.0, 0.052)]
+    (record,) = targets({"rows": rows, "settings": settings})
+    assert record["met"] is True and record["measured"] == pytest.approx(0.4)
+    caveats = " ".join(record["caveats"])
+    assert "comparator: single 32" in caveats and "0.12× the time (paper: 0.09×)" in caveats
+    rows[2]["test_loss"] = 0.0524
+    (record,) = targets({"rows": rows, "settings": settings})
+    assert record["met"] is False and record["measured"] == pytest.approx(1.2)
+    rows[3]["test_loss"] = 0.060
+    (record,) = targets({"rows": rows, "settings": settings})
+    assert record["met"] is False and record["measured"] is None and "closest: mlmc 16+32" in record["caveats"][0]
+    (record,) = targets({"rows": rows[1:], "settings": settings})  # no 64² baseline: nothing to judge
+    assert record["met"] is None and record["measured"] is None
 
 
 def test_local_no_backbones_at_equal_width_are_not_scored():

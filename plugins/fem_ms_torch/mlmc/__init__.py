@@ -9,10 +9,10 @@
 """
 
 from .batcher import SAMPLINGS, MultilevelBatcher
-from .levels import GraphLevel, GridLevel, cylinder_levels, darcy_levels
+from .levels import GraphLevel, GridLevel, SpaceTimeLevel, cylinder_levels, darcy_levels, vorticity_levels
 from .progression import PROGRESSIONS, batch_sizes, sample_counts
 from .trainer import LOSSES, MLMCTrainer, train_single_level
 
-__all__ = ["PROGRESSIONS", "SAMPLINGS", "LOSSES", "MultilevelBatcher", "GridLevel", "GraphLevel",
-           "darcy_levels", "cylinder_levels", "batch_sizes", "sample_counts", "MLMCTrainer",
+__all__ = ["PROGRESSIONS", "SAMPLINGS", "LOSSES", "MultilevelBatcher", "GridLevel", "SpaceTimeLevel", "GraphLevel",
+           "darcy_levels", "cylinder_levels", "vorticity_levels", "batch_sizes", "sample_counts", "MLMCTrainer",
            "train_single_level"]

@@ -8,11 +8,14 @@ target, by ``head(output, target, count)`` where a level defines it and along th
 otherwise.
 
 * :class:`GridLevel` — fields on a regular grid (FNO/F-FNO): args ``(x,)``.
+* :class:`SpaceTimeLevel` — vorticity snapshots on a periodic grid, served on a space × time
+  grid for a space-time operator (the FNO-3d): args ``(x,)``.
 * :class:`GraphLevel` — fields at mesh nodes (MP-PDE): a sample is a torch_geometric ``Data``,
   the batch their disjoint union (``Batch``), args ``(x, pos, edge_index, batch)``.
 
 :func:`darcy_levels` and :func:`cylinder_levels` build them from the ``multilevel`` and
-``cylinder_flow`` datasets (docs/datasets.md).
+``cylinder_flow`` datasets (docs/datasets.md), :func:`vorticity_levels` from trajectories
+(samples, times, n, n) at several resolutions.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from fem_ms.data.schema import DatasetFile
 from ..basis.features import patch_features
 from ..normalisation import Normaliser
 
-__all__ = ["GridLevel", "GraphLevel", "darcy_levels", "cylinder_levels", "CYLINDER_SOURCES"]
+__all__ = ["GridLevel", "SpaceTimeLevel", "GraphLevel", "darcy_levels", "cylinder_levels", "vorticity_levels",
+           "CYLINDER_SOURCES"]
 
 CYLINDER_SOURCES = ("solved", "transferred")
 
@@ -53,6 +57,28 @@ class GridLevel:
     def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
         """(the model's arguments, targets) of samples ``indices`` on ``device``."""
         return (self.inputs[indices].to(device),), self.targets[indices].to(device)
+
+
+class SpaceTimeLevel(GridLevel):
+    """The first snapshots of a flow → the next ones, on a space × time grid (Li et al.'s FNO-3d).
+
+    ``inputs`` (S, T_in, n, n) are the snapshots a model sees, ``targets`` (S, T_out, n, n) the
+    ones it predicts. A batch gives the model ``x`` (B, T_in, n, n, T_out): the T_in input
+    snapshots as channels, repeated at each of the T_out output times, so that a 3-d operator
+    convolving in (x, y, t) maps them to ``y`` (B, 1, n, n, T_out). The repetition is made per
+    batch, so the level holds each snapshot once.
+    """
+
+    @property
+    def output_times(self) -> int:
+        """T_out, the length of the predicted time axis."""
+        return int(self.targets.shape[1])
+
+    def batch(self, indices: torch.Tensor, device) -> tuple[tuple, torch.Tensor]:
+        """(``(x,)``, ``y``) of samples ``indices`` on ``device``, shaped as the class docstring says."""
+        x = self.inputs[indices].to(device)
+        x = x[..., None].expand(*x.shape, self.output_times)
+        return (x,), self.targets[indices].to(device).permute(0, 2, 3, 1)[:, None]
 
 
 class GraphLevel:
@@ -182,3 +208,59 @@ def cylinder_levels(path, meshes: Sequence[int], split: str = "train", history: 
         levels.append(GraphLevel(torch.as_tensor(points / 8.0, dtype=dtype), torch.cat([edges, edges.flip(0)], dim=1),
                                  torch.as_tensor(x, dtype=dtype), torch.as_tensor(y, dtype=dtype), name=f"M{m}"))
     return levels
+
+
+def vorticity_levels(fields: Sequence, input_times: int, stats: Normaliser | None = None, names=None,
+                     dtype=torch.float32) -> tuple[list[SpaceTimeLevel], Normaliser]:
+    """Space-time levels from vorticity trajectories of the same samples at several resolutions.
+
+    Parameters
+    ----------
+    fields : sequence of arrays
+        One (S, T, n, n) array per resolution, coarsest first: the same S trajectories at the
+        same T times, n increasing.
+    input_times : int
+        T_in: the first T_in snapshots are the input, the remaining T − T_in the target.
+    stats : Normaliser, optional
+        Its output scale divides inputs and targets alike (the vorticity is one field): by
+        default the root mean square of the coarsest level's snapshots (pass the training
+        split's to a test split). No mean is subtracted, so that a relative L2 error of the
+        scaled fields is that of the vorticity.
+    names : sequence of str, optional
+        Default ``"{n}x{n}"``.
+
+    Returns
+    -------
+    levels : list of SpaceTimeLevel
+        Coarsest first.
+    stats : Normaliser
+        The scaling applied (``stats`` if given).
+    """
+    arrays = [torch.as_tensor(np.asarray(f), dtype=torch.float64) for f in fields]
+    if not arrays:
+        raise ValueError("vorticity_levels: no resolutions given")
+    for i, a in enumerate(arrays):
+        if a.ndim != 4 or a.shape[2] != a.shape[3]:
+            raise ValueError(f"vorticity_levels: fields[{i}] must be (samples, times, n, n), got {tuple(a.shape)}")
+        if not torch.isfinite(a).all():
+            raise ValueError(f"vorticity_levels: fields[{i}] holds non-finite values")
+    if len({a.shape[:2] for a in arrays}) != 1:
+        raise ValueError(f"vorticity_levels: every resolution needs the same samples and times, got shapes "
+                         f"{[tuple(a.shape) for a in arrays]}")
+    sizes = [a.shape[2] for a in arrays]
+    if sizes != sorted(set(sizes)):
+        raise ValueError(f"vorticity_levels: resolutions must increase strictly (coarsest first), got {sizes}")
+    times = arrays[0].shape[1]
+    if isinstance(input_times, bool) or not isinstance(input_times, int) or not 0 < input_times < times:
+        raise ValueError(f"vorticity_levels: input_times must be an integer in [1, {times - 1}] for {times} "
+                         f"snapshots, got {input_times!r}")
+    if names is not None and len(names) != len(arrays):
+        raise ValueError(f"vorticity_levels: {len(names)} names for {len(arrays)} resolutions")
+    if stats is None:
+        stats = Normaliser(output_scale=float(arrays[0].square().mean().sqrt().clamp_min(1e-12)))
+    levels = []
+    for i, a in enumerate(arrays):
+        w = stats.normalise_outputs(a).to(dtype)
+        name = names[i] if names is not None else f"{a.shape[2]}x{a.shape[2]}"
+        levels.append(SpaceTimeLevel(w[:, :input_times].contiguous(), w[:, input_times:].contiguous(), name=name))
+    return levels, stats
