@@ -107,7 +107,7 @@ class LearnedBasisProvider(ProviderOptions):
             if kind not in self.models:
                 raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
                                  f"(it has {sorted(self.models)})")
-            kappa = torch.as_tensor(np.stack([patches.kappa_patch(i) for i in indices]))  # float64
+            kappa = torch.as_tensor(patches.kappa_patches(indices))  # float64
             with torch.inference_mode():
                 with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
                                     enabled=self.precision == "bfloat16"):
@@ -130,13 +130,16 @@ class LearnedBasisProvider(ProviderOptions):
                     eta = ritz_residuals(pred, values, kappa.to(self.device)).cpu().numpy()
                     indicator_s += time.perf_counter() - t_indicator
                 pred = pred.double().cpu().numpy()
-            for k, (i, grid) in enumerate(zip(indices, pred)):
-                positions = patches.grid_positions(i)
-                vectors[i] = grid[(slice(None),) + positions].T.copy()
+            # every patch's grid values to its DOFs in one gather: (patches, DOFs, n_basis)
+            to_dofs = patches.grid_to_dofs(indices)
+            on_dofs = np.take_along_axis(pred.reshape(*pred.shape[:2], -1), to_dofs[:, None], 2).transpose(0, 2, 1)
+            on_dofs = np.ascontiguousarray(on_dofs)
+            for k, i in enumerate(indices):
+                vectors[i] = on_dofs[k]
                 if self.verify != "off":
                     residuals[i] = eta[k]
                     if not eta[k].max() <= self.tolerance:  # a wider start for the refinement
-                        spans[i] = span[k].double().cpu().numpy()[(slice(None),) + positions].T
+                        spans[i] = span[k].double().cpu().numpy()[(slice(None),) + patches.grid_positions(i)].T
         # "inference" is all of it: patches, network, Rayleigh-Ritz, indicator, mapping back; "network"
         # the features and forward passes alone
         timings = {"inference": time.perf_counter() - t0, "network": network_s, "rayleigh_ritz": ritz_s}
