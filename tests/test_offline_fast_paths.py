@@ -17,7 +17,8 @@ def space():
     pair = structured_hierarchy(3, 12, dim=2, quadrilateral=True)
     V = fd.FunctionSpace(pair.fine, "CG", 1)
     x, y = fd.SpatialCoordinate(pair.fine)
-    kappa = fd.Function(fd.FunctionSpace(pair.fine, "DG", 0)).interpolate(1 + 50 * fd.exp(-20 * ((x - 0.4)**2 + (y - 0.6)**2)))
+    bump = 1 + 50 * fd.exp(-20 * ((x - 0.4)**2 + (y - 0.6)**2))
+    kappa = fd.Function(fd.FunctionSpace(pair.fine, "DG", 0)).interpolate(bump)
     return MultiscaleSpace(pair, V, kappa, n_basis=3)
 
 
