@@ -197,8 +197,9 @@ class MultiscaleSpace(ReducedSpace):
                     f"{nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()})")
             if usable[nbh.index] < self.n_basis:  # the χ_i φ_j live on these DOFs only: known before any eigensolve
                 raise DegenerateSpaceError(
-                    f"neighbourhood {nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()}) has {usable[nbh.index]} fine "
-                    f"DOFs where χ_i is nonzero and no Dirichlet condition holds, fewer than n_basis={self.n_basis}: its "
+                    f"neighbourhood {nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()}) has {usable[nbh.index]} "
+                    f"fine DOFs where χ_i is nonzero and no Dirichlet condition holds, fewer than "
+                    f"n_basis={self.n_basis}: its "
                     f"multiscale functions would be dependent and the coarse system singular. Use a fine mesh "
                     f"several times finer than the coarse one, or a smaller n_basis")
         self.owned = self.layout.owned_neighbourhoods()
