@@ -182,8 +182,9 @@ def _floor_targets(row) -> list[dict]:
         comparator = ("the CHOLMOD factorizations of A_i + 1e-3 S_i alone (through PETSc), the same local problems "
                       "in the same run")
         missing = f"{fine}^{dim} not run (quick run)"
-        out.append(threshold(f"eigen stage over the factorization floor at {fine}^{dim}", floor and r["eigen_stage_s"]
-                             / floor, "<=", EIGEN_OVER_FLOOR, "×", comparator, r and r["N_v"], caveats, missing=missing))
+        out.append(threshold(f"eigen stage over the factorization floor at {fine}^{dim}",
+                             floor and r["eigen_stage_s"] / floor, "<=", EIGEN_OVER_FLOOR, "×", comparator,
+                             r and r["N_v"], caveats, missing=missing))
         out.append(threshold(f"offline stage over the factorization floor at {fine}^{dim}",
                              floor and r["offline_total_s"] / floor, "<=", OFFLINE_OVER_FLOOR, "×", comparator,
                              r and r["N_v"], caveats, missing=missing))
