@@ -77,3 +77,21 @@ def test_batched_independence_check_flags_a_dependent_neighbourhood(space):
         _check_independent(pattern.values(bases), pattern, bases, space.neighbourhoods, space.geometry, "test")
     # the untouched bases pass
     _check_independent(pattern.values(space.bases), pattern, space.bases, space.neighbourhoods, space.geometry, "x")
+
+
+def test_entry_points_are_read_once_and_again_on_request(monkeypatch):
+    from fem_ms import plugins
+
+    group = plugins.BASIS_PROVIDERS
+    first = plugins.registered(group)
+    reads = []
+    real = plugins.entry_points
+    monkeypatch.setattr(plugins, "entry_points", lambda **kw: reads.append(kw) or real(**kw))
+    assert [ep.name for ep in plugins.registered(group)] == [ep.name for ep in first] and not reads
+    assert [ep.name for ep in plugins.registered(group, refresh=True)] == [ep.name for ep in first]
+    assert reads == [{"group": group}]
+    from fem_ms.gmsfem.providers import get_provider
+
+    with pytest.raises(ValueError, match="unknown basis provider 'no-such'"):
+        get_provider("no-such")
+    assert len(reads) == 2  # an unknown name reads the metadata again before it is refused
