@@ -13,7 +13,7 @@ from benchmarks.record import RESULTS, TARGET_KEYS, check_targets, reused, thres
 
 BENCHMARKS = ("learned_trust", "fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy",
               "local_no",
-              "mlmc_darcy", "mlmc_cylinder", "gpo", "datagen")
+              "mlmc_darcy", "mlmc_cylinder", "gpo", "datagen", "gmsfem_no_paper")
 COMMITTED = sorted(RESULTS.glob("*.json"))
 HEADER = ("created", "machine", "versions", "benchmark", "targets")
 

@@ -454,6 +454,64 @@ def test_training_resumes_exactly_and_checkpoints_reload(burgers, tmp_path, name
         train_gpo(burgers, tmp_path / "a.pt", **{**kw, "lr": 1e-2})
 
 
+@pytest.mark.parametrize("model", ["logos", "gpo", "svgp"])
+def test_device_smoke_on_cpu(burgers, tmp_path, model):
+    """``device=`` reaches the model, the training data and the evaluation (a CPU run here; the
+    same path serves "cuda"); a default run is on the CPU too, whatever is installed."""
+    kw = dict(model=model, options=OPTIONS[model], epochs=1, batch_size=8, progress=False)
+    explicit = train_gpo(burgers, tmp_path / "cpu.pt", device="cpu", **kw)
+    default = train_gpo(burgers, tmp_path / "default.pt", **kw)
+    net, _, state = load_gpo(explicit, device="cpu")
+    assert {p.device.type for p in net.parameters()} == {"cpu"}
+    assert {b.device.type for b in net.buffers()} <= {"cpu"}
+    figures = evaluate(net, load_problem(burgers, "test", normalisation=state["normalisation"]))
+    assert np.isfinite(figures["rel_l2_mean"]) and 0 <= figures["coverage_95"] <= 1
+    # the device is a runtime option: both runs train the same weights
+    a, b = (load_checkpoint(p)["models"]["model"]["state_dict"] for p in (explicit, default))
+    for key, value in a.items():
+        torch.testing.assert_close(value, b[key], rtol=0, atol=0, equal_nan=True)
+
+
+def test_bad_device_raises(burgers, tmp_path):
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu0'"):
+        train_gpo(burgers, tmp_path / "x.pt", device="gpu0", epochs=1)
+    with pytest.raises(ValueError, match="device must be"):
+        train_gpo(burgers, tmp_path / "x.pt", device="meta", epochs=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            train_gpo(burgers, tmp_path / "x.pt", device="cuda", epochs=1)
+
+
+def test_wave_advection_problem_is_periodic_and_exact(tmp_path):
+    from fem_ms.data import WaveAdvectionConfig, generate
+
+    path = generate(WaveAdvectionConfig(name="w", samples=10, points=40, train_fraction=0.8), tmp_path,
+                    progress=False)
+    train = load_problem(path)
+    test = load_problem(path, "test", normalisation=train.normalisation)
+    assert train.a.shape == (8, 1, 40) and test.y.shape == (2, 40) and train.periods == (1.0,)
+    # the output is the input shifted by half the period (20 points), in the data's units
+    a = train.normalisation.denormalise_inputs(train.a.double().numpy())[:, 0]
+    np.testing.assert_allclose(train.raw_outputs(train.y.double()).numpy(), np.roll(a, 20, axis=1), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(train.kernel_points, axis=1), 1 / (2 * np.pi))  # on the circle
+
+
+def test_navier_stokes_forcing_problem_reads_one_level(tmp_path):
+    from fem_ms.data import NavierStokesForcingConfig, generate
+
+    path = generate(NavierStokesForcingConfig(name="ns", samples=4, resolution=16, levels=(8, 16), t_end=0.1,
+                                              train_fraction=0.75), tmp_path, progress=False)
+    train = load_problem(path, resolution=16)
+    coarse = load_problem(path, resolution=8)
+    assert train.a.shape == (3, 1, 16, 16) and train.y.shape == (3, 256) and train.structured
+    assert train.periods == pytest.approx((2 * np.pi, 2 * np.pi)) and coarse.grid == (8, 8)
+    # the stored 8² level is the 16² solve subsampled: the same functions at every other point
+    raw = train.raw_outputs(train.y).reshape(3, 16, 16)[:, ::2, ::2]
+    torch.testing.assert_close(coarse.raw_outputs(coarse.y).reshape(3, 8, 8), raw, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="resolution= one of"):
+        load_problem(path)
+
+
 def test_bad_shapes_and_values_raise(burgers):
     problem = load_problem(burgers)
     model = build_model("logos", problem, OPTIONS["logos"])

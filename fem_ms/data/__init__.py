@@ -9,6 +9,7 @@ from .config import (
                      MultilevelConfig,
                      NavierStokesForcingConfig,
                      NavierStokesTorusConfig,
+                     WaveAdvectionConfig,
                      load_config,
 )
 from .generate import generate
@@ -18,5 +19,5 @@ from .xdmf import write_xdmf
 
 __all__ = ["BurgersConfig", "CorruptDatasetError", "CylinderFlowConfig", "DarcyNotchConfig", "DatasetFile",
            "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "NavierStokesForcingConfig",
-           "NavierStokesTorusConfig", "export_the_well", "generate", "load_config",
+           "NavierStokesTorusConfig", "WaveAdvectionConfig", "export_the_well", "generate", "load_config",
            "write_xdmf"]

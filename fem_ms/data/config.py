@@ -11,8 +11,8 @@ import numpy as np
 from ..typed_config import check_fields, config_from_mapping, read_config_file, toml_text, with_overrides
 
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "BurgersConfig", "NavierStokesTorusConfig", "NavierStokesForcingConfig", "load_config", "CONFIG_KINDS",
-           "STORAGE_DTYPES"]
+           "BurgersConfig", "NavierStokesTorusConfig", "NavierStokesForcingConfig", "WaveAdvectionConfig",
+           "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
 
 
 STORAGE_DTYPES = ("float64", "float32")
@@ -233,6 +233,46 @@ class BurgersConfig(_Common):
             raise ValueError(f"config: t_end/dt = {steps:g} must be a whole number of steps")
 
 
+@dataclass(frozen=True)
+class WaveAdvectionConfig(_Common):
+    """1D advection u_t + ν u_x = 0 on the periodic unit interval (:mod:`fem_ms.wave_advection`):
+    u_0 = a square wave with a parabolic bump, (c, ω, h) uniform in ``center``, ``width``,
+    ``height`` (drawn from seed + 2 s) → the exact u(·, t_end) = u_0(· − ν t_end), both on
+    ``points`` equispaced points. Defaults: the LoGoS-GPO paper's ranges, 200 points, T = 0.5,
+    2000 + 100 samples; ν = 1 and the bump steepness a = 10 are ours (the paper gives neither).
+    """
+
+    kind = "wave_advection"
+    samples: int = 2100
+    train_fraction: float = 2000 / 2100
+    points: int = 200
+    speed: float = 1.0
+    t_end: float = 0.5
+    center: tuple[float, float] = (0.3, 0.7)
+    width: tuple[float, float] = (0.3, 0.6)
+    height: tuple[float, float] = (1.0, 2.0)
+    sharpness: float = 10.0
+
+    def __post_init__(self):
+        self._validate_common()
+        _positive_int("points", self.points)
+        if self.points < 2:
+            raise ValueError(f"config: points must be >= 2, got {self.points!r}")
+        for name in ("speed", "t_end"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"config: {name} must be a finite non-negative number, got {value!r}")
+        for name, (lo, hi) in (("center", (0.0, 1.0)), ("width", (0.0, 1.0)), ("height", (0.0, np.inf))):
+            low, high = getattr(self, name)
+            if not lo < low <= high < hi:
+                raise ValueError(f"config: {name} must be a range (low, high) with {lo} < low <= high < {hi}, "
+                                 f"got {getattr(self, name)!r}")
+        if not self.sharpness > 2 * self.height[1]:
+            raise ValueError(f"config: sharpness must exceed 2 x the largest height ({2 * self.height[1]!r}) so that "
+                             f"the bump is shorter than the period, got {self.sharpness!r}")
+
+
+
 def _whole_multiple(name: str, value: float, step: float, step_name: str) -> int:
     ratio = value / step
     if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0) or round(ratio) < 1:
@@ -332,9 +372,10 @@ class NavierStokesForcingConfig(_Common):
             raise ValueError(f"config: initial_seed must be a non-negative integer, got {self.initial_seed!r}")
 
 
+
 CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, CylinderFlowConfig,
-                                          DarcyNotchConfig, BurgersConfig, NavierStokesTorusConfig,
-                                          NavierStokesForcingConfig)}
+                                          DarcyNotchConfig, BurgersConfig, WaveAdvectionConfig,
+                                          NavierStokesTorusConfig, NavierStokesForcingConfig)}
 
 
 def load_config(source, overrides: dict | None = None) -> _Common:

@@ -24,6 +24,7 @@ from .config import (
     MultilevelConfig,
     NavierStokesForcingConfig,
     NavierStokesTorusConfig,
+    WaveAdvectionConfig,
     load_config,
 )
 from .store import ShardStore, generation_lock
@@ -369,6 +370,29 @@ class _BurgersSampler:
         return {"x": self.solver.x}
 
 
+class _WaveAdvectionSampler:
+    """Random square wave + parabolic bump → its exact transport to t_end (a closed formula)."""
+
+    def __init__(self, config: WaveAdvectionConfig):
+        self.config = config
+        self.x = np.arange(config.points) / config.points
+        self.mesh_description = (f"periodic unit interval, {config.points} points x_j = j/{config.points}; exact "
+                                 f"solution u_0(x - {config.speed} t) evaluated at the shifted points")
+
+    def sample(self, s: int) -> dict:
+        from ..wave_advection import advected_wave, random_wave_parameters, square_parabolic_wave
+
+        cfg = self.config
+        c, w, h = random_wave_parameters(np.random.default_rng(cfg.kappa_seed(s)), cfg.center, cfg.width,
+                                         cfg.height)
+        return {"u0": square_parabolic_wave(self.x, c, w, h, cfg.sharpness),
+                "u": advected_wave(self.x, cfg.t_end, cfg.speed, c, w, h, cfg.sharpness),
+                "parameters": np.array([c, w, h])}
+
+    def shared(self) -> dict:
+        return {"x": self.x}
+
+
 class _NavierStokesTorusSampler:
     """w_0 ~ the MLMC paper's GRF → the vorticity trajectory, solved once and subsampled per level."""
 
@@ -443,5 +467,6 @@ class _NavierStokesForcingSampler:
 
 _SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler,
              CylinderFlowConfig.kind: _CylinderFlowSampler, DarcyNotchConfig.kind: _DarcyNotchSampler,
-             BurgersConfig.kind: _BurgersSampler, NavierStokesTorusConfig.kind: _NavierStokesTorusSampler,
+             BurgersConfig.kind: _BurgersSampler, WaveAdvectionConfig.kind: _WaveAdvectionSampler,
+             NavierStokesTorusConfig.kind: _NavierStokesTorusSampler,
              NavierStokesForcingConfig.kind: _NavierStokesForcingSampler}

@@ -306,6 +306,14 @@ SCHEMAS = {s.kind: s for s in (
         Field("u", "(S, n)", ("sample", "x"), "points", "dimensionless", "solution at t_end (the output)"),
         Field("x", "(n,)", ("x",), "points", "dimensionless", "grid points", dtype="float64", sample_varying=False),
     )),
+    Schema("wave_advection", fields=(
+        Field("u0", "(S, n)", ("sample", "x"), "points", "dimensionless", "initial condition at x_j = j/n (the input)"),
+        Field("u", "(S, n)", ("sample", "x"), "points", "dimensionless",
+              "exact solution u0(x - speed t_end) (the output)"),
+        Field("parameters", "(S, 3)", ("sample", "parameter"), "global", "dimensionless",
+              "the centre c, width w and height h of u0"),
+        Field("x", "(n,)", ("x",), "points", "dimensionless", "grid points", dtype="float64", sample_varying=False),
+    )),
     Schema("navier_stokes_torus",
            fields=(
                Field("initial_seed", "(S,)", ("sample",), "global", "index", "the seed w_0 was drawn from",

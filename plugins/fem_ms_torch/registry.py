@@ -28,8 +28,9 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-__all__ = ["RegisteredModel", "register_model", "build_model", "build_operator", "with_record", "model_record",
-           "model_from_record", "plain_state_dict", "available_models", "check_model_name", "RECORD_VERSION"]
+__all__ = ["RegisteredModel", "register_model", "build_model", "build_operator", "operator_sizes", "with_record",
+           "model_record", "model_from_record", "plain_state_dict", "available_models", "check_model_name",
+           "RECORD_VERSION"]
 
 RECORD_VERSION = 1  # of the (name, arguments) record; bumped when a record's meaning changes
 NEURALOP_PREFIX = "neuralop:"
@@ -178,13 +179,20 @@ def _arguments_of(name: str) -> set[str] | None:
 def _is_operator(name: str) -> bool:
     """Whether ``name`` is a grid operator: channels in and out and Fourier modes per axis
     (neuraloperator's point-cloud models, FNOGNO and GINO, name theirs otherwise), or any
-    keywords and nothing else required (TFNO; not UQNO, which wraps a model)."""
+    keywords and nothing else required (TFNO; not UQNO, which wraps a model); of the plugin's own
+    models also those that need nothing but channels in and out and take the grid's ``dim``
+    (GNOT, Transolver++, DeepONet: no Fourier modes)."""
     parameters = inspect.signature(_builder(name)).parameters.values()
     accepted = _arguments_of(name)
+    required = {p.name for p in parameters
+                if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     if accepted is None:
-        return not any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                       for p in parameters)
-    return {"in_channels", "out_channels"} <= accepted and bool({"modes", "n_modes"} & accepted)
+        return not required
+    if not {"in_channels", "out_channels"} <= accepted:
+        return False
+    if {"modes", "n_modes"} & accepted:
+        return True
+    return not name.startswith(NEURALOP_PREFIX) and "dim" in accepted and required <= {"in_channels", "out_channels"}
 
 
 def check_model_name(name: str, operator: bool = False) -> None:
@@ -194,6 +202,18 @@ def check_model_name(name: str, operator: bool = False) -> None:
     if operator and not _is_operator(name):
         raise ValueError(f"model {name!r} is not a grid operator (no in_channels/out_channels arguments); grid "
                          f"operators: {available_models(operator=True)}")
+
+
+def operator_sizes(name: str) -> set[str]:
+    """Which of the plugin's sizes ``width``, ``depth``, ``modes`` the grid operator ``name``
+    takes (:func:`build_operator` refuses the others): GNOT, Transolver++ and DeepONet have no
+    Fourier modes."""
+    check_model_name(name, operator=True)
+    accepted = _arguments_of(name)
+    if accepted is None:
+        return {"width", "depth", "modes"}
+    aliases = {"width": ("width", "hidden_channels"), "depth": ("depth", "n_layers"), "modes": ("modes", "n_modes")}
+    return {size for size, names in aliases.items() if set(names) & accepted}
 
 
 def build_operator(name: str, in_channels: int, out_channels: int, dim: int, *, width: int | None = None,

@@ -1,9 +1,11 @@
-"""The standalone baseline: an F-FNO trained to map κ (and f) straight to u on the fine grid.
+"""The standalone baselines: a grid operator trained to map κ (and f) straight to u on the fine grid.
 
-Trained on a ``multilevel`` dataset level (κ, optionally f → u), with the relative L2 loss, on
-the plugin's training core (AdamW, cosine schedule, resumable checkpoints, validation). It
-exists to be compared with GMsFEM-NO: a solution operator learned for one forcing does not
-transfer to another, a local basis does.
+The operator is any grid operator of the model registry — the F-FNO by default, or ``"fno"``,
+``"gnot"``, ``"transolver++"``, ``"deeponet"``, ``"neuralop:FNO"``, ... Trained on a
+``multilevel`` dataset level (κ, optionally f → u), with the relative L2 loss, on the plugin's
+training core (AdamW, cosine schedule, resumable checkpoints, validation). It exists to be
+compared with GMsFEM-NO: a solution operator learned for one forcing does not transfer to
+another, a local basis does.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .basis.features import patch_features
 from .checkpoints import Checkpoint, load_checkpoint, stored_model, stored_normaliser
 from .data import MultilevelDataset
 from .normalisation import Normaliser
-from .registry import build_operator
+from .registry import build_operator, check_model_name, operator_sizes
 from .training import Trainer
 
 __all__ = ["train_standalone", "StandaloneSolver"]
@@ -67,9 +69,9 @@ class StandaloneTrainer(Trainer):
 
 
 def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int = 8, lr: float = 1e-3,
-                     width: int = 32, depth: int = 4, modes: int = 16, seed: int = 0,
+                     width: int = 32, depth: int = 4, modes: int | None = None, seed: int = 0,
                      validation_split: str | None = None, validate_every: int = 1, device: str | None = None,
-                     progress: bool = True) -> Path:
+                     progress: bool = True, architecture: str = "ffno", model_options: dict | None = None) -> Path:
     """Train κ (+ f) → u on one level of a multilevel dataset; f = 1 where the set has no f.
 
     The network predicts u / max|u| (its outputs O(1)); the log-κ statistics and that scale are
@@ -77,32 +79,47 @@ def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int
     arguments after an interruption continues to the weights of an uninterrupted run; other
     arguments for an existing checkpoint are refused. ``validation_split``: a split of the
     dataset whose relative L2 error is recorded every ``validate_every`` epochs.
+
+    ``architecture`` is any grid operator of the model registry
+    (:func:`~fem_ms_torch.registry.available_models` with ``operator=True``), sized by
+    ``width``, ``depth`` and ``modes`` and built with ``model_options`` (e.g. GNOT's ``heads``
+    and ``experts``, Transolver++'s ``slices``). ``modes`` (None: 16) is for the Fourier
+    operators; for one without Fourier modes (GNOT, Transolver++, DeepONet) it must be None.
     """
     out = Path(out)
+    check_model_name(architecture, operator=True)
+    model_options = dict(model_options or {})
+    if modes is None and "modes" in operator_sizes(architecture):
+        modes = 16
+    sizes = {size: value for size, value in (("width", width), ("depth", depth), ("modes", modes))
+             if value is not None}
     settings = dict(dataset=str(Path(dataset).resolve()), level=level, epochs=epochs, batch_size=batch_size, lr=lr,
                     width=width, depth=depth, modes=modes, seed=seed)
+    if architecture != "ffno" or model_options:  # an F-FNO's settings as before: its checkpoints still resume
+        settings.update(architecture=architecture, model_options=model_options)
+    torch.manual_seed(seed)
+    # built before the data are read: wrong sizes or options fail at once
+    model = build_operator(architecture, 4, 1, 2, **sizes, **model_options)
     checkpoint = Checkpoint(out, "standalone", settings)
     data = _split(dataset, level, "train")
     stored = checkpoint.model_entry("model")
     normaliser = Normaliser.from_dict(stored["normaliser"]) if stored else \
         Normaliser.fit(data["kappa"], data["u"], log_inputs=True, output_scaling="max_abs")
     held_out = None if validation_split is None else _split(dataset, level, validation_split)
-    torch.manual_seed(seed)
-    model = build_operator("ffno", 4, 1, 2, width=width, depth=depth, modes=modes)
     StandaloneTrainer(model, data, normaliser, batch_size, seed, validation_data=held_out, epochs=epochs, lr=lr,
                       checkpoint=checkpoint, validate_every=validate_every, device=device, progress=progress,
-                      desc="standalone F-FNO").train()
+                      desc=f"standalone {architecture}").train()
     return out
 
 
 class StandaloneSolver:
     """Predicts u on the (n+1)² vertex grid from κ (n² cells) and f ((n+1)² vertices), with the
-    model and normaliser of a :func:`train_standalone` checkpoint."""
+    model (whichever architecture) and normaliser of a :func:`train_standalone` checkpoint."""
 
     def __init__(self, checkpoint):
         stored = load_checkpoint(checkpoint)
         if stored["trainer"] != "standalone":
-            raise ValueError(f"{checkpoint} holds a {stored['trainer']!r} model, not a standalone F-FNO "
+            raise ValueError(f"{checkpoint} holds a {stored['trainer']!r} model, not a standalone operator "
                              f"(train_standalone)")
         self.model, self.normaliser = stored_model(stored, checkpoint), stored_normaliser(stored, checkpoint)
 

@@ -22,7 +22,8 @@ class TrainGPOConfig(ConfigFile):
     Parameters
     ----------
     dataset, out : path
-        A ``burgers``, ``darcy_notch`` or ``multilevel`` HDF5 file; the checkpoint.
+        A ``burgers``, ``wave_advection``, ``darcy_notch``, ``multilevel`` or
+        ``navier_stokes_forcing`` HDF5 file; the checkpoint.
     model : {"logos", "gpo", "svgp"}
     epochs, batch_size, lr, seed : training settings (AdamW without weight decay, cosine schedule).
     resolution, stride, n_train : the data (:func:`~.problems.load_problem`).
@@ -35,8 +36,9 @@ class TrainGPOConfig(ConfigFile):
     validation_split : str, optional
         A split of the dataset whose figures (:func:`~.train.evaluate`) are recorded every
         ``validate_every`` epochs.
-    device : str, optional
-        "cpu" or "cuda" (default: CUDA when available).
+    device : str
+        Where the model, the training data and every tensor of the run live: "cpu" (default),
+        "cuda" or "cuda:N". A CUDA device that is not available raises here, before any work.
     progress : bool
     """
 
@@ -59,7 +61,7 @@ class TrainGPOConfig(ConfigFile):
     max_seconds: float | None = field(default=None, metadata=at_least(0))
     validation_split: str | None = None
     validate_every: int = field(default=1, metadata=at_least(1))
-    device: str | None = None
+    device: str = "cpu"
     progress: bool = True
 
     kind: ClassVar[str] = "train_gpo"
@@ -69,6 +71,7 @@ class TrainGPOConfig(ConfigFile):
 
     def __post_init__(self):
         check_fields(self, self.where)
+        _check_device(self.device, self.where)
         if self.calibration and self.n_train is None:
             raise ValueError("train-gpo config: calibration holds out train-split functions after the first "
                              "n_train; set n_train")
@@ -77,3 +80,21 @@ class TrainGPOConfig(ConfigFile):
         """What a checkpoint of this run stores and a resume must match (the dataset by absolute path)."""
         logos_only = () if self.model == "logos" else ("variational", "refresh_every", "noise_every")
         return plain_dict(self, exclude=self.runtime | set(logos_only), absolute=("dataset",))
+
+
+def _check_device(device: str, where: str) -> None:
+    """ValueError naming ``device`` unless torch knows it and, for CUDA, it is present."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{where}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"{where}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{where}: device {device!r} requested but CUDA is not available")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{where}: device {device!r} requested but only {torch.cuda.device_count()} CUDA "
+                             f"devices are visible")

@@ -4,13 +4,16 @@ A :class:`GridProblem` holds standardised inputs a ``(N, C, *grid)`` and outputs
 output points (the whole grid, or the grid points inside the domain), their coordinates, and
 the constants that undo the standardisation.
 
-- ``burgers``: u_0 → u(·, T) on the periodic grid (C = 1); the unit interval is periodic, so
-  the spatial kernels see the points on a circle (:attr:`GridProblem.kernel_points`).
+- ``burgers``, ``wave_advection``: u_0 → u(·, T) on the periodic grid (C = 1); the unit
+  interval is periodic, so the spatial kernels see the points on a circle
+  (:attr:`GridProblem.kernel_points`).
 - ``darcy_notch``: boundary data → pressure on the 51 × 51 grid, outputs at the points inside
   the notched triangle. The input function on the grid is the boundary value at the nearest
   boundary node (a function of g alone), with the domain mask as a second channel (C = 2).
 - ``multilevel``: log κ (n × n cells, extended by its edge values to the (n+1)² vertices) → u
   at the vertices (C = 1).
+- ``navier_stokes_forcing``: the forcing f → the vorticity w(·, T) on the n × n grid of one
+  stored level of the periodic square (C = 1); both axes periodic.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def _read(path: Path, split: str, resolution: int | None, stride: int):
         def read(field, **where):  # computed on in float64 whatever the storage dtype
             return np.asarray(data.read(field, **where), dtype=np.float64)
 
-        if kind == "burgers":
+        if kind in ("burgers", "wave_advection"):
             a = read("u0")[idx][:, None, ::stride]
             y = read("u")[idx][:, ::stride]
             x = read("x")[::stride]
@@ -129,7 +132,18 @@ def _read(path: Path, split: str, resolution: int | None, stride: int):
             u = read("u", level=resolution)[idx][:, ::stride, ::stride]
             x = read("x", level=resolution)[::stride]
             return kind, k, u.reshape(len(idx), -1), np.ones(u.shape[1:], bool), [x, x], ()
-        raise ValueError(f"{path}: GPO problems exist for burgers, darcy_notch and multilevel datasets, not {kind!r}")
+        if kind == "navier_stokes_forcing":
+            levels = data.members()
+            if resolution not in levels:
+                raise ValueError(f"{path}: give resolution= one of {levels}, got {resolution!r}")
+            f = read("f", level=resolution)[idx][:, None, ::stride, ::stride]
+            w = read("w", level=resolution)[idx][:, ::stride, ::stride]
+            x = read("x", level=resolution)
+            period = float(x[1] - x[0]) * len(x)  # the side of the square: n grid spacings
+            return kind, f, w.reshape(len(idx), -1), np.ones(w.shape[1:], bool), [x[::stride], x[::stride]], \
+                (period, period)
+        raise ValueError(f"{path}: GPO problems exist for burgers, wave_advection, darcy_notch, multilevel and "
+                         f"navier_stokes_forcing datasets, not {kind!r}")
 
 
 def load_problem(path, split: str = "train", resolution: int | None = None, stride: int = 1,

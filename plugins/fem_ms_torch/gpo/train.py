@@ -293,10 +293,11 @@ def evaluate(net, problem: GridProblem, batch_size: int = 25) -> dict:
     fraction of points inside the central 95 % predictive interval, and the negative log
     predictive density per point."""
     net.eval()
+    device = next(net.parameters()).device  # the test data go to the model, wherever it lives
     rel, inside, nlpd = [], 0, 0.0
     for idx in torch.arange(len(problem.a)).split(batch_size):
-        pred = net.predict(problem.a[idx])
-        y = problem.raw_outputs(problem.y[idx])
+        pred = net.predict(problem.a[idx].to(device))
+        y = problem.raw_outputs(problem.y[idx].to(device))
         mean = problem.raw_outputs(pred.mean)
         std = pred.std * problem.y_std
         rel.append(relative_l2(mean, y).cpu().numpy())
