@@ -9,6 +9,7 @@ Kept free of heavy imports: the CLI lists providers before Firedrake (and PETSc)
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import EntryPoint, entry_points
 
 __all__ = ["BASIS_PROVIDERS", "CLI_COMMANDS", "registered"]
@@ -17,10 +18,22 @@ BASIS_PROVIDERS = "fem_ms.basis_providers"
 CLI_COMMANDS = "fem_ms.cli_commands"
 
 
-def registered(group: str) -> list[EntryPoint]:
+def registered(group: str, refresh: bool = False) -> list[EntryPoint]:
     """The entry points of ``group``, sorted by name, one per name (the first found wins, as on
-    ``sys.path``: a checkout's metadata before an installed copy's)."""
-    seen: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=group):
-        seen.setdefault(ep.name, ep)
-    return [seen[name] for name in sorted(seen)]
+    ``sys.path``: a checkout's metadata before an installed copy's).
+
+    Reading every installed distribution's metadata costs ~10 ms, which a multiscale space built
+    per κ sample paid each time it looked its provider up; the result is kept per group and
+    ``sys.path``. ``refresh=True`` reads the metadata again (a plugin installed while the process
+    runs): :func:`fem_ms.gmsfem.providers.get_provider` does so before it calls a name unknown.
+    """
+    key = (group, tuple(sys.path))
+    if refresh or key not in _REGISTERED:
+        seen: dict[str, EntryPoint] = {}
+        for ep in entry_points(group=group):
+            seen.setdefault(ep.name, ep)
+        _REGISTERED[key] = [seen[name] for name in sorted(seen)]
+    return list(_REGISTERED[key])
+
+
+_REGISTERED: dict[tuple, list[EntryPoint]] = {}

@@ -211,6 +211,45 @@ class PatchSet:
         lo, hi = self.patch_box(i)
         return self._orient(i, self.kappa_grid[tuple(slice(a, b) for a, b in zip(lo, hi))])
 
+    def kappa_patches(self, indices) -> np.ndarray:
+        """κ on the canonical patch grids of the neighbourhoods ``indices`` (all of one shape, as
+        those of one kind are), stacked: ``(len(indices), *cells)``, equal to stacking
+        :meth:`kappa_patch`. One indexing of :attr:`kappa_grid` with a cached κ-independent map
+        instead of a slice, flip and transpose per neighbourhood."""
+        indices = tuple(int(i) for i in indices)
+        cells = self.layout.cached(("patch cells", indices), lambda: self._patch_cells(indices))
+        return self.kappa_grid.ravel()[cells]
+
+    def _patch_cells(self, indices: tuple[int, ...]) -> np.ndarray:
+        numbering = np.arange(self.kappa_grid.size).reshape(self.kappa_grid.shape)
+        patches = [self._orient(i, numbering[tuple(slice(a, b) for a, b in zip(*self.patch_box(i)))])
+                   for i in indices]
+        if len({p.shape for p in patches}) > 1:
+            raise ValueError(f"neighbourhoods {list(indices)} have patch grids of different shapes "
+                             f"{sorted({p.shape for p in patches})}; stack those of one kind")
+        return np.stack(patches) if patches else np.empty((0,), dtype=np.int64)
+
+    def grid_to_dofs(self, indices) -> np.ndarray:
+        """``(len(indices), size)``: for each neighbourhood of ``indices`` (all of one kind), the
+        position of each of its DOFs (in DOF order) in its canonical vertex grid flattened in C
+        order; values predicted on the grids of these patches, ``G`` of shape
+        ``(len(indices), n, *vertices)``, map to the DOFs in one gather,
+        ``np.take_along_axis(G.reshape(len(indices), n, -1), grid_to_dofs(indices)[:, None], 2)``
+        (the flat form of :meth:`grid_positions`)."""
+        indices = tuple(int(i) for i in indices)
+        return self.layout.cached(("grid to DOFs", indices), lambda: self._grid_to_dofs(indices))
+
+    def _grid_to_dofs(self, indices: tuple[int, ...]) -> np.ndarray:
+        flat = []
+        for i in indices:
+            lo, hi = self.patch_box(i)
+            perm, _ = self.canonical_transform(i)
+            vertices = tuple(int(n) + 1 for n in (hi - lo)[list(perm)])  # of the canonical grid
+            flat.append(np.ravel_multi_index(self.grid_positions(i), vertices))
+        if len({len(f) for f in flat}) > 1:
+            raise ValueError(f"neighbourhoods {list(indices)} have different numbers of DOFs; map those of one kind")
+        return np.stack(flat) if flat else np.empty((0, 0), dtype=np.int64)
+
     def grid_positions(self, i: int) -> tuple[np.ndarray, ...]:
         """Canonical vertex-grid index (per axis) of each DOF of ω_i, in DOF order.
 

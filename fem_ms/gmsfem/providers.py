@@ -261,6 +261,8 @@ def get_provider(basis, **kwargs) -> BasisProvider:
             raise TypeError(f"basis must be a provider name or a BasisProvider, got {basis!r}")
         return basis
     matches = [ep for ep in registered(ENTRY_POINT_GROUP) if ep.name == basis]
+    if not matches:  # perhaps installed since the entry points were last read
+        matches = [ep for ep in registered(ENTRY_POINT_GROUP, refresh=True) if ep.name == basis]
     if not matches:
         raise ValueError(f"unknown basis provider {basis!r}; available: {available_providers()} "
                          f"(providers register in the {ENTRY_POINT_GROUP!r} entry-point group)")

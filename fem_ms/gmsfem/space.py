@@ -189,17 +189,17 @@ class MultiscaleSpace(ReducedSpace):
         t0 = time.perf_counter()
         self.layout = SpaceLayout.of(pair, V, self.dirichlet_conditions)
         t1 = time.perf_counter()
-        dirichlet = self.layout.geometry.dirichlet
+        usable = self.layout.cached("usable DOFs", lambda: _usable_dofs(self.layout))
         for nbh in self.neighbourhoods:
             if self.n_basis > nbh.size:
                 raise ValueError(
                     f"n_basis={self.n_basis} exceeds the {nbh.size} fine DOFs of neighbourhood "
                     f"{nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()})")
-            usable = int(np.count_nonzero(~dirichlet[nbh.dofs] & (nbh.chi != 0)))
-            if usable < self.n_basis:  # the χ_i φ_j live on these DOFs only: known before any eigensolve
+            if usable[nbh.index] < self.n_basis:  # the χ_i φ_j live on these DOFs only: known before any eigensolve
                 raise DegenerateSpaceError(
-                    f"neighbourhood {nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()}) has {usable} fine DOFs "
-                    f"where χ_i is nonzero and no Dirichlet condition holds, fewer than n_basis={self.n_basis}: its "
+                    f"neighbourhood {nbh.index} ({nbh.kind}, vertex {nbh.vertex.tolist()}) has {usable[nbh.index]} "
+                    f"fine DOFs where χ_i is nonzero and no Dirichlet condition holds, fewer than "
+                    f"n_basis={self.n_basis}: its "
                     f"multiscale functions would be dependent and the coarse system singular. Use a fine mesh "
                     f"several times finer than the coarse one, or a smaller n_basis")
         self.owned = self.layout.owned_neighbourhoods()
@@ -216,10 +216,13 @@ class MultiscaleSpace(ReducedSpace):
         t2 = time.perf_counter()
         if missing:
             bases.timings["indicator"] = t2 - t_indicator
-        _check_independent(bases, self.neighbourhoods, self.owned, self.layout.geometry, name)
+        pattern = _restriction_pattern(self.layout, self.owned, self.n_basis)
+        data = pattern.values(bases)
+        _check_independent(data, pattern, bases, self.neighbourhoods, self.layout.geometry, name)
         self.bases = bases
-        self.R = restriction_matrix(bases, self.layout, self.owned, self.n_basis, V)
-        self._P = self.R.transpose(PETSc.Mat())  # (no argument would transpose R in place)
+        self.R = pattern.matrix(data, V)
+        self._P = pattern.transposed_matrix(data, V) if self.comm.size == 1 \
+            else self.R.transpose(PETSc.Mat())  # (no argument would transpose R in place)
         t3 = time.perf_counter()
         self.timings.update({k: v for k, v in bases.timings.items()})
         self.timings.update(geometry=t1 - t0, local_assembly=self.patches.assembly_time,
@@ -302,58 +305,136 @@ def check_bases(bases: LocalBases, neighbourhoods: list[Neighbourhood], owned, n
                              f"neighbourhood {i}")
 
 
-def _check_independent(bases: LocalBases, neighbourhoods, owned, geometry: FineGeometry, provider_name: str):
+def _usable_dofs(layout: SpaceLayout) -> np.ndarray:
+    """Per neighbourhood, its fine DOFs where χ_i is nonzero and no Dirichlet condition holds
+    (κ-independent: kept in the layout)."""
+    dirichlet = layout.geometry.dirichlet
+    return np.array([np.count_nonzero(~dirichlet[nbh.dofs] & (nbh.chi != 0)) for nbh in layout.neighbourhoods])
+
+
+def _check_independent(data: np.ndarray, pattern: _RestrictionPattern, bases: LocalBases, neighbourhoods,
+                       geometry: FineGeometry, provider_name: str):
     """Raise :class:`DegenerateSpaceError` if a neighbourhood's ψ_j = χ_i φ_j, on the DOFs
     without Dirichlet condition, are linearly dependent or vanish: the coarse matrix would be
     singular. A fine mesh no finer than the coarse one does this (χ_i then lives on one DOF).
 
     Tested on the Gram matrix of the ψ_j (n_basis² entries; cheaper than an SVD of the
-    neighbourhood's values): its eigenvalues are the squared singular values."""
-    for i in owned:
-        nbh = neighbourhoods[i]
-        free = ~geometry.dirichlet[nbh.dofs]
-        psi = nbh.chi[free, None] * np.asarray(bases.vectors[i])[free]
-        gram = np.linalg.eigvalsh(psi.T @ psi)
-        if gram[-1] > 0 and gram[0] > _RANK_TOLERANCE**2 * gram[-1]:
-            continue
-        rank = int(np.sum(gram > _RANK_TOLERANCE**2 * gram[-1])) if gram[-1] > 0 else 0
-        raise DegenerateSpaceError(
-            f"the multiscale functions χ_i φ_j of neighbourhood {i} ({nbh.kind}, vertex "
-            f"{nbh.vertex.tolist()}) span {rank} dimensions, not n_basis={psi.shape[1]} (basis provider "
-            f"{provider_name!r}; {int(free.sum())} of its {nbh.size} fine DOFs are free of Dirichlet "
-            f"conditions, and χ_i is nonzero on {int(np.count_nonzero(nbh.chi[free]))} of them): the "
-            f"coarse system would be singular. Use a fine mesh several times finer than the coarse "
-            f"one, or a smaller n_basis")
+    neighbourhood's values): its eigenvalues are the squared singular values. The ψ_j are R's
+    values ``data``; neighbourhoods with as many free DOFs are checked in one batched product."""
+    for blocks, positions in pattern.equal_blocks:
+        psi = data[blocks]                                        # (neighbourhoods, n_basis, free DOFs)
+        gram = np.linalg.eigvalsh(psi @ psi.transpose(0, 2, 1))
+        failed = ~((gram[:, -1] > 0) & (gram[:, 0] > _RANK_TOLERANCE**2 * gram[:, -1]))
+        for k in np.flatnonzero(failed):
+            _raise_dependent(pattern.owned[positions[k]], bases, neighbourhoods, geometry, provider_name)
+
+
+def _raise_dependent(i: int, bases: LocalBases, neighbourhoods, geometry: FineGeometry, provider_name: str):
+    """The :class:`DegenerateSpaceError` of neighbourhood i, with its rank and free DOFs."""
+    nbh = neighbourhoods[i]
+    free = ~geometry.dirichlet[nbh.dofs]
+    psi = nbh.chi[free, None] * np.asarray(bases.vectors[i])[free]
+    gram = np.linalg.eigvalsh(psi.T @ psi)
+    rank = int(np.sum(gram > _RANK_TOLERANCE**2 * gram[-1])) if gram[-1] > 0 else 0
+    raise DegenerateSpaceError(
+        f"the multiscale functions χ_i φ_j of neighbourhood {i} ({nbh.kind}, vertex "
+        f"{nbh.vertex.tolist()}) span {rank} dimensions, not n_basis={psi.shape[1]} (basis provider "
+        f"{provider_name!r}; {int(free.sum())} of its {nbh.size} fine DOFs are free of Dirichlet "
+        f"conditions, and χ_i is nonzero on {int(np.count_nonzero(nbh.chi[free]))} of them): the "
+        f"coarse system would be singular. Use a fine mesh several times finer than the coarse "
+        f"one, or a smaller n_basis")
 
 
 def restriction_matrix(bases: LocalBases, layout: SpaceLayout, owned, n_basis: int, V) -> PETSc.Mat:
     """R (N_v·n_basis × fine DOFs) from the local bases of this rank's neighbourhoods; its
     κ-independent sparsity pattern is kept in ``layout``, so later samples only gather values."""
-    neighbourhoods = layout.neighbourhoods
-    indptr, indices, rows = layout.cached(("restriction pattern", tuple(owned), n_basis),
-                                          lambda: _pattern(neighbourhoods, owned, n_basis, layout.geometry))
-    data = [(neighbourhoods[i].chi[r, None] * np.asarray(bases.vectors[i])[r]).T.ravel()
-            for i, r in zip(owned, rows)]
-    data = np.concatenate(data) if data else np.empty(0)
-    R = PETSc.Mat().createAIJ(((len(owned) * n_basis, len(neighbourhoods) * n_basis), (V.dof_dset.size, V.dim())),
-                              csr=(indptr, indices, data), comm=layout.comm)
-    R.assemble()
-    return R
+    pattern = _restriction_pattern(layout, owned, n_basis)
+    return pattern.matrix(pattern.values(bases), V)
 
 
-def _pattern(neighbourhoods, owned, n_basis, geometry):
-    """(indptr, column indices, per-neighbourhood rows of ω_i's DOFs) of R.
+def _restriction_pattern(layout: SpaceLayout, owned, n_basis: int) -> _RestrictionPattern:
+    owned = tuple(owned)
+    return layout.cached(("restriction pattern", owned, n_basis), lambda: _RestrictionPattern(layout, owned, n_basis))
 
-    Each neighbourhood contributes n_basis rows with the same columns: its non-Dirichlet DOFs in
-    ascending order (PETSc's CSR wants sorted columns); ``rows`` picks them from ω_i's DOF order.
+
+class _RestrictionPattern:
+    """R's κ-independent structure on one rank, kept in the layout: its CSR pattern, where each
+    of its values comes from in the local bases, and (on one rank) the pattern of Rᵀ.
+
+    Neighbourhood i contributes n_basis rows with the same columns: its non-Dirichlet DOFs in
+    ascending order (PETSc's CSR wants sorted columns). Its values χ_i φ_j are then one gather
+    from the local bases laid end to end (``source``) times χ_i (``chi``): a fill of R costs one
+    concatenation, one indexing and one product, however many neighbourhoods there are, instead
+    of a Python loop over them. On one rank Rᵀ is built the same way (its values are R's in
+    another order, ``transposed_order``), cheaper than PETSc's transpose.
     """
-    indptr, indices, rows = [0], [], []
-    for i in owned:
-        dofs = neighbourhoods[i].dofs
-        keep = np.flatnonzero(~geometry.dirichlet[dofs])
-        r = keep[np.argsort(dofs[keep])]
-        rows.append(r)
-        indices.append(np.tile(dofs[r], n_basis))
-        indptr.extend(indptr[-1] + len(r) * np.arange(1, n_basis + 1))
-    indices = np.concatenate(indices).astype(PETSc.IntType) if indices else np.empty(0, PETSc.IntType)
-    return np.asarray(indptr, dtype=PETSc.IntType), indices, rows
+
+    def __init__(self, layout: SpaceLayout, owned: tuple, n_basis: int):
+        neighbourhoods, dirichlet = layout.neighbourhoods, layout.geometry.dirichlet
+        self.layout, self.owned, self.n_basis = layout, owned, n_basis
+        indptr, indices, source, chi, lengths = [0], [], [], [], []
+        offset = 0  # of neighbourhood i's basis in the bases laid end to end, (size_i, n_basis) each
+        for i in owned:
+            nbh = neighbourhoods[i]
+            keep = np.flatnonzero(~dirichlet[nbh.dofs])
+            r = keep[np.argsort(nbh.dofs[keep])]
+            indices.append(np.tile(nbh.dofs[r], n_basis))
+            indptr.extend(indptr[-1] + len(r) * np.arange(1, n_basis + 1))
+            source.append((offset + r[None, :] * n_basis + np.arange(n_basis)[:, None]).ravel())
+            chi.append(np.tile(nbh.chi[r], n_basis))
+            lengths.append(len(r))
+            offset += nbh.size * n_basis
+        self.indptr = np.asarray(indptr, dtype=PETSc.IntType)
+        self.indices = np.concatenate(indices).astype(PETSc.IntType) if indices else np.empty(0, PETSc.IntType)
+        self.source = np.concatenate(source) if source else np.empty(0, dtype=np.int64)
+        self.chi = np.concatenate(chi) if chi else np.empty(0)
+        # neighbourhoods with as many free DOFs: their values as (count, n_basis, free DOFs) blocks
+        starts = np.asarray(self.indptr[:-1:n_basis], dtype=np.int64) if owned else np.empty(0, np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        self.equal_blocks = []
+        for length in np.unique(lengths):
+            positions = np.flatnonzero(lengths == length)
+            blocks = starts[positions, None, None] + np.arange(n_basis * length).reshape(1, n_basis, length)
+            self.equal_blocks.append((blocks, positions))
+        self._transposed = None
+
+    def values(self, bases: LocalBases) -> np.ndarray:
+        """R's CSR values χ_i φ_j from the local bases (checked by :func:`check_bases`)."""
+        if not self.owned:
+            return np.empty(0)
+        laid = np.concatenate([np.asarray(bases.vectors[i], dtype=float).ravel() for i in self.owned])
+        return laid[self.source] * self.chi
+
+    def matrix(self, data: np.ndarray, V) -> PETSc.Mat:
+        """R with CSR values ``data`` (from :meth:`values`)."""
+        sizes = ((len(self.owned) * self.n_basis, len(self.layout.neighbourhoods) * self.n_basis),
+                 (V.dof_dset.size, V.dim()))
+        return _aij(sizes, self.indptr, self.indices, data, self.layout.comm)
+
+    def transposed_matrix(self, data: np.ndarray, V) -> PETSc.Mat:
+        """Rᵀ (fine DOFs × N_v·n_basis) with R's CSR values ``data``, on one rank."""
+        if self.layout.comm.size != 1:
+            raise ValueError("Rᵀ from R's values needs all of R on one rank")
+        if self._transposed is None:
+            import scipy.sparse as sp
+
+            rows = len(self.owned) * self.n_basis
+            order = sp.csr_matrix((np.arange(len(self.indices)) + 1, self.indices, self.indptr),
+                                  shape=(rows, V.dim())).tocsc()  # +1: no entry is an explicit zero
+            order.sort_indices()
+            self._transposed = (order.indptr.astype(PETSc.IntType), order.indices.astype(PETSc.IntType),
+                                order.data - 1)
+        indptr, indices, order = self._transposed
+        sizes = ((V.dof_dset.size, V.dim()), (len(self.owned) * self.n_basis,) * 2)
+        return _aij(sizes, indptr, indices, data[order], self.layout.comm)
+
+
+def _aij(sizes, indptr, indices, data, comm) -> PETSc.Mat:
+    """An assembled AIJ matrix with this CSR structure. On one rank PETSc uses the arrays in
+    place (no copy, no insertion row by row: the pattern is kept in the layout and only read);
+    over several ranks it copies them into its distributed format."""
+    if comm.size == 1:
+        return PETSc.Mat().createAIJWithArrays(sizes, csr=(indptr, indices, data), comm=comm)
+    matrix = PETSc.Mat().createAIJ(sizes, csr=(indptr, indices, data), comm=comm)
+    matrix.assemble()
+    return matrix
