@@ -7,6 +7,7 @@ from .config import (
                      DarcyNotchConfig,
                      GMsFEMBasisConfig,
                      MultilevelConfig,
+                     ShallowWaterSphereConfig,
                      load_config,
 )
 from .generate import generate
@@ -15,5 +16,6 @@ from .the_well import export_the_well
 from .xdmf import write_xdmf
 
 __all__ = ["BurgersConfig", "CorruptDatasetError", "CylinderFlowConfig", "DarcyNotchConfig", "DatasetFile",
-           "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "export_the_well", "generate", "load_config",
+           "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "ShallowWaterSphereConfig",
+           "export_the_well", "generate", "load_config",
            "write_xdmf"]
