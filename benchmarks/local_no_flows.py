@@ -367,7 +367,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tasks", choices=("all", "navier_stokes", "sphere"), default="all")
     args = parse_benchmark_arguments(parser, argv)
     q = args.quick
-    args.budget = args.budget or (6.0 if q else 75.0)
+    args.budget = args.budget or (6.0 if q else 60.0)
     args.width = args.width or (12 if q else 20)
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
