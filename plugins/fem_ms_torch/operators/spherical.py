@@ -13,10 +13,12 @@ is the contraction with the input, for two reasons:
   resolution-transfer test needs (train at 32 × 64, test at 64 × 128);
 * its CPU path (``_disco_s2_contraction_torch``, the reference for its CUDA kernel) rolls the
   input once per output longitude: on a CPU one such layer costs several times a whole SFNO
-  step, so an equal-CPU-time comparison would measure that loop and not the operator. The operator is a circular correlation in longitude (``psi`` for output longitude p
-  is the one for longitude 0 shifted by p), so it is applied here by an FFT along longitude: for
-  each longitudinal frequency, one small matrix over latitudes. Same discrete operator, to
-  rounding (tested against ``DiscreteContinuousConvS2``).
+  step, so an equal-CPU-time comparison would measure that loop and not the operator.
+
+The operator is a circular correlation in longitude (``psi`` for output longitude p is the one
+for longitude 0 shifted by p), so it is applied here by an FFT along longitude: for each
+longitudinal frequency, one small matrix over latitudes. Same discrete operator, to rounding
+(tested against ``DiscreteContinuousConvS2``).
 """
 
 from __future__ import annotations
