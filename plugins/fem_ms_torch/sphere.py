@@ -89,6 +89,9 @@ class ShallowWaterSphereSampler:
                             values[2] / velocity])
 
     def sample(self, s: int) -> dict:
+        """Sample ``s``'s arrays by shard key: its seed, and per grid the state at 0 and at
+        ``lead_time`` in the dimensionless variables. Raises ``FloatingPointError`` if the solution
+        is not finite."""
         cfg = self.config
         seed = cfg.kappa_seed(s)
         initial = random_state(self.solver, seed, cfg.mach)
@@ -104,6 +107,7 @@ class ShallowWaterSphereSampler:
         return out
 
     def shared(self) -> dict:
+        """The sample-independent arrays per grid: latitudes, longitudes, quadrature weights."""
         out = {}
         for n in self.config.grids:
             grid = shallow_water_solver(n, self.config.dt)  # its points and weights, in its conventions
