@@ -7,7 +7,7 @@ L = 1) and of the LoGoS-GPO paper's Navier–Stokes case (L = 2π). Fields are a
 at ``(x_i, y_j) = (i L/n, j L/n)`` (axis −2 is x, axis −1 is y), any leading axes being a batch.
 
 Numerics (:func:`solve_vorticity`): Fourier pseudo-spectral in space with the 2/3 rule (the
-product u·∇w keeps the wavenumbers max(|k_x|, |k_y|) < n/3 only, so a band-limited field's
+product u·∇w keeps the wavenumbers ``max(|k_x|, |k_y|) < n/3`` only, so a band-limited field's
 product is computed without aliasing); Crank–Nicolson for ν Δw (and the forcing, which is
 constant in time), second-order Adams–Bashforth for u·∇w (CNAB2), started by one Heun step
 (Crank–Nicolson predictor–corrector). Li et al.'s generator treats u·∇w by forward Euler and is
@@ -60,7 +60,7 @@ def periodic_grf(n: int, seed: int, alpha: float, tau: float, length: float = 1.
     """A zero-mean Gaussian random field on the n×n periodic grid of [0, L)², as Li et al. draw them.
 
     This is the law of the ``GaussianRF`` generator released with the FNO (Li et al. 2021) that
-    produced the Navier–Stokes data of both papers: each Fourier mode k ∈ Z² \\ {0} of the field
+    produced the Navier–Stokes data of both papers: each Fourier mode k ≠ 0 (k ∈ Z²) of the field
     has variance ``2 σ² (4π²|k|²/L² + τ²)^(−α)`` (a complex normal scaled by √2·σ·λ_k^{1/2}, of
     which the real part is kept), the k = 0 mode is zero. In operator form the covariance is
     ``2 σ² (−Δ + τ² I)^(−α)`` on [0, L)² with the L²-normalised Fourier basis of the unit-area
@@ -97,7 +97,7 @@ def periodic_grf(n: int, seed: int, alpha: float, tau: float, length: float = 1.
 
 def _nested_normals(n: int, seed: int) -> np.ndarray:
     """Standard normals (2, n, n), one pair per wavenumber of the fftfreq layout, drawn shell by
-    shell (max(|k_x|, |k_y|) = 0, 1, 2, ...; within a shell by k_x, then k_y): every wavenumber
+    shell (``max(|k_x|, |k_y|)`` = 0, 1, 2, ...; within a shell by k_x, then k_y): every wavenumber
     below n/2 gets the same pair whatever n, so the fields of one seed at n and 2n share their
     modes below n/2 and a coarse draw is the fine one without its high modes (not Li et al.'s
     order, which draws the grid in memory order)."""
@@ -135,10 +135,10 @@ def random_forcing(n: int, seed: int, sigma: float = 1.0) -> np.ndarray:
 
     The paper gives the covariance operator without a prefactor and not the generator; this is
     :func:`periodic_grf` with α = 4, τ = 3, L = 2π and amplitude ``sigma`` (default 1, the
-    operator as written): the mode e^{ik·x}, k ∈ Z² \\ {0}, has variance 2σ²(|k|² + 9)^{−4}. With
+    operator as written): the mode e^{ik·x}, k ≠ 0, has variance ``2σ²(|k|² + 9)^(−4)``. With
     σ = 1 and the paper's ν = 0.025 the map f' → w(T = 10) is clearly nonlinear (w(10) differs
-    from the Stokes response, without u·∇w, by about 35 % in L²); Li et al.'s default amplitude
-    σ = τ³ = 27 would make the flow about 20 times stronger and turbulent. Solve with
+    from the Stokes response, without u·∇w, by more than 20 % in L²; tested); Li et al.'s default
+    amplitude σ = τ³ = 27 makes the forcing 27 times stronger and the flow turbulent. Solve with
     ``solve_vorticity(..., nu=0.025, length=2π)``.
     """
     return periodic_grf(n, seed, GPO_FORCING_ALPHA, GPO_FORCING_TAU, length=GPO_LENGTH,
@@ -274,7 +274,8 @@ def solve_vorticity(w0: np.ndarray, forcing: np.ndarray | None, nu: float, times
             np.errstate(over="ignore", invalid="ignore"):
         for step in range(steps_total + 1):
             while k_out < len(counts) and counts[k_out] == step:
-                out[k_out] = np.fft.irfft2(w_hat, s=(n, n))
+                # t = 0 is w0 itself, not its round trip through the FFT
+                out[k_out] = w0 if step == 0 else np.fft.irfft2(w_hat, s=(n, n))
                 k_out += 1
             if step == steps_total:
                 break

@@ -9,7 +9,14 @@ import pytest
 import yaml
 from scipy.interpolate import RegularGridInterpolator
 
-from fem_ms.data import BurgersConfig, GMsFEMBasisConfig, MultilevelConfig, generate
+from fem_ms.data import (
+    BurgersConfig,
+    GMsFEMBasisConfig,
+    MultilevelConfig,
+    NavierStokesForcingConfig,
+    NavierStokesTorusConfig,
+    generate,
+)
 from fem_ms.data.the_well import export_the_well
 
 
@@ -92,6 +99,32 @@ def test_multilevel_level_in_the_well_layout(tmp_path):
             for s in range(3):
                 q1 = RegularGridInterpolator((x, x), source[f"level_8/{name}"][s])
                 np.testing.assert_allclose(fh[f"t0_fields/{name}"][s], q1(points), rtol=1e-12, atol=1e-15)
+
+
+def test_navier_stokes_in_the_well_layout(tmp_path):
+    config = NavierStokesTorusConfig(name="t", samples=3, resolution=16, levels=(8, 16), dt=0.02, t_end=1.0,
+                                     snapshot_dt=0.5, train_fraction=1.0)
+    path = generate(config, tmp_path / "data", progress=False)
+    with pytest.raises(ValueError, match="give the level"):
+        export_the_well(path, tmp_path / "well")
+    written = export_the_well(path, tmp_path / "well", level=8, block=2)
+    with h5py.File(path) as source, h5py.File(written["train"]) as fh:
+        check_layout(fh, "t_level_8", 3, ["x", "y"], {"w": True}, {"viscosity": 1e-3}, "periodic")
+        np.testing.assert_array_equal(fh["dimensions"]["time"][()], [0.0, 0.5, 1.0])
+        np.testing.assert_array_equal(fh["dimensions"]["x"][()], np.arange(8) / 8)
+        np.testing.assert_array_equal(fh["t0_fields"]["w"][()], source["level_8/w"][()])
+
+    config = NavierStokesForcingConfig(name="g", samples=2, resolution=16, levels=(16,), t_end=0.5,
+                                       train_fraction=1.0)
+    path = generate(config, tmp_path / "data", progress=False)
+    written = export_the_well(path, tmp_path / "well", level=16)
+    with h5py.File(path) as source, h5py.File(written["train"]) as fh:
+        check_layout(fh, "g_level_16", 2, ["x", "y"], {"w": True, "f": False}, {"viscosity": 0.025}, "periodic")
+        np.testing.assert_array_equal(fh["dimensions"]["time"][()], [0.0, 0.5])
+        w = fh["t0_fields"]["w"][()]
+        np.testing.assert_array_equal(w[:, 0], np.broadcast_to(source["level_16/w0"][()], (2, 16, 16)))
+        np.testing.assert_array_equal(w[:, 1], source["level_16/w"][()])
+        np.testing.assert_array_equal(fh["t0_fields"]["f"][()], source["level_16/f"][()])
 
 
 def test_only_grid_datasets_are_exported(tmp_path):

@@ -7,6 +7,8 @@ from .config import (
                      DarcyNotchConfig,
                      GMsFEMBasisConfig,
                      MultilevelConfig,
+                     NavierStokesForcingConfig,
+                     NavierStokesTorusConfig,
                      ShallowWaterSphereConfig,
                      load_config,
 )
@@ -16,6 +18,6 @@ from .the_well import export_the_well
 from .xdmf import write_xdmf
 
 __all__ = ["BurgersConfig", "CorruptDatasetError", "CylinderFlowConfig", "DarcyNotchConfig", "DatasetFile",
-           "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "ShallowWaterSphereConfig",
-           "export_the_well", "generate", "load_config",
+           "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "NavierStokesForcingConfig",
+           "NavierStokesTorusConfig", "ShallowWaterSphereConfig", "export_the_well", "generate", "load_config",
            "write_xdmf"]

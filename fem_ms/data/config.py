@@ -12,7 +12,8 @@ import numpy as np
 from ..typed_config import check_fields, config_from_mapping, read_config_file, toml_text, with_overrides
 
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "BurgersConfig", "ShallowWaterSphereConfig", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
+           "BurgersConfig", "NavierStokesTorusConfig", "NavierStokesForcingConfig", "ShallowWaterSphereConfig",
+           "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
 
 
 STORAGE_DTYPES = ("float64", "float32")
@@ -233,6 +234,105 @@ class BurgersConfig(_Common):
             raise ValueError(f"config: t_end/dt = {steps:g} must be a whole number of steps")
 
 
+def _whole_multiple(name: str, value: float, step: float, step_name: str) -> int:
+    ratio = value / step
+    if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0) or round(ratio) < 1:
+        raise ValueError(f"config: {name}/{step_name} = {ratio:g} must be a whole positive number")
+    return int(round(ratio))
+
+
+def _check_vorticity_grid(config) -> None:
+    """The solve grid, the stored levels (increasing, each dividing the solve grid) and the times."""
+    _positive_int("resolution", config.resolution)
+    if config.resolution < 8 or config.resolution % 2:
+        raise ValueError(f"config: resolution must be an even integer >= 8, got {config.resolution!r}")
+    levels = tuple(config.levels)
+    object.__setattr__(config, "levels", levels)
+    if not levels:
+        raise ValueError("config: levels must list at least one grid size")
+    for n in levels:
+        _positive_int("each level", n)
+    if list(levels) != sorted(set(levels)):
+        raise ValueError(f"config: levels must increase strictly, got {list(levels)}")
+    if any(config.resolution % n for n in levels):
+        raise ValueError(f"config: every level must divide resolution = {config.resolution} (the stored grids "
+                         f"subsample the solve grid), got {list(levels)}")
+    for name in ("viscosity", "dt", "t_end"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"config: {name} must be positive, got {value!r}")
+
+
+@dataclass(frozen=True)
+class NavierStokesTorusConfig(_Common):
+    """2D Navier–Stokes in vorticity form on the unit torus (:mod:`fem_ms.torus_vorticity`), the
+    MLMC paper's App. B.3 (after Li et al.): w_0 ~ N(0, 7^{3/2}(−Δ + 49 I)^{−2.5}) (drawn from
+    seed + 2 s), f = 0.1(sin 2π(x+y) + cos 2π(x+y)), ν = 10⁻³, solved on the ``resolution`` grid
+    with step ``dt`` and stored, subsampled, on every grid of ``levels`` at t = 0, snapshot_dt,
+    ..., t_end. The paper solves on 256² with dt = 10⁻⁴; 64² with dt = 5·10⁻³ agrees with a 128²
+    solve to 10⁻³ (relative L², t ≥ 1, tested).
+    """
+
+    kind = "navier_stokes_torus"
+    samples: int = 3000
+    resolution: int = 64
+    levels: tuple[int, ...] = (8, 16, 32, 64)
+    viscosity: float = 1e-3
+    dt: float = 5e-3
+    t_end: float = 50.0
+    snapshot_dt: float = 1.0
+    alpha: float = 2.5
+    tau: float = 7.0
+
+    def __post_init__(self):
+        self._validate_common()
+        _check_vorticity_grid(self)
+        for name in ("snapshot_dt", "alpha", "tau"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"config: {name} must be positive, got {value!r}")
+        if self.alpha <= 1:
+            raise ValueError(f"config: alpha must be > 1 (a field of finite variance in 2D), got {self.alpha!r}")
+        _whole_multiple("snapshot_dt", self.snapshot_dt, self.dt, "dt")
+        _whole_multiple("t_end", self.t_end, self.snapshot_dt, "snapshot_dt")
+
+    def times(self) -> np.ndarray:
+        """The snapshot times 0, snapshot_dt, ..., t_end."""
+        count = _whole_multiple("t_end", self.t_end, self.snapshot_dt, "snapshot_dt")
+        return self.snapshot_dt * np.arange(count + 1)
+
+
+@dataclass(frozen=True)
+class NavierStokesForcingConfig(_Common):
+    """The LoGoS-GPO paper's Navier–Stokes case (its Sec. 4.4): vorticity form on [0, 2π)², a random
+    forcing f ~ N(0, σ²(−Δ + 9 I)^{−4}) (drawn from seed + 2 s + 1; see
+    :func:`fem_ms.torus_vorticity.random_forcing`) → w(·, t_end), ν = 0.025, t_end = 10, from one
+    fixed w_0 drawn from the same law with seed ``initial_seed``; solved on the ``resolution``
+    grid, stored, subsampled, on every grid of ``levels`` (the paper: 64²).
+    """
+
+    kind = "navier_stokes_forcing"
+    samples: int = 3100
+    train_fraction: float = 3000 / 3100
+    resolution: int = 64
+    levels: tuple[int, ...] = (32, 64)
+    viscosity: float = 0.025
+    dt: float = 1e-2
+    t_end: float = 10.0
+    forcing_sigma: float = 1.0
+    initial_seed: int = 123456789
+
+    def __post_init__(self):
+        self._validate_common()
+        _check_vorticity_grid(self)
+        _whole_multiple("t_end", self.t_end, self.dt, "dt")
+        if isinstance(self.forcing_sigma, bool) or not isinstance(self.forcing_sigma, (int, float)) \
+                or not self.forcing_sigma > 0:
+            raise ValueError(f"config: forcing_sigma must be positive, got {self.forcing_sigma!r}")
+        if isinstance(self.initial_seed, bool) or not isinstance(self.initial_seed, int) or self.initial_seed < 0:
+            raise ValueError(f"config: initial_seed must be a non-negative integer, got {self.initial_seed!r}")
+
+
 @dataclass(frozen=True)
 class ShallowWaterSphereConfig(_Common):
     """Shallow water on the rotating sphere (torch-harmonics' ``ShallowWaterSolver``): a random
@@ -280,7 +380,8 @@ class ShallowWaterSphereConfig(_Common):
 
 
 CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, CylinderFlowConfig,
-                                          DarcyNotchConfig, BurgersConfig, ShallowWaterSphereConfig)}
+                                          DarcyNotchConfig, BurgersConfig, NavierStokesTorusConfig,
+                                          NavierStokesForcingConfig, ShallowWaterSphereConfig)}
 
 
 def load_config(source, overrides: dict | None = None) -> _Common:

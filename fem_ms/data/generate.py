@@ -22,6 +22,8 @@ from .config import (
     DarcyNotchConfig,
     GMsFEMBasisConfig,
     MultilevelConfig,
+    NavierStokesForcingConfig,
+    NavierStokesTorusConfig,
     load_config,
 )
 from .store import ShardStore, generation_lock
@@ -116,7 +118,8 @@ def _attrs(config, sampler) -> dict:
             "slepc_version": ".".join(map(str, SLEPc.Sys.getVersion())),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "mesh": sampler.mesh_description,
-            "seeds": "sample s: kappa from seed + 2s, forcing from seed + 2s + 1"}
+            "seeds": getattr(sampler, "seeds_description",
+                             "sample s: kappa from seed + 2s, forcing from seed + 2s + 1")}
 
 
 def _key(path: str) -> str:
@@ -367,6 +370,78 @@ class _BurgersSampler:
         return {"x": self.solver.x}
 
 
+class _NavierStokesTorusSampler:
+    """w_0 ~ the MLMC paper's GRF → the vorticity trajectory, solved once and subsampled per level."""
+
+    def __init__(self, config: NavierStokesTorusConfig):
+        from ..torus_vorticity import mlmc_forcing
+
+        self.config = config
+        self.forcing = mlmc_forcing(config.resolution)
+        self.times = config.times()
+        self.mesh_description = (f"unit torus [0,1)^2, {config.resolution}^2 grid (i/n, j/n); Fourier pseudo-spectral "
+                                 f"(2/3 rule), Crank-Nicolson + AB2, dt = {config.dt}; stored levels "
+                                 f"{list(config.levels)} subsample the solve grid")
+        self.seeds_description = "sample s: w_0 from seed + 2s"
+
+    def sample(self, s: int) -> dict:
+        from ..torus_vorticity import downsample, periodic_grf, solve_vorticity
+
+        cfg = self.config
+        w0 = periodic_grf(cfg.resolution, cfg.kappa_seed(s), cfg.alpha, cfg.tau)
+        w = solve_vorticity(w0, self.forcing, cfg.viscosity, self.times, cfg.dt)
+        out = {"initial_seed": np.int64(cfg.kappa_seed(s))}
+        for n in cfg.levels:
+            out[_key(f"level_{n}/w")] = downsample(w, n)
+        return out
+
+    def shared(self) -> dict:
+        from ..torus_vorticity import downsample
+
+        out = {"times": self.times}
+        for n in self.config.levels:
+            out[f"level_{n}/f"] = downsample(self.forcing, n)
+            out[f"level_{n}/x"] = np.arange(n) / n
+        return out
+
+
+class _NavierStokesForcingSampler:
+    """A random forcing → the vorticity at t_end from the one fixed w_0 (LoGoS-GPO's case)."""
+
+    def __init__(self, config: NavierStokesForcingConfig):
+        from ..torus_vorticity import GPO_LENGTH, random_forcing
+
+        self.config = config
+        self.length = GPO_LENGTH
+        self.w0 = random_forcing(config.resolution, config.initial_seed, sigma=config.forcing_sigma)
+        self.mesh_description = (f"periodic square [0,2pi)^2, {config.resolution}^2 grid (2pi i/n, 2pi j/n); Fourier "
+                                 f"pseudo-spectral (2/3 rule), Crank-Nicolson + AB2, dt = {config.dt}; stored levels "
+                                 f"{list(config.levels)} subsample the solve grid")
+        self.seeds_description = (f"sample s: forcing from seed + 2s + 1; the initial vorticity (all samples) from "
+                                  f"initial_seed = {config.initial_seed}")
+
+    def sample(self, s: int) -> dict:
+        from ..torus_vorticity import downsample, random_forcing, solve_vorticity
+
+        cfg = self.config
+        f = random_forcing(cfg.resolution, cfg.forcing_seed(s), sigma=cfg.forcing_sigma)
+        w = solve_vorticity(self.w0, f, cfg.viscosity, [cfg.t_end], cfg.dt, length=self.length)[0]
+        out = {"forcing_seed": np.int64(cfg.forcing_seed(s))}
+        for n in cfg.levels:
+            out[_key(f"level_{n}/f")] = downsample(f, n)
+            out[_key(f"level_{n}/w")] = downsample(w, n)
+        return out
+
+    def shared(self) -> dict:
+        from ..torus_vorticity import downsample
+
+        out = {}
+        for n in self.config.levels:
+            out[f"level_{n}/w0"] = downsample(self.w0, n)
+            out[f"level_{n}/x"] = self.length * np.arange(n) / n
+        return out
+
+
 def sampler_class(kind: str):
     """The sampler of dataset kind ``kind``: the core's, or the class a plugin registers under the
     ``fem_ms.dataset_samplers`` entry point named like the kind (a kind whose solver needs torch)."""
@@ -384,4 +459,5 @@ def sampler_class(kind: str):
 
 _SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler,
              CylinderFlowConfig.kind: _CylinderFlowSampler, DarcyNotchConfig.kind: _DarcyNotchSampler,
-             BurgersConfig.kind: _BurgersSampler}
+             BurgersConfig.kind: _BurgersSampler, NavierStokesTorusConfig.kind: _NavierStokesTorusSampler,
+             NavierStokesForcingConfig.kind: _NavierStokesForcingSampler}

@@ -1,9 +1,10 @@
 """The layout of every dataset file, in one place: names, shapes, dtypes, meanings, and a reader.
 
 Each dataset kind (``gmsfem_basis``, ``multilevel``, ``cylinder_flow``, ``darcy_notch``,
-``burgers``, ``shallow_water_sphere``) is a :class:`Schema`: the fields of the file (``Field``: name, symbolic shape,
-axis names, where the values live, units, meaning, dtype), and at most one family of groups
-(``Group``: the patch kinds, the levels, the meshes) holding the same fields once per member.
+``burgers``, ``navier_stokes_torus``, ``navier_stokes_forcing``, ``shallow_water_sphere``) is a
+:class:`Schema`: the fields of the file (``Field``: name, symbolic shape, axis names, where the
+values live, units, meaning, dtype), and at most one family of groups (``Group``: the patch
+kinds, the levels, the meshes) holding the same fields once per member.
 The writer (:mod:`fem_ms.data.store`) creates every dataset through :func:`create_dataset`,
 so a file cannot hold a dataset the schema does not declare, and every dataset carries its
 description; the plugin's torch Datasets and loaders read through :class:`DatasetFile`.
@@ -305,6 +306,37 @@ SCHEMAS = {s.kind: s for s in (
         Field("u", "(S, n)", ("sample", "x"), "points", "dimensionless", "solution at t_end (the output)"),
         Field("x", "(n,)", ("x",), "points", "dimensionless", "grid points", dtype="float64", sample_varying=False),
     )),
+    Schema("navier_stokes_torus",
+           fields=(
+               Field("initial_seed", "(S,)", ("sample",), "global", "index", "the seed w_0 was drawn from",
+                     dtype="int"),
+               Field("times", "(T,)", ("time",), "times", "dimensionless", "snapshot times 0, snapshot_dt, …, t_end",
+                     dtype="float64", sample_varying=False, time_varying=True),
+           ),
+           group=Group("level", "level_{}", "n", "level", "levels"),
+           group_fields=(
+               Field("w", "(S, T, n, n)", ("sample", "time", "x", "y"), "points", "dimensionless",
+                     "vorticity at the grid points (i/n, j/n) at each snapshot time (w[:, 0] = w_0)",
+                     time_varying=True),
+               Field("f", "(n, n)", ("x", "y"), "points", "dimensionless", "the forcing at the grid points",
+                     dtype="float64", sample_varying=False),
+               Field("x", "(n,)", ("x",), "points", "dimensionless", "grid coordinates i/n along each axis",
+                     dtype="float64", sample_varying=False),
+           )),
+    Schema("navier_stokes_forcing",
+           fields=(Field("forcing_seed", "(S,)", ("sample",), "global", "index", "the seed f was drawn from",
+                         dtype="int"),),
+           group=Group("level", "level_{}", "n", "level", "levels"),
+           group_fields=(
+               Field("f", "(S, n, n)", ("sample", "x", "y"), "points", "dimensionless",
+                     "the forcing at the grid points (2πi/n, 2πj/n) (the input)"),
+               Field("w", "(S, n, n)", ("sample", "x", "y"), "points", "dimensionless",
+                     "the vorticity at t_end at the grid points (the output)"),
+               Field("w0", "(n, n)", ("x", "y"), "points", "dimensionless",
+                     "the initial vorticity, the same for every sample", dtype="float64", sample_varying=False),
+               Field("x", "(n,)", ("x",), "points", "dimensionless", "grid coordinates 2πi/n along each axis",
+                     dtype="float64", sample_varying=False),
+           )),
     Schema("shallow_water_sphere",
            fields=(Field("ic_seed", "(S,)", ("sample",), "global", "index",
                          "the seed the initial state of the sample was drawn from", dtype="int"),),

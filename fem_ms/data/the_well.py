@@ -28,6 +28,13 @@ What is mapped, by kind:
     vertices (the dataset's (n+1)² vertex values themselves do not share κ's grid, and The Well
     puts every field on one grid). ``time`` is the single time 0 (a steady problem). The
     Dirichlet boundary is ``wall`` on both axes.
+``navier_stokes_torus`` (one resolution, ``level=n``)
+    2D, ``x`` = ``y`` the n grid points i/n; ``w`` (time-varying) at the snapshot times; the
+    boundary is periodic; the parameter ``viscosity``.
+``navier_stokes_forcing`` (one resolution, ``level=n``)
+    2D, ``x`` = ``y`` the n grid points 2πi/n; a trajectory of two times, 0 and ``t_end``: ``w``
+    (time-varying) is the shared w_0 then the solution, ``f`` is constant in time; periodic;
+    the parameter ``viscosity``.
 
 ``darcy_notch`` (its input, the boundary data, is on the mesh's boundary, not a grid),
 ``cylinder_flow`` (an unstructured mesh) and ``gmsfem_basis`` (patches) are not grid datasets
@@ -48,7 +55,7 @@ from .schema import DatasetFile
 
 __all__ = ["WELL_KINDS", "WELL_SPLITS", "export_the_well"]
 
-WELL_KINDS = ("burgers", "multilevel")
+WELL_KINDS = ("burgers", "multilevel", "navier_stokes_torus", "navier_stokes_forcing")
 WELL_SPLITS = {"train": "train", "validation": "valid", "test": "test"}  # ours → The Well's directories
 _STRINGS = h5py.string_dtype()
 
@@ -81,6 +88,9 @@ class _Layout:
 
             def read(samples):
                 return {"u": np.stack([data.read("u0", samples), data.read("u", samples)], axis=1)}
+        elif data.kind in ("navier_stokes_torus", "navier_stokes_forcing"):
+            self._vorticity(data, level)
+            return
         else:  # multilevel
             if level is None:
                 raise ValueError(f"{data.path}: give the level to export (level=n; levels: {data.members()})")
@@ -99,6 +109,33 @@ class _Layout:
             def read(samples):
                 out = {name: data.read(name, samples, level=level) for name in names}
                 return {name: value if name == "kappa" else centres(value) for name, value in out.items()}
+        self.read = read
+
+    def _vorticity(self, data: DatasetFile, level: int | None) -> None:
+        config = data.config
+        if level is None:
+            raise ValueError(f"{data.path}: give the level to export (level=n; levels: {data.members()})")
+        data.require(level)
+        self.name = f"{config['name']}_level_{level}"
+        x = data.read("x", level=level)
+        self.axes = {"x": x, "y": x.copy()}
+        self.bc = ("periodic", np.empty(0))
+        self.parameters = {"viscosity": float(config["viscosity"])}
+        if data.kind == "navier_stokes_torus":
+            self.times = data.read("times")
+            self.fields = {"w": True}
+
+            def read(samples):
+                return {"w": data.read("w", samples, level=level)}
+        else:
+            self.times = np.array([0.0, float(config["t_end"])])
+            self.fields = {"w": True, "f": False}
+            w0 = data.read("w0", level=level)
+
+            def read(samples):
+                w = data.read("w", samples, level=level)
+                return {"w": np.stack([np.broadcast_to(w0, w.shape).astype(w.dtype), w], axis=1),
+                        "f": data.read("f", samples, level=level)}
         self.read = read
 
 
@@ -176,11 +213,12 @@ def export_the_well(path, out_dir, level: int | None = None, block: int = 64) ->
     Parameters
     ----------
     path : path
-        A ``burgers`` or ``multilevel`` dataset (:func:`fem_ms.data.generate`).
+        A dataset of one of :data:`WELL_KINDS` (:func:`fem_ms.data.generate`).
     out_dir : path
         Receives ``train/``, ``valid/`` and ``test/`` (The Well's ``datasets/NAME/data``).
     level : int, optional
-        The resolution of a ``multilevel`` dataset to export (each level is its own dataset).
+        The resolution of a ``multilevel`` or Navier–Stokes dataset to export (each level is its
+        own dataset).
     block : int
         Samples read and written at a time (the memory used).
 

@@ -75,6 +75,7 @@ class ShallowWaterSphereSampler:
         # the solver's own transform conventions (orthonormal, no Condon–Shortley phase)
         self.evaluators = {n: InverseRealSHT(n, 2 * n, lmax=lmax, mmax=mmax, grid="equiangular", csphase=False)
                            .double() for n in config.grids}
+        self.seeds_description = "sample s: the initial state from seed + 2s"
         self.mesh_description = (
             f"sphere of radius {float(self.solver.radius):.6g} m, equiangular grids of {list(config.grids)} latitudes "
             f"(poles included) x twice as many longitudes; solved on the finest by torch-harmonics' ShallowWaterSolver "
