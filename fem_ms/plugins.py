@@ -3,6 +3,10 @@
 * ``fem_ms.basis_providers`` — GMsFEM basis providers by name (``basis="slepc"``, ``"learned"``).
 * ``fem_ms.cli_commands`` — ``fem-ms`` subcommands: an entry point named like its command refers
   to a function that adds that command's parser to the ``add_subparsers`` action it is given.
+* ``fem_ms.dataset_samplers`` — samplers of the dataset kinds whose physics a plugin computes
+  (``shallow_water_sphere``: torch-harmonics' solver): an entry point named like the kind refers
+  to a class built from the kind's config, with ``sample(s)``, ``shared()`` and
+  ``mesh_description`` like the core's samplers (:mod:`fem_ms.data.generate`).
 
 Kept free of heavy imports: the CLI lists providers before Firedrake (and PETSc) start.
 """
@@ -12,10 +16,11 @@ from __future__ import annotations
 import sys
 from importlib.metadata import EntryPoint, entry_points
 
-__all__ = ["BASIS_PROVIDERS", "CLI_COMMANDS", "registered"]
+__all__ = ["BASIS_PROVIDERS", "CLI_COMMANDS", "DATASET_SAMPLERS", "registered"]
 
 BASIS_PROVIDERS = "fem_ms.basis_providers"
 CLI_COMMANDS = "fem_ms.cli_commands"
+DATASET_SAMPLERS = "fem_ms.dataset_samplers"
 
 
 def registered(group: str, refresh: bool = False) -> list[EntryPoint]:

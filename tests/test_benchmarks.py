@@ -12,7 +12,7 @@ import pytest
 from benchmarks.record import RESULTS, TARGET_KEYS, check_targets, reused, threshold
 
 BENCHMARKS = ("learned_trust", "fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy",
-              "local_no",
+              "local_no", "local_no_flows",
               "mlmc_darcy", "mlmc_cylinder", "mlmc_navier_stokes", "gpo", "datagen", "gmsfem_no_paper",
               "operator_baselines")
 COMMITTED = sorted(RESULTS.glob("*.json"))
@@ -164,6 +164,37 @@ def test_local_no_backbones_at_equal_width_are_not_scored():
     rows[2].update(width=6, params_per_kind_full=18000)
     record = targets(payload)[1]
     assert record["met"] is True and record["measured"] == pytest.approx(-25.0)
+
+
+def _flows_row(task, model, error, error_2x, seeds=2):
+    return {"task": task, "model": model, "seeds": seeds, "n_test": 50, "width": 20, "params": 1000, "steps_mean": 10,
+            "test_error_train_res_mean": error, "test_error_train_res_std": 0.0, "test_error_2x_res_mean": error_2x,
+            "test_error_2x_res_std": 0.0}
+
+
+def test_local_no_flows_scores_the_best_local_variant_on_the_better_flow():
+    """The headline target is met when the best local variant of either flow is ≥ 30 % below its
+    baseline (FNO / SFNO); each flow's own targets judge that flow alone, at both resolutions."""
+    from benchmarks.local_no_flows import NS, SPHERE, summary, targets
+
+    runs = [{"task": NS, "model": m, "seed": s, "width": 20, "params": 1000, "steps": 10, "n_test": 50,
+             "test_error_train_res": e, "test_error_2x_res": e2}
+            for s in (0, 1) for m, e, e2 in (("FNO", 0.10, 0.12), ("FNO+diff", 0.08, 0.11), ("FNO+DISCO", 0.06, 0.13))]
+    runs += [{"task": SPHERE, "model": m, "seed": s, "width": 20, "params": 1000, "steps": 10, "n_test": 64,
+              "test_error_train_res": e, "test_error_2x_res": e}
+             for s in (0, 1) for m, e in (("SFNO", 0.2), ("SFNO+DISCO", 0.19))]
+    payload = {"setup": {"budget_cpu_s_per_model": 60.0}, "summary": summary(runs)}
+    assert len(targets(payload)) == 5  # the headline, then each flow at both resolutions
+    headline = targets(payload)[0]
+    assert headline["met"] is True and headline["measured"] == pytest.approx(-40.0) and headline["n"] == 50
+    ns_2x = next(t for t in targets(payload) if t["name"].startswith("Navier") and "2x" in t["name"])
+    assert ns_2x["met"] is False and ns_2x["measured"] == pytest.approx(100 * (0.11 / 0.12 - 1))
+    assert "best local variant: FNO+diff" in ns_2x["caveats"]
+    sphere = next(t for t in targets(payload) if t["name"].startswith("shallow") and "2x" not in t["name"])
+    assert sphere["met"] is False and sphere["measured"] == pytest.approx(-5.0)
+    # without the baseline nothing is scored
+    payload["summary"] = summary([r for r in runs if r["model"] not in ("FNO", "SFNO")])
+    assert all(t["measured"] is None and t["met"] is None for t in targets(payload))
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from .config import (
                      MultilevelConfig,
                      NavierStokesForcingConfig,
                      NavierStokesTorusConfig,
+                     ShallowWaterSphereConfig,
                      WaveAdvectionConfig,
                      load_config,
 )
@@ -19,5 +20,5 @@ from .xdmf import write_xdmf
 
 __all__ = ["BurgersConfig", "CorruptDatasetError", "CylinderFlowConfig", "DarcyNotchConfig", "DatasetFile",
            "FORMAT_VERSION", "GMsFEMBasisConfig", "MultilevelConfig", "NavierStokesForcingConfig",
-           "NavierStokesTorusConfig", "WaveAdvectionConfig", "export_the_well", "generate", "load_config",
-           "write_xdmf"]
+           "NavierStokesTorusConfig", "ShallowWaterSphereConfig", "WaveAdvectionConfig", "export_the_well", "generate",
+           "load_config", "write_xdmf"]

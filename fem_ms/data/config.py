@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -11,8 +12,8 @@ import numpy as np
 from ..typed_config import check_fields, config_from_mapping, read_config_file, toml_text, with_overrides
 
 __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "DarcyNotchConfig",
-           "BurgersConfig", "NavierStokesTorusConfig", "NavierStokesForcingConfig", "WaveAdvectionConfig",
-           "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
+           "BurgersConfig", "NavierStokesTorusConfig", "NavierStokesForcingConfig",
+           "ShallowWaterSphereConfig", "WaveAdvectionConfig", "load_config", "CONFIG_KINDS", "STORAGE_DTYPES"]
 
 
 STORAGE_DTYPES = ("float64", "float32")
@@ -372,10 +373,56 @@ class NavierStokesForcingConfig(_Common):
             raise ValueError(f"config: initial_seed must be a non-negative integer, got {self.initial_seed!r}")
 
 
+@dataclass(frozen=True)
+class ShallowWaterSphereConfig(_Common):
+    """Shallow water on the rotating sphere (torch-harmonics' ``ShallowWaterSolver``): a random
+    state → the state ``lead_time`` seconds later, stored on equiangular grids of ``grids``
+    latitudes (× twice as many longitudes). The sampler is a plugin's (torch): ``fem_ms_torch.sphere``,
+    found through the ``fem_ms.dataset_samplers`` entry point named like the kind.
+
+    Sample s draws the initial state from seed + 2 s with torch-harmonics'
+    ``random_initial_condition(mach)`` (the spherical FNO line of work's random initial
+    conditions) and solves it once, on the finest grid with the spectral truncation
+    l, m < ⌈nlat/3⌉ of torch-harmonics' ``PdeDataset``; every grid stores that same band-limited
+    solution evaluated at its points. Defaults: torch-harmonics' example (one-hour map, Mach 0.2)
+    at CPU size (grids of 32 and 64 latitudes).
+    """
+
+    kind = "shallow_water_sphere"
+    samples: int = 256
+    grids: tuple[int, ...] = (32, 64)
+    lead_time: float = 3600.0
+    dt: float = 300.0
+    mach: float = 0.2
+
+    def __post_init__(self):
+        self._validate_common()
+        grids = tuple(self.grids)
+        object.__setattr__(self, "grids", grids)
+        if not grids:
+            raise ValueError("config: grids must list at least one number of latitudes")
+        for n in grids:
+            _positive_int("each grid", n)
+        if list(grids) != sorted(set(grids)):
+            raise ValueError(f"config: grids must increase strictly, got {list(grids)}")
+        if grids[0] < 6:
+            raise ValueError(f"config: grids need at least 6 latitudes (two resolved modes), got {list(grids)}")
+        if math.ceil(grids[-1] / 3) > grids[0]:
+            # the coarsest grid must resolve every degree of the finest grid's solution
+            raise ValueError(f"config: the finest grid's modes (l < {math.ceil(grids[-1] / 3)}) exceed the coarsest "
+                             f"grid's {grids[0]} latitudes: grids must lie within a factor 3, got {list(grids)}")
+        for name in ("lead_time", "dt", "mach"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"config: {name} must be positive, got {getattr(self, name)!r}")
+        steps = self.lead_time / self.dt
+        if abs(steps - round(steps)) > 1e-9 * steps or round(steps) < 1:
+            raise ValueError(f"config: lead_time/dt = {steps:g} must be a whole, positive number of steps")
+
 
 CONFIG_KINDS = {cls.kind: cls for cls in (GMsFEMBasisConfig, MultilevelConfig, CylinderFlowConfig,
                                           DarcyNotchConfig, BurgersConfig, WaveAdvectionConfig,
-                                          NavierStokesTorusConfig, NavierStokesForcingConfig)}
+                                          NavierStokesTorusConfig, NavierStokesForcingConfig,
+                                          ShallowWaterSphereConfig)}
 
 
 def load_config(source, overrides: dict | None = None) -> _Common:

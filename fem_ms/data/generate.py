@@ -29,7 +29,7 @@ from .config import (
 )
 from .store import ShardStore, generation_lock
 
-__all__ = ["generate"]
+__all__ = ["generate", "sampler_class"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,11 @@ def generate(config, out_dir=".", overwrite: bool = False, comm=None, progress: 
 
 
 def _generate(config, path: Path, overwrite: bool, comm, progress: bool, max_new_samples: int | None) -> Path | None:
+    make_sampler = sampler_class(config.kind)  # before the store: a kind without its plugin leaves no shards
     store = ShardStore(path, config, overwrite, comm)
     if store.finished:
         return store.path
-    sampler = _SAMPLERS[config.kind](config)
+    sampler = make_sampler(config)
     mine = range(comm.rank, config.samples, comm.size)
     todo = [s for s in mine if not store.done(s)]
     if max_new_samples is not None:
@@ -463,6 +464,21 @@ class _NavierStokesForcingSampler:
             out[f"level_{n}/w0"] = downsample(self.w0, n)
             out[f"level_{n}/x"] = self.length * np.arange(n) / n
         return out
+
+
+def sampler_class(kind: str):
+    """The sampler of dataset kind ``kind``: the core's, or the class a plugin registers under the
+    ``fem_ms.dataset_samplers`` entry point named like the kind (a kind whose solver needs torch)."""
+    from ..plugins import DATASET_SAMPLERS, registered
+
+    if kind in _SAMPLERS:
+        return _SAMPLERS[kind]
+    for entry_point in registered(DATASET_SAMPLERS):
+        if entry_point.name == kind:
+            return entry_point.load()
+    raise ValueError(f"no sampler for dataset kind {kind!r}: the core samples {sorted(_SAMPLERS)}, and no plugin "
+                     f"registers {kind!r} under the {DATASET_SAMPLERS!r} entry points (the shallow water sampler "
+                     "is fem-ms-torch's: install the plugin)")
 
 
 _SAMPLERS = {GMsFEMBasisConfig.kind: _GMsFEMBasisSampler, MultilevelConfig.kind: _MultilevelSampler,

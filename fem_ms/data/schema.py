@@ -1,10 +1,10 @@
 """The layout of every dataset file, in one place: names, shapes, dtypes, meanings, and a reader.
 
 Each dataset kind (``gmsfem_basis``, ``multilevel``, ``cylinder_flow``, ``darcy_notch``,
-``burgers``, ``navier_stokes_torus``, ``navier_stokes_forcing``) is a :class:`Schema`: the fields
-of the file (``Field``: name, symbolic shape, axis names, where the values live, units, meaning,
-dtype), and at most one family of groups (``Group``: the patch kinds, the levels, the meshes)
-holding the same fields once per member.
+``burgers``, ``navier_stokes_torus``, ``navier_stokes_forcing``, ``shallow_water_sphere``) is a
+:class:`Schema`: the fields of the file (``Field``: name, symbolic shape, axis names, where the
+values live, units, meaning, dtype), and at most one family of groups (``Group``: the patch
+kinds, the levels, the meshes) holding the same fields once per member.
 The writer (:mod:`fem_ms.data.store`) creates every dataset through :func:`create_dataset`,
 so a file cannot hold a dataset the schema does not declare, and every dataset carries its
 description; the plugin's torch Datasets and loaders read through :class:`DatasetFile`.
@@ -344,6 +344,24 @@ SCHEMAS = {s.kind: s for s in (
                      "the initial vorticity, the same for every sample", dtype="float64", sample_varying=False),
                Field("x", "(n,)", ("x",), "points", "dimensionless", "grid coordinates 2πi/n along each axis",
                      dtype="float64", sample_varying=False),
+           )),
+    Schema("shallow_water_sphere",
+           fields=(Field("ic_seed", "(S,)", ("sample",), "global", "index",
+                         "the seed the initial state of the sample was drawn from", dtype="int"),),
+           group=Group("grid", "nlat_{}", "n", "grid", "grids"),
+           group_fields=(
+               Field("state0", "(S, 3, n, 2n)", ("sample", "variable", "lat", "lon"), "points", "dimensionless",
+                     "the initial state (the input): geopotential anomaly (φ − g H)/(g h_amp), vorticity and "
+                     "divergence × R/sqrt(g H), at the points (lat[i], lon[j])"),
+               Field("state", "(S, 3, n, 2n)", ("sample", "variable", "lat", "lon"), "points", "dimensionless",
+                     "the state lead_time later (the output), same variables and units"),
+               Field("lat", "(n,)", ("lat",), "points", "radian", "latitudes of the equiangular grid, north to "
+                     "south (the poles included)", dtype="float64", sample_varying=False),
+               Field("lon", "(2n,)", ("lon",), "points", "radian", "longitudes 2πj/(2n)", dtype="float64",
+                     sample_varying=False),
+               Field("quadrature_weights", "(n,)", ("lat",), "points", "dimensionless",
+                     "Clenshaw–Curtis weights in cos(colatitude): ∫f dΩ = Σ_ij w_i f_ij 2π/(2n)", dtype="float64",
+                     sample_varying=False),
            )),
 )}
 

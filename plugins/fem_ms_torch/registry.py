@@ -263,10 +263,13 @@ def model_record(model: nn.Module) -> dict | None:
 
 def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The weights of ``model`` on the CPU, as ``nn.Module.state_dict`` gives them (neuraloperator's
-    models add their constructor arguments, which a weights-only checkpoint cannot hold)."""
+    models add their constructor arguments, which a weights-only checkpoint cannot hold; a
+    neuraloperator model inside another model adds them through its own ``state_dict``, so only
+    tensors are kept)."""
     if isinstance(model, nn.parallel.DistributedDataParallel):
         model = model.module
-    return {key: value.detach().cpu() for key, value in nn.Module.state_dict(model).items()}
+    return {key: value.detach().cpu() for key, value in nn.Module.state_dict(model).items()
+            if isinstance(value, torch.Tensor)}
 
 
 def model_from_record(record: Mapping, state_dict: Mapping[str, torch.Tensor] | None = None) -> nn.Module:

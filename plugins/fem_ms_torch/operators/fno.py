@@ -67,18 +67,21 @@ class FNO(RegisteredModel, name="fno"):
         Local branches beside each Fourier convolution (default off: the plain FNO).
     disco_radius, disco_basis, disco_kernel_shape
         The DISCO kernel (``local.LocalBranches``); lengths on the domain [0, 1]^dim.
+    periodic : bool
+        The local branches' grid is periodic (the unit torus) instead of the vertices of
+        [0, 1]^dim; the Fourier layers are periodic either way.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
                  modes=12, differential: bool = False, disco: bool = False, disco_radius: float = 0.075,
-                 disco_basis: str | None = None, disco_kernel_shape=None):
+                 disco_basis: str | None = None, disco_kernel_shape=None, periodic: bool = False):
         super().__init__()
         modes = modes_per_axis(modes, dim)
         self.lift = nn.Linear(in_channels, width)
         self.convs = nn.ModuleList([SpectralConv(width, modes) for _ in range(depth)])
         self.pointwise = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
         self.local = local_branches_per_layer(depth, width, dim, differential, disco, disco_radius, disco_basis,
-                                              disco_kernel_shape)
+                                              disco_kernel_shape, periodic)
         self.project = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

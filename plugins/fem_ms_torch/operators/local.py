@@ -25,13 +25,19 @@ class LocalBranches(nn.Module):
     disco_radius : float
     disco_basis, disco_kernel_shape
         See ``disco.DiscoFilterBasis``.
+    periodic : bool
+        The grid is periodic (a torus: h = 1/n, circular stencils) rather than the vertices of
+        [0, 1]^dim (h = 1/(n−1), the input taken as zero outside for DISCO, replicated for the
+        differential stencil).
     """
 
     def __init__(self, width: int, dim: int, differential: bool = False, disco: bool = False,
-                 disco_radius: float = 0.075, disco_basis: str | None = None, disco_kernel_shape=None):
+                 disco_radius: float = 0.075, disco_basis: str | None = None, disco_kernel_shape=None,
+                 periodic: bool = False):
         super().__init__()
-        self.differential = DifferentialConv(width, width, dim) if differential else None
-        self.disco = DiscoConv(width, width, dim, disco_radius, disco_basis, disco_kernel_shape) if disco else None
+        self.differential = DifferentialConv(width, width, dim, periodic=periodic) if differential else None
+        self.disco = DiscoConv(width, width, dim, disco_radius, disco_basis, disco_kernel_shape,
+                               periodic=periodic) if disco else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor | None:
         out = None
@@ -42,10 +48,11 @@ class LocalBranches(nn.Module):
 
 
 def local_branches_per_layer(depth: int, width: int, dim: int, differential: bool, disco: bool,
-                             disco_radius: float, disco_basis, disco_kernel_shape) -> nn.ModuleList | None:
+                             disco_radius: float, disco_basis, disco_kernel_shape,
+                             periodic: bool = False) -> nn.ModuleList | None:
     """One :class:`LocalBranches` per layer of a Fourier operator, or None when both are off (the
     plain FNO/F-FNO, whose checkpoints then carry no local weights)."""
     if not (differential or disco):
         return None
     return nn.ModuleList([LocalBranches(width, dim, differential, disco, disco_radius, disco_basis,
-                                        disco_kernel_shape) for _ in range(depth)])
+                                        disco_kernel_shape, periodic) for _ in range(depth)])

@@ -18,9 +18,9 @@ class LocalNO(FNO, name="localno"):
 
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2, width: int = 32, depth: int = 4,
                  modes=12, differential: bool = True, disco: bool = True, disco_radius: float = 0.075,
-                 disco_basis: str | None = None, disco_kernel_shape=None):
+                 disco_basis: str | None = None, disco_kernel_shape=None, periodic: bool = False):
         super().__init__(in_channels, out_channels, dim, width, depth, modes, differential, disco, disco_radius,
-                         disco_basis, disco_kernel_shape)
+                         disco_basis, disco_kernel_shape, periodic)
 
 
 class LocalFFNO(FFNO, name="localffno"):
