@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from .common import print_table
 from .record import reused, write_result
 
 __all__ = ["ERROR_TARGET", "schedule", "case_name", "run_cases", "compare_with_finest", "fastest_within"]
@@ -105,3 +106,12 @@ def compare_with_finest(rows: list[dict], finest: dict) -> dict:
                 (r["time_vs_finest"] for r in rows if r["kind"] == "single-level" and r is not finest
                  and r["levels"] == finest["levels"] and r["error_vs_finest"] <= ERROR_TARGET), default=None),
             "pareto_cases": [r["case"] for r in rows if r["pareto"]]}
+
+
+def write_and_print(out, payload: dict, targets, plot) -> None:
+    """Write the run's JSON (with its targets) and print its rows, fastest first."""
+    write_result(out, payload, targets(payload))
+    print_table(sorted(payload["rows"], key=lambda r: r["time_s"]),
+                [("case", "case", ""), ("time_s", "time [s]", ".1f"), ("time_vs_finest", "t/t_64", ".2f"),
+                 ("test_loss", "test relL2", ".4f"), ("error_vs_finest", "e/e_64", ".3f"), ("pareto", "pareto", "")])
+    print(f"wrote {out} and {plot}")

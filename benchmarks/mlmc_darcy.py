@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import time
 
-from .common import benchmark_arguments, cached_dataset, parse_benchmark_arguments, print_table
-from .mlmc_common import ERROR_TARGET, compare_with_finest, run_cases
-from .record import Target, threshold, write_result
+from .common import benchmark_arguments, cached_dataset, parse_benchmark_arguments
+from .mlmc_common import ERROR_TARGET, compare_with_finest, run_cases, write_and_print
+from .record import Target, threshold
 
 RESOLUTIONS = (8, 16, 32, 64)
 TIME_TARGET = 0.5
@@ -181,11 +181,7 @@ def main(argv=None) -> None:
                 "relative L2 test error on 64² grid")
     payload = {"benchmark": "mlmc_darcy", "quick": q, "complete": True, "wall_s": time.perf_counter() - t_start,
                "settings": settings, "summary": summary, "plot": plot.name, "rows": rows}
-    write_result(out, payload, targets(payload))
-    print_table(sorted(rows, key=lambda r: r["time_s"]),
-                [("case", "case", ""), ("time_s", "time [s]", ".1f"), ("time_vs_finest", "t/t_64", ".2f"),
-                 ("test_loss", "test relL2", ".4f"), ("error_vs_finest", "e/e_64", ".3f"), ("pareto", "pareto", "")])
-    print(f"wrote {out} and {plot}")
+    write_and_print(out, payload, targets, plot)
 
 
 if __name__ == "__main__":

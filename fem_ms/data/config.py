@@ -24,6 +24,20 @@ def _positive_int(name, value):
         raise ValueError(f"config: {name} must be a positive integer, got {value!r}")
 
 
+def _increasing_sizes(config, field: str, what: str) -> tuple[int, ...]:
+    """``config.<field>`` as a tuple (stored back on the frozen config) of positive integers that
+    increase strictly; ``what`` names one entry in the message when the list is empty."""
+    sizes = tuple(getattr(config, field))
+    object.__setattr__(config, field, sizes)
+    if not sizes:
+        raise ValueError(f"config: {field} must list at least one {what}")
+    for n in sizes:
+        _positive_int(f"each {field[:-1]}", n)
+    if list(sizes) != sorted(set(sizes)):
+        raise ValueError(f"config: {field} must increase strictly, got {list(sizes)}")
+    return sizes
+
+
 def _fraction(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"config: {name} must be a number in [0, 1], got {value!r}")
@@ -128,14 +142,7 @@ class MultilevelConfig(_Common):
     def __post_init__(self):
         self._validate_common()
         self._validate_kle()
-        levels = tuple(self.levels)
-        object.__setattr__(self, "levels", levels)
-        if not levels:
-            raise ValueError("config: levels must list at least one grid size")
-        for n in levels:
-            _positive_int("each level", n)
-        if list(levels) != sorted(set(levels)):
-            raise ValueError(f"config: levels must increase strictly, got {list(levels)}")
+        levels = _increasing_sizes(self, "levels", "grid size")
         if any(levels[-1] % n for n in levels):
             raise ValueError(f"config: every level must divide the finest ({levels[-1]}) to nest, got {list(levels)}")
         if self.problem not in ("diffusion", "richards"):
@@ -286,14 +293,7 @@ def _check_vorticity_grid(config) -> None:
     _positive_int("resolution", config.resolution)
     if config.resolution < 8 or config.resolution % 2:
         raise ValueError(f"config: resolution must be an even integer >= 8, got {config.resolution!r}")
-    levels = tuple(config.levels)
-    object.__setattr__(config, "levels", levels)
-    if not levels:
-        raise ValueError("config: levels must list at least one grid size")
-    for n in levels:
-        _positive_int("each level", n)
-    if list(levels) != sorted(set(levels)):
-        raise ValueError(f"config: levels must increase strictly, got {list(levels)}")
+    levels = _increasing_sizes(config, "levels", "grid size")
     if any(config.resolution % n for n in levels):
         raise ValueError(f"config: every level must divide resolution = {config.resolution} (the stored grids "
                          f"subsample the solve grid), got {list(levels)}")
@@ -397,14 +397,7 @@ class ShallowWaterSphereConfig(_Common):
 
     def __post_init__(self):
         self._validate_common()
-        grids = tuple(self.grids)
-        object.__setattr__(self, "grids", grids)
-        if not grids:
-            raise ValueError("config: grids must list at least one number of latitudes")
-        for n in grids:
-            _positive_int("each grid", n)
-        if list(grids) != sorted(set(grids)):
-            raise ValueError(f"config: grids must increase strictly, got {list(grids)}")
+        grids = _increasing_sizes(self, "grids", "number of latitudes")
         if grids[0] < 6:
             raise ValueError(f"config: grids need at least 6 latitudes (two resolved modes), got {list(grids)}")
         if math.ceil(grids[-1] / 3) > grids[0]:
