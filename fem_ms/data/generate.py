@@ -29,7 +29,7 @@ from .config import (
 )
 from .store import ShardStore, generation_lock
 
-__all__ = ["generate", "sampler_class"]
+__all__ = ["generate", "sampler_class", "multilevel_space"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,13 +196,20 @@ class _GMsFEMBasisSampler:
         return self._shared
 
 
+def multilevel_space(n: int):
+    """The fine space of a ``multilevel`` dataset level with ``n`` cells per side: Q1 on the unit
+    square, on one process (the generator solves each sample on one rank), so that a reader can
+    rebuild the space its grids live on."""
+    import firedrake as fd
+    from pyop2.mpi import COMM_SELF
+
+    return fd.FunctionSpace(fd.UnitSquareMesh(n, n, quadrilateral=True, comm=COMM_SELF), "CG", 1)
+
+
 class _MultilevelSampler:
     """The same κ (finest grid) and forcing, solved on every level of a nested hierarchy."""
 
     def __init__(self, config: MultilevelConfig):
-        import firedrake as fd
-        from pyop2.mpi import COMM_SELF
-
         from ..coefficients import paper_forcing, paper_kle
 
         self.config = config
@@ -211,8 +218,7 @@ class _MultilevelSampler:
         self.forcing = paper_forcing((finest, finest))
         self.spaces = {}
         for n in config.levels:
-            mesh = fd.UnitSquareMesh(n, n, quadrilateral=True, comm=COMM_SELF)
-            self.spaces[n] = fd.FunctionSpace(mesh, "CG", 1)
+            self.spaces[n] = multilevel_space(n)
         self.mesh_description = (f"unit square, Q1, nested levels {list(config.levels)} cells per side; "
                                  "coarse kappa = geometric mean over the finest cells inside; coarse f = "
                                  "finest f at the coarse vertices")

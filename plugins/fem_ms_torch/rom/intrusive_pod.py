@@ -19,12 +19,10 @@ def grid_space(n: int):
     """The fine space of a ``multilevel`` dataset level with ``n`` cells per side (Q1 on the unit
     square, one process: :mod:`fem_ms.data.generate`) and its vertex-grid indices (made once per
     size, so that a prediction's time is the solves')."""
-    import firedrake as fd
-    from pyop2.mpi import COMM_SELF
-
     from fem_ms.coefficients import vertex_grid_indices
+    from fem_ms.data.generate import multilevel_space
 
-    V = fd.FunctionSpace(fd.UnitSquareMesh(n, n, quadrilateral=True, comm=COMM_SELF), "CG", 1)
+    V = multilevel_space(n)
     return V, vertex_grid_indices(V, (n, n))
 
 
