@@ -112,6 +112,23 @@ def test_baselines_fit_a_smoothing_operator_on_the_training_core(name):
             assert torch.isfinite(model(a_fine)).all()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", POINT_CLOUD)
+def test_point_cloud_models_fit_a_few_fields_to_low_error(name):
+    """Given steps enough (1,500 full-batch steps on four 12² fields, 12–21 CPU-seconds), the
+    attention operators drive their training error on the smoothing operator below 10 % (GNOT
+    about 2 %, Transolver++ about 7 %): the few-hundred-step test above stops on their plateau
+    near 15–23 %, where they have learnt the pointwise part and little of the nonlocal one."""
+    torch.set_num_threads(1)
+    options = dict(FITS[name][0])
+    a, u = smoothing_problem(4, 12, seed=0)
+    torch.manual_seed(0)
+    model = build_operator(name, 1, 1, 2, **options)
+    GridFitTrainer(model, a, u, 4, epochs=1500, lr=3e-3).train()
+    with torch.no_grad():
+        assert float(relative_l2(model.eval()(a), u)) < 0.1
+
+
 @pytest.mark.parametrize("name", POINT_CLOUD)
 def test_point_cloud_models_are_permutation_equivariant(name):
     torch.manual_seed(0)
