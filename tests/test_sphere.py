@@ -1,5 +1,6 @@
 """The spherical shallow water dataset (torch-harmonics' solver through the plugin's sampler):
-deterministic per seed, resumable, and the solution conserves mass on every stored grid."""
+deterministic per seed, resumable, the same on two ranks as on one, and the solution conserves
+mass on every stored grid."""
 
 import numpy as np
 import pytest
@@ -29,6 +30,29 @@ def test_same_seed_same_dataset_and_an_interrupted_run_resumes_to_it(tmp_path):
                               progress=False))
     assert not np.allclose(other["state0", 12], whole["state0", 12])
     assert DatasetFile(tmp_path / "a" / "sw.h5").read("ic_seed").tolist() == [0, 2, 4, 6]
+
+
+@pytest.mark.parallel(nprocs=2)
+def test_two_ranks_equal_one_rank():
+    import shutil
+    import tempfile
+
+    from pyop2.mpi import COMM_SELF, COMM_WORLD
+
+    root = COMM_WORLD.bcast(tempfile.mkdtemp(prefix="fem-ms-sw-") if COMM_WORLD.rank == 0 else None)
+    try:
+        two = generate(CONFIG, f"{root}/two", progress=False)
+        if COMM_WORLD.rank == 0:
+            one = read_all(generate(CONFIG, f"{root}/one", comm=COMM_SELF, progress=False))
+            spread = read_all(two)
+            assert sorted(one) == sorted(spread) and one
+            for key, values in one.items():
+                np.testing.assert_array_equal(spread[key], values, err_msg=str(key))
+        COMM_WORLD.barrier()
+    finally:
+        COMM_WORLD.barrier()
+        if COMM_WORLD.rank == 0:
+            shutil.rmtree(root)
 
 
 def test_the_random_state_is_seeded_without_touching_the_global_generator():
