@@ -113,11 +113,18 @@ def test_bad_input_is_named(space):
 
 def _pod_norms(comm, grids, problem_cls):
     """Norms of the Galerkin solution of an unseen κ on the 3-mode POD space of ``grids``."""
+    from firedrake.petsc import garbage_cleanup
+
     mesh = fd.UnitSquareMesh(N, N, quadrilateral=True, comm=comm)
     V = fd.FunctionSpace(mesh, "CG", 1)
     pod = PODSpace.from_grids(V, grids, n_modes=3)
     u = pod.reduce(problem_cls(V, cell_field(mesh, paper_kle((N, N)).sample_kappa(9)), 1.0)).solve().u
-    return fd.norm(u), fd.norm(u, "H1"), *pod.singular_values[:3]
+    norms = (fd.norm(u), fd.norm(u, "H1"), *pod.singular_values[:3])
+    # the PETSc objects of a two-rank space are destroyed here, collectively, by both ranks at the
+    # same point: left to the interpreter's exit, the ranks freed them in different orders and hung
+    del pod, u, V
+    garbage_cleanup(mesh)
+    return norms
 
 
 @pytest.mark.parallel(nprocs=2)
