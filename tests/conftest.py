@@ -17,10 +17,13 @@ subprocess) carries ``@pytest.mark.torch`` itself.
 import ast
 import functools
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
 from _pytest.mark.expression import Expression  # pytest's -m grammar; no public API evaluates it
+
+_WORLD_ANCHOR = pytest.StashKey()
 
 REPO = Path(__file__).resolve().parent.parent
 TORCH_PACKAGES = ("torch", "fem_ms_torch")
@@ -91,6 +94,19 @@ def _deselects_torch(config) -> bool:
     if not expression:
         return False
     return not Expression.compile(expression).evaluate(lambda name, **kwargs: name == "torch")
+
+
+def pytest_sessionstart(session):
+    """Under mpiexec, a PETSc vector on PETSC_COMM_WORLD lives on every rank until the interpreter
+    exits. petsc4py's exit handler cleans up garbage on that communicator collectively, and it
+    must find PETSc's inner communicator on every rank or none: objects that the tests left to the
+    garbage collector are freed at different moments on different ranks, and when the last one
+    went on one rank only, that rank duplicated the communicator while the other reduced over it,
+    and the MPI run hung after its last test."""
+    if int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1"))) > 1:
+        from petsc4py import PETSc  # initialised at the top of this file
+
+        session.config.stash[_WORLD_ANCHOR] = PETSc.Vec().createMPI(PETSc.COMM_WORLD.size, comm=PETSc.COMM_WORLD)
 
 
 def pytest_ignore_collect(collection_path, config):
