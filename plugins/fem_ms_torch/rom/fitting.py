@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..basis.features import patch_features
 from ..registry import build_model
 from ..training import Trainer
 from .baseline import OperatorBaseline
@@ -59,6 +60,14 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def interior_mask(n: int) -> torch.Tensor:
+    """(n+1, n+1): one at the interior vertices of an n × n grid, zero on its boundary (where the
+    homogeneous Dirichlet condition holds)."""
+    interior = torch.zeros(n + 1, n + 1)
+    interior[1:-1, 1:-1] = 1.0
+    return interior
+
+
 class FieldScaling(nn.Module):
     """Buffers that put κ, f and u on O(1) scales: standardised log κ, f / f_scale, u / u_scale
     (the largest magnitudes of f and u in the training set). Filled by :meth:`fit`; stored in the state dict."""
@@ -84,6 +93,12 @@ class FieldScaling(nn.Module):
     def forcing(self, f: torch.Tensor) -> torch.Tensor:
         """f / f_scale."""
         return f / self.f_scale
+
+    def grid_features(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """(S, 4, n+1, n+1): κ's vertex features (:func:`~fem_ms_torch.basis.features.patch_features`)
+        and the scaled f, the input of the F-FNO baselines."""
+        return torch.cat([patch_features(kappa, self.log_kappa_mean, self.log_kappa_std), self.forcing(f)[:, None]],
+                         dim=1)
 
     def flat_inputs(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """(S, n² + (n+1)²): scaled log κ and f side by side, the input vector of the MLP baselines."""

@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..basis.features import patch_features
 from ..operators import FFNO
 from ..registry import RegisteredModel
-from .fitting import FieldScaling, NetworkBaseline
+from .fitting import FieldScaling, NetworkBaseline, interior_mask
 
 __all__ = ["FFNOBasisModel", "IntrusiveFFNO"]
 
@@ -43,14 +42,11 @@ class FFNOBasisModel(RegisteredModel, name="ffno_basis"):
         self.n = n
         self.scaling = FieldScaling()
         self.network = FFNO(4, 1, 2, width=width, depth=depth, modes=modes)
-        interior = torch.zeros(n + 1, n + 1)
-        interior[1:-1, 1:-1] = 1.0
-        self.register_buffer("interior", interior)
+        self.register_buffer("interior", interior_mask(n))
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """The F-FNO's prediction of u (S, n+1, n+1)."""
-        features = torch.cat([patch_features(kappa, self.scaling.log_kappa_mean, self.scaling.log_kappa_std),
-                              self.scaling.forcing(f)[:, None]], dim=1)
+        features = self.scaling.grid_features(kappa, f)
         return self.network(features)[:, 0] * self.scaling.u_scale
 
     def basis(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import torch
 
-from ..basis.features import patch_features
 from ..operators import FFNO
 from ..registry import RegisteredModel
 from .fitting import FieldScaling, NetworkBaseline, mlp, pca
@@ -94,8 +93,7 @@ class FFNOPODModel(_PODOutput, name="ffno_pod"):
 
     def forward(self, kappa: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """u (S, n+1, n+1) from the mode-pooled F-FNO fields."""
-        features = torch.cat([patch_features(kappa, self.scaling.log_kappa_mean, self.scaling.log_kappa_std),
-                              self.scaling.forcing(f)[:, None]], dim=1)
+        features = self.scaling.grid_features(kappa, f)
         per_mode = self.encoder(features).flatten(2)  # (S, n_modes, grid points)
         return self.fields((per_mode * self.modes.T).sum(dim=2))
 
