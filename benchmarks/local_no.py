@@ -228,9 +228,9 @@ def backbone(architecture: str, width: int, modes: int):
     """The GMsFEM-NO model of one 2D neighbourhood kind as ``train_basis`` builds it (defaults:
     the exact constant, no oversampling: N_bf − 1 outputs)."""
     from fem_ms_torch.basis.features import n_features
-    from fem_ms_torch.operators import ARCHITECTURES
+    from fem_ms_torch.registry import build_operator
 
-    return ARCHITECTURES[architecture](n_features(2), N_BASIS - 1, dim=2, width=width, depth=4, modes=modes)
+    return build_operator(architecture, n_features(2), N_BASIS - 1, 2, width=width, depth=4, modes=modes)
 
 
 def gmsfem_no(args, work: Path) -> dict:

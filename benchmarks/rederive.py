@@ -24,7 +24,8 @@ def rederive(path: Path) -> list[dict]:
     path = Path(path)
     document = json.loads(path.read_text())
     name = document.get("benchmark")
-    if not isinstance(name, str) or not (Path(__file__).parent / f"{name}.py").is_file():
+    here = Path(__file__).parent
+    if not isinstance(name, str) or not ((here / f"{name}.py").is_file() or (here / name / "__init__.py").is_file()):
         raise ValueError(f"{path}: 'benchmark' names no benchmark module (got {name!r})")
     module = importlib.import_module(f"benchmarks.{name}")
     start = run_start()

@@ -42,6 +42,14 @@ logger = logging.getLogger(__name__)
 # 1: x=0, 2: x=1, 3: y=0, 4: y=1, (5: z=0, 6: z=1).
 BOTTOM, TOP = 3, 4
 
+# At exit, PetscFinalize cleans up garbage on PETSC_COMM_WORLD collectively, but only on the ranks
+# where PETSc's inner communicator still exists. Objects left to the garbage collector are freed
+# at different moments on different ranks; when the last one went on some ranks only, those
+# finalised while the others waited in the cleanup's reduction, and a parallel run hung at exit.
+# A vector on PETSC_COMM_WORLD that lives until exit keeps the inner communicator on every rank.
+_WORLD_ANCHOR = (fd.PETSc.Vec().createMPI(COMM_WORLD.size, comm=fd.PETSc.COMM_WORLD)
+                 if COMM_WORLD.size > 1 else None)
+
 
 @dataclass(frozen=True)
 class NestedMeshes:

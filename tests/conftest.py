@@ -23,8 +23,6 @@ from pathlib import Path
 import pytest
 from _pytest.mark.expression import Expression  # pytest's -m grammar; no public API evaluates it
 
-_WORLD_ANCHOR = pytest.StashKey()
-
 REPO = Path(__file__).resolve().parent.parent
 TORCH_PACKAGES = ("torch", "fem_ms_torch")
 
@@ -97,16 +95,11 @@ def _deselects_torch(config) -> bool:
 
 
 def pytest_sessionstart(session):
-    """Under mpiexec, a PETSc vector on PETSC_COMM_WORLD lives on every rank until the interpreter
-    exits. petsc4py's exit handler cleans up garbage on that communicator collectively, and it
-    must find PETSc's inner communicator on every rank or none: objects that the tests left to the
-    garbage collector are freed at different moments on different ranks, and when the last one
-    went on one rank only, that rank duplicated the communicator while the other reduced over it,
-    and the MPI run hung after its last test."""
+    """Under mpiexec, fem_ms.meshes is imported before any test, on every rank: it keeps a PETSc
+    vector on PETSC_COMM_WORLD until exit, without which PETSc's exit-time garbage cleanup can wait
+    forever on a rank whose last object on that communicator was freed earlier than elsewhere."""
     if int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1"))) > 1:
-        from petsc4py import PETSc  # initialised at the top of this file
-
-        session.config.stash[_WORLD_ANCHOR] = PETSc.Vec().createMPI(PETSc.COMM_WORLD.size, comm=PETSc.COMM_WORLD)
+        import fem_ms.meshes  # noqa: F401
 
 
 def pytest_ignore_collect(collection_path, config):

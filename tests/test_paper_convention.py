@@ -87,3 +87,20 @@ def test_explicit_contrast_overrides_the_paper_convention():
     assert kappa.min() == pytest.approx(1.0) and kappa.max() == pytest.approx(100.0)
     with pytest.raises(ValueError, match="exactly one"):
         kle.sample_kappa(2, contrast=100.0, scale=1.0)
+
+
+def test_dataset_configs_take_the_paper_convention():
+    """A dataset of the paper convention samples κ = exp(a·Y) with the fitted a (the same κ as
+    paper_kle's), and a contrast it would ignore is refused."""
+    from fem_ms.data import GMsFEMBasisConfig, MultilevelConfig
+
+    config = GMsFEMBasisConfig(name="b", samples=2, fine=20, coarse=2, convention="paper")
+    kle = paper_kle((20, 20), convention="paper")
+    np.testing.assert_array_equal(kle.sample_kappa(config.kappa_seed(1), **config.kappa_options()),
+                                  kle.sample_kappa(config.kappa_seed(1), scale=PAPER_CONVENTION_KAPPA_SCALE))
+    assert GMsFEMBasisConfig(name="b", samples=2).kappa_options() == {"contrast": 9600.0}
+    for cls in (GMsFEMBasisConfig, MultilevelConfig):
+        with pytest.raises(ValueError, match="convention"):
+            cls(name="b", samples=2, convention="Paper")
+        with pytest.raises(ValueError, match="contrast=100.0 has no effect"):
+            cls(name="b", samples=2, convention="paper", contrast=100.0)

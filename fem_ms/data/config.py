@@ -17,6 +17,7 @@ __all__ = ["GMsFEMBasisConfig", "MultilevelConfig", "CylinderFlowConfig", "Darcy
 
 
 STORAGE_DTYPES = ("float64", "float32")
+DEFAULT_CONTRAST = 9600.0
 
 
 def _positive_int(name, value):
@@ -70,10 +71,22 @@ class _Common:
             raise ValueError(f"config: storage_dtype must be one of {STORAGE_DTYPES}, got {self.storage_dtype!r}")
 
     def _validate_kle(self):
+        from ..coefficients import CONVENTIONS
+
         if not 0 < self.energy <= 1:
             raise ValueError(f"config: energy must be in (0, 1], got {self.energy!r}")
         if not self.contrast > 1:
             raise ValueError(f"config: contrast must be > 1, got {self.contrast!r}")
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"config: convention must be one of {CONVENTIONS}, got {self.convention!r}")
+        if self.convention == "paper" and self.contrast != DEFAULT_CONTRAST:
+            raise ValueError(f"config: contrast={self.contrast!r} has no effect with convention='paper' (kappa = "
+                             "exp(a*Y) with the convention's fixed a); leave contrast at its default")
+
+    def kappa_options(self) -> dict:
+        """The keyword arguments of :meth:`~fem_ms.coefficients.KLExpansion.sample_kappa` this
+        config's convention asks for (the ``paper`` convention's own fixed scale: none)."""
+        return {"contrast": self.contrast} if self.convention == "default" else {}
 
     def _split_sizes(self) -> tuple[int, int]:
         return int(round(self.train_fraction * self.samples)), int(round(self.validation_fraction * self.samples))
@@ -102,7 +115,12 @@ class _Common:
 
 @dataclass(frozen=True)
 class GMsFEMBasisConfig(_Common):
-    """GMsFEM basis dataset: canonical κ patches and their SLEPc eigenvectors, per domain kind."""
+    """GMsFEM basis dataset: canonical κ patches and their SLEPc eigenvectors, per domain kind.
+
+    ``convention`` is that of :func:`fem_ms.coefficients.paper_kle`: ``"default"`` rescales each
+    κ to span [1, ``contrast``]; ``"paper"`` uses κ = exp(a·Y) with the one a fitted on the
+    paper's Table 2 (``contrast`` must then stay at its default).
+    """
 
     kind = "gmsfem_basis"
     dim: int = 2
@@ -110,7 +128,8 @@ class GMsFEMBasisConfig(_Common):
     coarse: int = 5
     n_basis: int = 8
     energy: float = 0.95
-    contrast: float = 9600.0
+    contrast: float = DEFAULT_CONTRAST
+    convention: str = "default"
 
     def __post_init__(self):
         self._validate_common()
@@ -129,7 +148,9 @@ class MultilevelConfig(_Common):
 
     κ is sampled on the finest level's cell grid; a coarser level's κ is the geometric mean of
     κ over the fine cells inside each of its cells, and its forcing is the finest forcing at its
-    vertices (all levels' vertices are finest-level vertices).
+    vertices (all levels' vertices are finest-level vertices). ``convention`` is that of
+    :func:`fem_ms.coefficients.paper_kle` and :func:`~fem_ms.coefficients.paper_forcing` (see
+    :class:`GMsFEMBasisConfig`).
     """
 
     kind = "multilevel"
@@ -137,7 +158,8 @@ class MultilevelConfig(_Common):
     problem: str = "diffusion"
     forcing: str = "constant"
     energy: float = 0.95
-    contrast: float = 9600.0
+    contrast: float = DEFAULT_CONTRAST
+    convention: str = "default"
 
     def __post_init__(self):
         self._validate_common()

@@ -143,7 +143,7 @@ class _GMsFEMBasisSampler:
         self.pair = structured_hierarchy(config.coarse, config.fine, dim=config.dim, quadrilateral=True,
                                          comm=COMM_SELF)
         self.V = fd.FunctionSpace(self.pair.fine, "CG", 1)
-        self.kle = paper_kle((config.fine,) * config.dim, energy=config.energy)
+        self.kle = paper_kle((config.fine,) * config.dim, energy=config.energy, convention=config.convention)
         self.mesh_description = (f"unit {'square' if config.dim == 2 else 'cube'}, Q1, {config.fine}^{config.dim} "
                                  f"fine cells nested in {config.coarse}^{config.dim} coarse cells")
         self.provider = SpectralBasisProvider(progress=False)
@@ -156,7 +156,7 @@ class _GMsFEMBasisSampler:
         from ..gmsfem import PatchSet
 
         kappa = cell_field(self.pair.fine, self.kle.sample_kappa(self.config.kappa_seed(s),
-                                                                  contrast=self.config.contrast))
+                                                                  **self.config.kappa_options()))
         return PatchSet(self.layout, range(len(self.layout.neighbourhoods)), kappa, self.V)
 
     def sample(self, s: int) -> dict:
@@ -214,8 +214,8 @@ class _MultilevelSampler:
 
         self.config = config
         finest = config.levels[-1]
-        self.kle = paper_kle((finest, finest), energy=config.energy)
-        self.forcing = paper_forcing((finest, finest))
+        self.kle = paper_kle((finest, finest), energy=config.energy, convention=config.convention)
+        self.forcing = paper_forcing((finest, finest), convention=config.convention)
         self.spaces = {}
         for n in config.levels:
             self.spaces[n] = multilevel_space(n)
@@ -230,7 +230,7 @@ class _MultilevelSampler:
 
         cfg = self.config
         finest = cfg.levels[-1]
-        kappa = self.kle.sample_kappa(cfg.kappa_seed(s), contrast=cfg.contrast)
+        kappa = self.kle.sample_kappa(cfg.kappa_seed(s), **cfg.kappa_options())
         f = self.forcing.sample(cfg.forcing_seed(s)) if cfg.forcing == "random" else None
         out = {"kappa_seed": np.int64(cfg.kappa_seed(s))}
         for n in cfg.levels:

@@ -99,7 +99,12 @@ class _Layout:
             self.axes = {"x": (np.arange(level) + 0.5) / level, "y": (np.arange(level) + 0.5) / level}
             self.times = np.array([0.0])
             self.bc = ("wall", np.zeros(2))  # u = 0 at both ends of each axis
-            self.parameters = {"contrast": float(config["contrast"]), "energy": float(config["energy"])}
+            if config.get("convention", "default") == "paper":  # one fixed a in kappa = exp(a Y), no contrast
+                from ..coefficients import PAPER_CONVENTION_KAPPA_SCALE
+
+                self.parameters = {"kappa_scale": PAPER_CONVENTION_KAPPA_SCALE, "energy": float(config["energy"])}
+            else:
+                self.parameters = {"contrast": float(config["contrast"]), "energy": float(config["energy"])}
             names = ["kappa", "u"] + (["f"] if data.has("f", level=level) else [])
             self.fields = dict.fromkeys(names, False)
 
