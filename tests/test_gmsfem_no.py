@@ -450,6 +450,33 @@ def test_cli_train_basis(tmp_path):
         train_basis_from_config(cfg)
 
 
+def test_train_commands_take_a_device(tmp_path, capsys):
+    """``--device`` replaces the config's device (the smoke run on the CPU every machine has); a
+    device that is not there is an error naming it before any work, in the config and on the
+    command line alike."""
+    import torch
+
+    from fem_ms.cli import main
+    from fem_ms.data import GMsFEMBasisConfig, generate
+    from fem_ms_torch.basis.config import TrainBasisConfig
+    from fem_ms_torch.checkpoints import load_checkpoint
+
+    data = generate(GMsFEMBasisConfig(name="b", samples=2, fine=8, coarse=2, n_basis=2), tmp_path, progress=False)
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'dataset = "{data}"\nout = "{tmp_path / "m.pt"}"\nepochs = 1\nwidth = 4\ndepth = 1\n'
+                   f'modes = 2\nprogress = false\ndevice = "cuda:7"\n')
+    assert main(["train-basis", str(cfg), "--device", "cpu"]) == 0
+    state = load_checkpoint(tmp_path / "m.pt")["models"]["full"]["state_dict"]
+    assert {t.device.type for t in state.values()} == {"cpu"}
+    for bad, message in (("tpu", "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+                         *([] if torch.cuda.is_available() else [("cuda", "device 'cuda' requested but CUDA is "
+                                                                  "not available")])):
+        assert main(["train-basis", str(cfg), "--device", bad]) == 2
+        assert message in capsys.readouterr().err
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            TrainBasisConfig(dataset=data, out=tmp_path / "x.pt", device=bad)
+
+
 def test_standalone_baseline_trains_resumes_exactly_and_predicts(tmp_path):
     from fem_ms.data import MultilevelConfig, generate
     from fem_ms_torch.checkpoints import load_checkpoint

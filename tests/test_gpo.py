@@ -653,6 +653,8 @@ def test_cli_train_gpo(burgers, tmp_path, capsys):
                       'inducing = 8\n')
     assert main(["train-gpo", str(config)]) == 0
     assert load_gpo(tmp_path / "m.pt")[2]["done"] == 1
+    assert main(["train-gpo", str(config), "--device", "tpu"]) == 2
+    assert "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'" in capsys.readouterr().err
     config.write_text(config.read_text().replace("model =", "modle ="))
     assert main(["train-gpo", str(config)]) == 2
     assert "unknown key 'modle' (did you mean 'model'?)" in capsys.readouterr().err

@@ -333,6 +333,8 @@ validation_split = "test"
     assert json.loads((tmp_path / "run.json").read_text())["history"] == summary["history"]
     model = load_model(tmp_path / "run.pt")                           # the FFNO, rebuilt from its record
     assert type(model).__name__ == "FFNO" and load_checkpoint(tmp_path / "run.pt")["models"]["model"]["normaliser"]
+    assert main(["train-mlmc", str(config), "--device", "tpu"]) == 2  # --device reaches [train]
+    assert "train-mlmc config [train]: device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'" in capsys.readouterr().err
     config.write_text(config.read_text().replace("[train]", "[train]\nbatch = 3"))
     assert main(["train-mlmc", str(config)]) == 2                    # a usage error, in one line:
     assert "mlmc.toml: train-mlmc config [train]: unknown key 'batch'" in capsys.readouterr().err

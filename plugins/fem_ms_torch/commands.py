@@ -21,10 +21,21 @@ def _config_path(path) -> Path:
     return path
 
 
+def _source(args, device_key: str = "device"):
+    """The config file, or with ``--device`` its mapping with the device replaced (the file's
+    other keys and their checks unchanged)."""
+    path = _config_path(args.config)
+    if args.device is None:
+        return path
+    from fem_ms.typed_config import read_config_file, with_overrides
+
+    return with_overrides(read_config_file(path), {device_key: args.device})
+
+
 def _train_basis(args) -> int:
     from .basis.train import train_basis_from_config
 
-    out = train_basis_from_config(_config_path(args.config))
+    out = train_basis_from_config(_source(args))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line rather than one per rank
         print(f"wrote {out}")
     return 0
@@ -33,7 +44,7 @@ def _train_basis(args) -> int:
 def _train_mlmc(args) -> int:
     from .mlmc.run import train_mlmc_from_config
 
-    summary = train_mlmc_from_config(_config_path(args.config))
+    summary = train_mlmc_from_config(_source(args, "train.device"))
     print(f"trained on levels {summary['levels']} (samples {summary['counts']}, batches {summary['batch_sizes']}) "
           f"in {summary['train_time_s']:.1f} s; test {summary['loss']} on the finest level: "
           f"{summary['test_loss_finest']:.4g}")
@@ -43,13 +54,16 @@ def _train_mlmc(args) -> int:
 def _train_gpo(args) -> int:
     from .gpo.train import train_gpo_from_config
 
-    print(f"wrote {train_gpo_from_config(_config_path(args.config))}")
+    print(f"wrote {train_gpo_from_config(_source(args))}")
     return 0
 
 
 def _add_command(subparsers, name: str, run, help: str, config_help: str) -> None:
     parser = subparsers.add_parser(name, help=help)
     parser.add_argument("config", help=config_help)
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="'cpu', 'cuda' or 'cuda:N', replacing the config's device (a device that is not "
+                             "present is an error before any work)")
     parser.set_defaults(run=run)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DataParallel", "data_parallel"]
+__all__ = ["DataParallel", "check_device", "data_parallel"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,25 @@ class DataParallel:
         """Wait for every process (nothing to wait for in a single process)."""
         if self.world > 1:
             dist.barrier()
+
+
+def check_device(device: str | None, where: str) -> None:
+    """ValueError naming ``device`` unless it is None (the run's default) or a device torch knows
+    and, for CUDA, one that is present: a config asking for a GPU fails before any work."""
+    if device is None:
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{where}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"{where}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{where}: device {device!r} requested but CUDA is not available")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{where}: device {device!r} requested but only {torch.cuda.device_count()} CUDA "
+                             "devices are visible")
 
 
 def data_parallel(device: str | None = None) -> DataParallel:

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 
 from fem_ms.typed_config import ConfigFile, at_least, check_fields, greater_than, plain_dict
 
+from ..distributed import check_device
 from ..registry import check_model_name
 from .features import INNER_PRODUCTS
 from .losses import LOSSES
@@ -84,6 +85,7 @@ class TrainBasisConfig(ConfigFile):
 
     def __post_init__(self):
         check_fields(self, self.where)
+        check_device(self.device, self.where)
         check_model_name(self.architecture, operator=True)
         if self.oversample and self.loss == "rbfl2":
             raise ValueError("train-basis config: oversample needs a subspace loss ('sal' or 'sal-pr'): rbfl2 "

@@ -8,6 +8,8 @@ from typing import ClassVar, Literal
 
 from fem_ms.typed_config import ConfigFile, at_least, check_fields, greater_than, plain_dict
 
+from ..distributed import check_device
+
 __all__ = ["TrainGPOConfig", "MODELS", "VARIATIONAL"]
 
 MODELS = ("logos", "gpo", "svgp")
@@ -71,7 +73,7 @@ class TrainGPOConfig(ConfigFile):
 
     def __post_init__(self):
         check_fields(self, self.where)
-        _check_device(self.device, self.where)
+        check_device(self.device, self.where)
         if self.calibration and self.n_train is None:
             raise ValueError("train-gpo config: calibration holds out train-split functions after the first "
                              "n_train; set n_train")
@@ -82,19 +84,3 @@ class TrainGPOConfig(ConfigFile):
         return plain_dict(self, exclude=self.runtime | set(logos_only), absolute=("dataset",))
 
 
-def _check_device(device: str, where: str) -> None:
-    """ValueError naming ``device`` unless torch knows it and, for CUDA, it is present."""
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"{where}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
-    if parsed.type not in ("cpu", "cuda"):
-        raise ValueError(f"{where}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"{where}: device {device!r} requested but CUDA is not available")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(f"{where}: device {device!r} requested but only {torch.cuda.device_count()} CUDA "
-                             f"devices are visible")

@@ -39,6 +39,7 @@ from typing import ClassVar, Literal
 
 from fem_ms.typed_config import ConfigFile, at_least, check_fields, greater_than, plain_dict
 
+from ..distributed import check_device
 from ..registry import check_model_name
 from .batcher import SAMPLINGS
 from .levels import CYLINDER_SOURCES
@@ -101,6 +102,7 @@ class MLMCTraining:
 
     def __post_init__(self):
         check_fields(self, "train-mlmc config [train]")
+        check_device(self.device, "train-mlmc config [train]")
 
 
 @dataclass(frozen=True)
