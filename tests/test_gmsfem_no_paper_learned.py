@@ -15,9 +15,10 @@ FINE, COARSE = 20, 2
 def untrained_checkpoint(tmp_path_factory):
     """A one-epoch GMsFEM-NO model (oversampled) on the 21² patches of 20² / 2×2: shapes and
     finiteness, not accuracy."""
+    from pyop2.mpi import COMM_SELF
+
     from fem_ms.data import GMsFEMBasisConfig, generate
     from fem_ms_torch.basis.train import train_basis
-    from pyop2.mpi import COMM_SELF
 
     root = tmp_path_factory.mktemp("paper-learned")
     config = GMsFEMBasisConfig(name="p26-learned_test", samples=2, fine=FINE, coarse=COARSE, n_basis=8,
