@@ -6,8 +6,6 @@ import math
 
 import pytest
 
-pytest.importorskip("torch")
-
 FINE, COARSE = 20, 2
 
 
@@ -15,6 +13,7 @@ FINE, COARSE = 20, 2
 def untrained_checkpoint(tmp_path_factory):
     """A one-epoch GMsFEM-NO model (oversampled) on the 21² patches of 20² / 2×2: shapes and
     finiteness, not accuracy."""
+    pytest.importorskip("torch")
     from pyop2.mpi import COMM_SELF
 
     from fem_ms.data import GMsFEMBasisConfig, generate
