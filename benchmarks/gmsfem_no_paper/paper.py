@@ -29,7 +29,7 @@ MAX_KIRCHHOFF = 30.0
 
 
 def evaluate(fine: int, coarse: int, cases: list[str], samples: int, kappa_scale: float, beta: float,
-             seed0: int = 0, kappa_level: float = 1.0, desc: str = "") -> list[dict]:
+             seed0: int = 0, kappa_level: float = 1.0, desc: str = "", methods: list | None = None) -> list[dict]:
     """Mean SLEPc GMsFEM errors (N_bf = 8) over ``samples`` κ = κ₀·exp(a·Y) of the paper's KLE.
 
     ``cases`` name (problem, forcing) pairs as ``"problem/forcing"``: problems ``diffusion``,
@@ -37,6 +37,11 @@ def evaluate(fine: int, coarse: int, cases: list[str], samples: int, kappa_scale
     Robin α = 1, u_const = 1 on y = 1); forcings ``f=1``, ``random f`` (γ = 2000, α = 1, this β)
     and ``f=sin(pi x)cos(pi y)``. Sample s uses KLE seed ``seed0 + 2s`` and forcing seed
     ``seed0 + 2s + 1``.
+
+    ``methods``: the :class:`~benchmarks.compare.Method` s to compare on the same κ, problems
+    and forcings instead (each row then names its ``method``; a method whose space is
+    degenerate on a κ, or any method where the fine problem has no solution, is recorded as a
+    failure of that sample).
     """
     import firedrake as fd
 
@@ -60,8 +65,8 @@ def evaluate(fine: int, coarse: int, cases: list[str], samples: int, kappa_scale
     grf = GaussianRandomForcing((fine, fine), 2000.0, 1.0, beta)
     x, y = fd.SpatialCoordinate(pair.fine)
     sincos = fd.Function(V).interpolate(fd.sin(fd.pi * x) * fd.cos(fd.pi * y))
-    slepc = Method("slepc", "slepc", {"progress": False}, N_BASIS)
-    errors = ErrorTable("problem", "forcing")
+    compared = methods or [Method("slepc", "slepc", {"progress": False}, N_BASIS)]
+    errors = ErrorTable("problem", "forcing", "method")
     kirchhoff = {}
     for s in tqdm(range(samples), desc=desc or f"GMsFEM {fine}^2", unit="sample", leave=False):
         kappa = cell_field(pair.fine, kappa_level * gaussian_to_kappa(kle.sample_gaussian(seed0 + 2 * s),
@@ -69,12 +74,14 @@ def evaluate(fine: int, coarse: int, cases: list[str], samples: int, kappa_scale
         forcings = {"f=1": 1.0, "f=sin(pi x)cos(pi y)": sincos}
         if any(f == "random f" for _, f in parsed):
             forcings["random f"] = vertex_field(V, grf.sample(seed0 + 2 * s + 1))
-        spaces = {}  # one offline stage per boundary condition
+        spaces, degenerate = {}, {}  # one offline stage per boundary condition
         diffusion_cache = {}
         for problem, forcing in parsed:
             cls, boundary, kwargs = problems[problem]
             if boundary not in spaces:
-                spaces[boundary] = build_spaces(pair, V, kappa, [slepc], boundary=boundary)
+                degenerate[boundary] = {}
+                spaces[boundary] = build_spaces(pair, V, kappa, compared, boundary=boundary,
+                                                failures=degenerate[boundary] if methods else None)
             p = cls(V, kappa, forcings[forcing], boundary, **kwargs)
             if cls is Richards:
                 # Kirchhoff: u = sign(w)(exp|w| − 1) with w the diffusion solution of the same κ, f,
@@ -85,22 +92,29 @@ def evaluate(fine: int, coarse: int, cases: list[str], samples: int, kappa_scale
                 w_max = float(np.abs(w.dat.data_ro).max())
                 kirchhoff.setdefault((problem, forcing), []).append(w_max)
                 if w_max > MAX_KIRCHHOFF:
-                    errors.fail((problem, forcing), f"max |w| = {w_max:.3g} > {MAX_KIRCHHOFF}: u ~ exp(|w|) "
-                                "is beyond what Newton/Picard from u = 0 reach")
+                    for method in compared:
+                        errors.fail((problem, forcing, method.label), f"max |w| = {w_max:.3g} > {MAX_KIRCHHOFF}: "
+                                    "u ~ exp(|w|) is beyond what Newton/Picard from u = 0 reach")
                     continue
             try:
                 reference = _fine_solution(p)
                 if cls is Diffusion and boundary is None:
                     diffusion_cache[forcing] = reference
-                c = compare_with_fine(p, spaces[boundary], reference)["slepc"]
+                comparison = compare_with_fine(p, spaces[boundary], reference)
             except ConvergenceError as error:  # recorded: a Richards solve that does not converge is a result
-                errors.fail((problem, forcing), str(error))
+                for method in compared:
+                    errors.fail((problem, forcing, method.label), str(error))
                 continue
-            if not (math.isfinite(c["l2"]) and math.isfinite(c["h1"])):
-                raise FloatingPointError(f"non-finite error for {problem}/{forcing}, sample {s}")
-            errors.add((problem, forcing), c["l2"], c["h1"])
+            for label, message in degenerate[boundary].items():
+                errors.fail((problem, forcing, label), message)
+            for label, c in comparison.items():
+                if not (math.isfinite(c["l2"]) and math.isfinite(c["h1"])):
+                    raise FloatingPointError(f"non-finite error of {label} for {problem}/{forcing}, sample {s}")
+                errors.add((problem, forcing, label), c["l2"], c["h1"])
     rows = []
     for row in errors.rows():
+        if methods is None:  # the SLEPc-only rows of the classical tables
+            del row["method"]
         w = kirchhoff.get((row["problem"], row["forcing"]))
         if w:
             row["kirchhoff_max_abs_w"] = {"median": float(np.median(w)), "max": float(np.max(w))}
