@@ -49,7 +49,8 @@ def test_the_targets_are_the_same_list_whatever_ran():
 
 def _measurement(**changes):
     one = {"dim": 3, "fine": 50, "coarse": 5, "samples": 2, "cpu_s": 80.0, "wall_s": 100.0, "t_gmsfem_cpu_s": 40.0,
-           "t_gmsfem_wall_s": 50.0, "t_inf_cpu_s": 2.0, "t_inf_wall_s": 3.0, "train_cpu_per_kappa_epoch_s": 1.5}
+           "t_gmsfem_wall_s": 50.0, "t_inf_cpu_s": 2.0, "t_inf_wall_s": 3.0, "train_cpu_per_kappa_epoch_s": 1.5,
+           "train_epochs": 1}
     two = {"samples": 2, "cpu_max_s": 42.0, "cpu_sum_s": 82.0, "wall_s": 60.0}
     return {**one, **changes}, two
 

@@ -82,7 +82,7 @@ def break_even(size: str, one: dict, two: dict) -> dict:
     are not cheaper than SLEPc's)."""
     n = RECIPE["train_samples"]
     train = one["train_cpu_per_kappa_epoch_s"] * n * RECIPE["epochs"]
-    source = (f"measured: the last of {1 if one['dim'] == 3 else 2} epochs on {one['samples']} generated κ, per κ, "
+    source = (f"measured: the last of {one['train_epochs']} epoch(s) on {one['samples']} generated κ, per κ, "
               f"x {n} κ x {RECIPE['epochs']} epochs")
     shared = None
     if size == "50^3":
@@ -199,6 +199,7 @@ def _offline_and_training(dataset: Path, samples: int, root: Path, dim: int, fin
     runs = load_checkpoint(trained)["runs"]
     # the last epoch of every kind: one pass over the set's κ
     out["train_cpu_per_kappa_epoch_s"] = sum(run["history"][-1]["cpu_s"] for run in runs.values()) / samples
+    out["train_epochs"] = epochs
     return out
 
 
