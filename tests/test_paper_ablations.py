@@ -44,40 +44,48 @@ def test_table12_targets_compare_each_subspace_loss_with_rbfl2_in_every_solved_c
 
 def test_the_targets_are_the_same_list_whatever_ran():
     names = [r["name"] for r in ablations.targets({}) + break_even.targets({})]
-    assert len(names) == 6 and all(r["measured"] is None for r in ablations.targets({}) + break_even.targets({}))
+    assert len(names) == 7 and all(r["measured"] is None for r in ablations.targets({}) + break_even.targets({}))
 
 
-def _measurement(**changes):
+def _measured(**changes):
     one = {"dim": 3, "fine": 50, "coarse": 5, "samples": 2, "cpu_s": 80.0, "wall_s": 100.0, "t_gmsfem_cpu_s": 40.0,
-           "t_gmsfem_wall_s": 50.0, "t_inf_cpu_s": 2.0, "t_inf_wall_s": 3.0, "train_cpu_per_kappa_epoch_s": 1.5,
-           "train_epochs": 1}
+           "t_gmsfem_wall_s": 50.0, "t_inf_cpu_s": 2.0, "t_inf_wall_s": 3.0, "train_cpu_per_kappa_epoch_s": 1.5}
     two = {"samples": 2, "cpu_max_s": 42.0, "cpu_sum_s": 82.0, "wall_s": 60.0}
-    return {**one, **changes}, two
+    return break_even.measured_row("50^3", {**one, **changes}, two)
 
 
 def test_break_even_solves_the_papers_equation(monkeypatch):
     monkeypatch.setattr(break_even, "SHARED_3D", break_even.Path("/nonexistent/READY"))
-    row = break_even.break_even("50^3", *_measurement())
+    row = break_even.break_even(_measured())
     train = 1.5 * 192 * 20
-    assert row["t_train_cpu_s"] == pytest.approx(train) and "absent" in row["t_train_source"]
+    assert row["t_data_cpu_s"] == 40.0 and row["t_data_2ranks_s"] == 21.0 and row["t_train_cpu_s"] == train
     assert row["x_sequential"] == pytest.approx((40.0 * 192 + train) / (40.0 - 2.0))
     assert row["x_2ranks"] == pytest.approx((21.0 * 192 + train) / (40.0 - 2.0))
-    record = break_even.targets({"table16": {"rows": [row]}})[0]
-    assert record["measured"] == pytest.approx(row["x_sequential"]) and record["met"] is (row["x_sequential"] < 1090)
-    never = break_even.break_even("50^3", *_measurement(t_inf_cpu_s=40.0))
+    records = break_even.targets({"table16": {"rows": [row]}})
+    assert records[0]["measured"] == pytest.approx(row["x_sequential"]) and records[0]["met"] is True  # 354 < 1090
+    assert records[1]["measured"] is None and "shared_3d" not in row  # no 3D helper's record
+    never = break_even.break_even(_measured(t_inf_cpu_s=40.0))
     assert never["x_sequential"] is None
     assert break_even.targets({"table16": {"rows": [never]}})[0]["met"] is None
+    # the measured figures alone give the row back (``--reuse``)
+    assert break_even.break_even({k: row[k] for k in break_even.MEASURED}) == row
 
 
-def test_break_even_takes_the_3d_helpers_training_time(tmp_path, monkeypatch):
+def test_break_even_takes_the_3d_helpers_training_at_its_size(tmp_path, monkeypatch):
     ready = tmp_path / "READY"
-    ready.write_text('{"train_cpu_s": 1000.0, "epochs": 5}')
+    ready.write_text('{"train_cpu_s": 1000.0, "dataset_samples": 6, "epochs": 3, '
+                     '"dataset": {"dim": 3, "fine": 50, "coarse": 5}}')
     monkeypatch.setattr(break_even, "SHARED_3D", ready)
-    row = break_even.break_even("50^3", *_measurement())
-    assert row["t_train_cpu_s"] == 1000.0 and row["shared_3d"]["epochs"] == 5
-    ready.write_text('{"epochs": 5}')
-    with pytest.raises(ValueError, match="no 'train_cpu_s'"):
-        break_even.break_even("50^3", *_measurement())
+    row = break_even.break_even(_measured())
+    assert row["x_shared_3d_sequential"] == pytest.approx((40.0 * 6 + 1000.0) / 38.0)
+    assert row["x_shared_3d_2ranks"] == pytest.approx((21.0 * 6 + 1000.0) / 38.0)
+    assert row["t_train_cpu_s"] == 1.5 * 192 * 20  # the recipe's row is unchanged
+    record = break_even.targets({"table16": {"rows": [row]}})[1]
+    assert record["measured"] == pytest.approx(row["x_shared_3d_sequential"]) and record["met"] is True
+    assert "shared_3d" not in break_even.break_even(_measured(fine=20))  # another size than the record's
+    ready.write_text('{"epochs": 3}')
+    with pytest.raises(ValueError, match="lacks"):
+        break_even.break_even(_measured())
 
 
 def test_evaluate_compares_several_bases_on_the_same_samples():
