@@ -53,8 +53,10 @@ REPETITIONS = 3
 OVERHEAD_CASE, OVERHEAD_TARGET_S = (2, 250), 0.04  # issue 28 §2
 
 
-def _untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | None = None,
+def untrained_checkpoint(path: Path, dim: int, width: int = 32, modes: int | None = None,
                           oversample: int = 0) -> None:
+    """A GMsFEM-NO checkpoint at ``path`` as train_basis writes it (F-FNO of depth 4, the
+    constant exact, N_bf = 8), with untrained weights: inference costs the same as a trained one's."""
     import torch
 
     from fem_ms_torch.basis.features import n_features
@@ -88,11 +90,11 @@ def run_case(dim: int, fine: int, coarse: int, repetitions: int) -> dict:
     kappa = cell_field(pair.fine, paper_kle((fine,) * dim).sample_kappa(1))
     scratch = tempfile.TemporaryDirectory(prefix="fem-ms-speed-")  # removed when the process ends
     ckpt = Path(scratch.name) / "ffno.pt"
-    _untrained_checkpoint(ckpt, dim)
+    untrained_checkpoint(ckpt, dim)
     small = ckpt.with_name("ffno_small.pt")  # the size gmsfem_no_accuracy trains on this CPU
-    _untrained_checkpoint(small, dim, width=16, modes=8)
+    untrained_checkpoint(small, dim, width=16, modes=8)
     small_oversampled = ckpt.with_name("ffno_small_oversampled.pt")  # ... and how it trains them
-    _untrained_checkpoint(small_oversampled, dim, width=16, modes=8, oversample=OVERSAMPLE)
+    untrained_checkpoint(small_oversampled, dim, width=16, modes=8, oversample=OVERSAMPLE)
     out = {"case": f"{fine}^{dim}/{coarse}^{dim}", "dim": dim, "fine": fine, "coarse": coarse,
            "n_basis": N_BASIS, "torch_threads": torch.get_num_threads(), "repetitions": repetitions}
     # the network's path alone (untrained weights: the a-posteriori check would replace them all;

@@ -393,6 +393,29 @@ def test_train_checkpoint_resume_and_provider(tmp_path):
         get_provider("learned", checkpoint=str(ckpt), precision="float16")
 
 
+def test_sal_pr_settings_reach_the_loss(tmp_path):
+    """SAL-PR's n_vectors and pr_weight change the training loss (same data, seed and batches);
+    pr_weight = 0 is SAL exactly; unset they are the loss's defaults (10 vectors, weight 1)."""
+    from fem_ms.data import GMsFEMBasisConfig, generate
+    from fem_ms_torch.basis.train import train_basis
+    from fem_ms_torch.checkpoints import load_checkpoint
+
+    data = generate(GMsFEMBasisConfig(name="b", samples=4, fine=12, coarse=3, n_basis=3), tmp_path, progress=False)
+    kwargs = dict(epochs=2, width=8, depth=2, modes=3, batch_size=2, kinds=["full"], progress=False)
+
+    def losses(name, **settings):
+        checkpoint = load_checkpoint(train_basis(data, tmp_path / f"{name}.pt", **kwargs, **settings))
+        return [r["loss"] for r in checkpoint["runs"]["full"]["history"]]
+
+    default = losses("default", loss="sal-pr")
+    assert losses("ten", loss="sal-pr", n_vectors=10, pr_weight=1.0) == default
+    assert losses("five", loss="sal-pr", n_vectors=5) != losses("twenty", loss="sal-pr", n_vectors=20)
+    assert losses("heavy", loss="sal-pr", pr_weight=3.0) != default
+    assert losses("unweighted", loss="sal-pr", pr_weight=0.0) == losses("sal", loss="sal")
+    with pytest.raises(ValueError, match="n_vectors is a setting of loss 'sal-pr', not of 'sal'"):
+        train_basis(data, tmp_path / "x.pt", n_vectors=5, **kwargs)
+
+
 def test_data_parallel_training_follows_one_process(tmp_path):
     """torchrun with 2 CPU processes (gloo, DistributedDataParallel), each taking half of every
     global batch, trains the same weights as one process: the averaged gradient is the gradient

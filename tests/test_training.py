@@ -150,6 +150,14 @@ def _toml(tmp_path, text: str) -> Path:
     ('out = "m.pt"\n', ValueError, "missing key 'dataset'"),
     ('kind = "train_gpo"\ndataset = "d.h5"\nout = "m.pt"\n', ValueError, "kind must be 'train_basis'"),
     ('dataset = "d.h5"\nout = ', ValueError, "not valid TOML"),
+    ('dataset = "d.h5"\nout = "m.pt"\nloss = "sal-pr"\nn_vectors = 0\n', ValueError, "key 'n_vectors' must be >= 1"),
+    ('dataset = "d.h5"\nout = "m.pt"\nloss = "sal-pr"\nn_vectors = 2.5\n', TypeError,
+     "key 'n_vectors' must be an integer or None"),
+    ('dataset = "d.h5"\nout = "m.pt"\nloss = "sal-pr"\npr_weight = -1\n', ValueError, "key 'pr_weight' must be >= 0"),
+    ('dataset = "d.h5"\nout = "m.pt"\nn_vectors = 5\n', ValueError,
+     "n_vectors is a setting of loss 'sal-pr', not of 'sal'"),
+    ('dataset = "d.h5"\nout = "m.pt"\nloss = "rbfl2"\npr_weight = 0.5\n', ValueError,
+     "pr_weight is a setting of loss 'sal-pr', not of 'rbfl2'"),
 ])
 def test_train_basis_config_errors_name_the_file_and_the_key(tmp_path, text, error, message):
     path = _toml(tmp_path, text)
@@ -226,6 +234,21 @@ def test_checkpoint_config_is_the_runs_identity(tmp_path):
     Checkpoint(tmp_path / "m.pt", "basis", dataclasses.replace(config, device="cpu", validate_every=3).identity())
     with pytest.raises(FileExistsError, match="other settings"):
         Checkpoint(tmp_path / "m.pt", "basis", dataclasses.replace(config, lr=1e-2).identity())
+
+
+def test_sal_pr_settings_identify_a_run_only_where_set(tmp_path):
+    """n_vectors and pr_weight are part of a SAL-PR run's identity; left unset they are absent
+    from it, so that checkpoints written before they were keys still resume."""
+    config = TrainBasisConfig(dataset="d.h5", out=tmp_path / "m.pt", loss="sal-pr", progress=False)
+    assert "n_vectors" not in config.identity() and "pr_weight" not in config.identity()
+    assert config.loss_options() == {}
+    five = dataclasses.replace(config, n_vectors=5, pr_weight=2)
+    assert five.identity()["n_vectors"] == 5 and five.identity()["pr_weight"] == 2.0
+    assert five.loss_options() == {"n_vectors": 5, "pr_weight": 2.0}
+    Checkpoint(tmp_path / "m.pt", "basis", five.identity()).update("full", {"record": None, "state_dict": {},
+                                                                           "normaliser": None})
+    with pytest.raises(FileExistsError, match="other settings"):
+        Checkpoint(tmp_path / "m.pt", "basis", dataclasses.replace(five, n_vectors=20).identity())
 
 
 def test_an_empty_validation_split_is_named():

@@ -33,6 +33,11 @@ class TrainBasisConfig(ConfigFile):
         Neighbourhood kinds to train (default: all in the dataset).
     epochs, batch_size, lr, weight_decay, seed : training settings (AdamW, cosine schedule).
     loss : {"sal", "sal-pr", "rbfl2"}
+    n_vectors : int, optional
+        SAL-PR only: random vectors of the true span whose projection error onto the predicted
+        span is added to SAL (default 10, :func:`~fem_ms_torch.basis.losses.sal_pr_loss`'s).
+    pr_weight : float, optional
+        SAL-PR only: the weight of that projection term (default 1).
     architecture : str
         A grid operator of :mod:`fem_ms_torch.registry`: "ffno", "fno", "localno", "localffno",
         or any of neuraloperator's as ``"neuralop:<Name>"`` (e.g. "neuralop:FNO").
@@ -64,6 +69,8 @@ class TrainBasisConfig(ConfigFile):
     lr: float = field(default=1e-3, metadata=greater_than(0))
     weight_decay: float = field(default=0.01, metadata=at_least(0))
     loss: Literal[LOSS_NAMES] = "sal"
+    n_vectors: int | None = field(default=None, metadata=at_least(1))
+    pr_weight: float | None = field(default=None, metadata=at_least(0))
     architecture: str = "ffno"
     width: int = field(default=32, metadata=at_least(1))
     depth: int = field(default=4, metadata=at_least(1))
@@ -90,7 +97,18 @@ class TrainBasisConfig(ConfigFile):
         if self.oversample and self.loss == "rbfl2":
             raise ValueError("train-basis config: oversample needs a subspace loss ('sal' or 'sal-pr'): rbfl2 "
                              "compares the predicted functions one by one with the true ones")
+        for key in ("n_vectors", "pr_weight"):
+            if getattr(self, key) is not None and self.loss != "sal-pr":
+                raise ValueError(f"train-basis config: {key} is a setting of loss 'sal-pr', not of {self.loss!r}")
+
+    def loss_options(self) -> dict:
+        """The keyword arguments of the loss that this config sets (SAL-PR's ``n_vectors`` and
+        ``pr_weight``; the loss's defaults for those left unset)."""
+        return {key: getattr(self, key) for key in ("n_vectors", "pr_weight") if getattr(self, key) is not None}
 
     def identity(self) -> dict:
-        """What a checkpoint of this run stores and a resume must match (the dataset by absolute path)."""
-        return plain_dict(self, exclude=self.runtime, absolute=("dataset",))
+        """What a checkpoint of this run stores and a resume must match (the dataset by absolute
+        path; SAL-PR's ``n_vectors`` and ``pr_weight`` only where set, so that a checkpoint written
+        before they were keys still resumes with the loss's defaults)."""
+        unset = {key for key in ("n_vectors", "pr_weight") if getattr(self, key) is None}
+        return plain_dict(self, exclude=self.runtime | unset, absolute=("dataset",))

@@ -55,6 +55,9 @@ def train_basis(dataset, out, **settings) -> Path:
     local problem (:mod:`.rayleigh_ritz`). Not with ``loss="rbfl2"``, which compares function
     by function.
 
+    ``n_vectors`` and ``pr_weight`` set SAL-PR's random vectors and the weight of their
+    projection term (:func:`.losses.sal_pr_loss`); given with another loss they raise.
+
     Returns
     -------
     pathlib.Path
@@ -97,7 +100,8 @@ class BasisTrainer(Trainer):
         pred = network(patch_features(kappa, *self.normaliser.log_input_stats))
         if self.config.exact_constant:  # the data's own constant, so that RBFL2's normalisation matches
             pred = torch.cat([true[:, :1], pred], dim=1)
-        return LOSSES[self.config.loss](*_in_inner_product(self.config.inner_product, pred, true, kappa))
+        return LOSSES[self.config.loss](*_in_inner_product(self.config.inner_product, pred, true, kappa),
+                                        **self.config.loss_options())
 
     def compute_loss(self, batch) -> tuple[torch.Tensor, float]:
         indices, weight = batch
