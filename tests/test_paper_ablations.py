@@ -98,4 +98,4 @@ def test_evaluate_compares_several_bases_on_the_same_samples():
     assert set(by) == {(p, f"slepc {n}") for p in ("diffusion", "richards") for n in (2, 6)}
     for problem in ("diffusion", "richards"):  # a larger spectral space is more accurate
         assert by[problem, "slepc 6"]["l2_mean_pct"] < by[problem, "slepc 2"]["l2_mean_pct"]
-    assert "method" not in evaluate(20, 2, ["diffusion/f=1"], 1, 0.35, 0.75)[0]
+    assert evaluate(20, 2, ["diffusion/f=1"], 1, 0.35, 0.75)[0]["method"] == "slepc"  # the default: SLEPc
