@@ -58,10 +58,13 @@ def main(argv=None) -> None:
     if getattr(args, "samples", None) is not None and args.samples < 1:
         raise ValueError(f"--samples must be positive, got {args.samples}")
     earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+    sections = modules[args.command].run(args, earlier)
+    # the file as it is now: the sections another sub-command wrote while this one ran are kept
+    latest = json.loads(args.out.read_text()) if args.out.exists() else {}
     payload = {"benchmark": "gmsfem_no_paper", "quick": args.quick}
     for key in (k for module in modules.values() for k in module.SECTIONS):
-        if key in earlier:
-            payload[key] = reused([earlier[key]], earlier)[0]
-    payload.update(modules[args.command].run(args, earlier))
+        if key in latest:
+            payload[key] = reused([latest[key]], latest)[0]
+    payload.update(sections)
     path = write_result(args.out, payload, targets(payload))
     print(f"wrote {path}")

@@ -42,7 +42,7 @@ PAPER = {("diffusion", "f=1"): (218.0, 174.0), ("diffusion", "random f"): (1392.
          ("richards", "f=1"): (196.0, 113.0), ("richards", "random f"): (6503.0, 6554.0)}
 GRIDS = (100, 250)
 DEGRADES = 10.0  # the OOD error over the in-distribution error: the paper's "catastrophic failure"
-DEFAULTS = {"epochs": 12, "width": 12, "modes": 6, "test_samples": 8}
+DEFAULTS = {"epochs": 10, "width": 12, "modes": 6, "test_samples": 8}
 QUICK = {"epochs": 1, "width": 8, "modes": 4, "test_samples": 2}
 TRAIN_SAMPLES = {100: 96, 250: 32}
 QUICK_TRAIN_SAMPLES = {100: 4, 250: 4}
