@@ -148,3 +148,34 @@ def test_standalone_divides_a_random_forcing_by_its_training_scale(tmp_path):
     assert forcing_scale(torch.zeros(2, 3)) == 1.0
     with pytest.raises(ValueError, match="non-finite"):
         forcing_scale(torch.tensor([1.0, float("nan")]))
+
+
+def test_a_section_written_by_another_sub_command_during_a_run_is_kept(tmp_path, monkeypatch):
+    """Two sub-commands running at once write one file: the later writer keeps the earlier's section."""
+    import types
+
+    import benchmarks.gmsfem_no_paper as package
+    from benchmarks.record import write_result
+
+    out = tmp_path / "paper.json"
+
+    def make(name, section, during=None):
+        def run(args, earlier):
+            if during is not None:
+                during()
+            return {section: {"value": name}}
+
+        return types.SimpleNamespace(COMMAND=name, ORDER=0, SECTIONS=(section,), SUMMARY=name, __doc__=name,
+                                     add_arguments=lambda parser: None, run=run, targets=lambda payload: [])
+
+    first = make("first", "one")
+
+    def other_run_finishes():  # the other sub-command writes its section while this one runs
+        write_result(out, {"benchmark": "gmsfem_no_paper", "quick": False, "one": {"value": "first"}}, [])
+
+    second = make("second", "two", during=other_run_finishes)
+    monkeypatch.setattr(package, "commands", lambda: {"first": first, "second": second})
+    package.main(["--out", str(out), "second"])
+    document = json.loads(out.read_text())
+    assert document["two"] == {"value": "second"} and document["one"]["value"] == "first"
+    assert "provenance" in document["one"]  # stamped with the run that measured it
