@@ -277,13 +277,17 @@ def targets(payload: dict) -> list[dict]:
         if a is not None and b:
             ratios[problem, forcing] = a / b
     worst = max(ratios, key=ratios.get) if ratios else None
+    first, last = min(PAPER), max(PAPER)
+    paper = {case: PAPER[first][case][0] / PAPER[last][case][0] for case in CASES}
+    paper_worst = max(paper, key=paper.get)
     common = [f"ours at {section['fine']}^2 / {section['coarse']}x{section['coarse']}, the paper's at 250^2; "
               f"{section['epochs']} epochs, width {section['width']}, {section['modes']} modes",
               f"unsolvable under the paper convention: {', '.join(section['unsolvable']) or 'none'}"]
     out = [threshold(efficiency, ratios[worst] if worst else None, "<=", DATA_EFFICIENT, "x", efficiency_comparator,
                      n_test, [f"{small} vs {large} training κ; worst cell {worst[0]}, {worst[1]}" if worst else
-                              "no cell measured", "the paper: 2.07 % / 1.82 % = 1.14 at 200 vs 800 κ "
-                              "(Richards f = 1, its worst)"] + common)]
+                              "no cell measured", f"the paper's: {PAPER[first][paper_worst][0]:g} % / "
+                              f"{PAPER[last][paper_worst][0]:g} % = {paper[paper_worst]:.3g} at {first} vs {last} κ "
+                              f"({paper_worst[0]}, {paper_worst[1]}, its worst cell)"] + common)]
     margins = {}
     for n in sizes:
         for problem in ("diffusion", "richards"):
