@@ -113,7 +113,8 @@ def test_ood_trains_and_tests_every_direction(tmp_path, monkeypatch):
 
 def test_committed_sections_give_the_stored_targets():
     document = json.loads((REPO / "benchmarks/results/gmsfem_no_paper.json").read_text())
-    stored = {t["name"]: t for t in document["targets"]}
+    stored = {t["name"]: {**t, "caveats": [c for c in t["caveats"] if "re-derived" not in c]}
+              for t in document["targets"]}  # benchmarks.rederive's note on a re-derived file
     for module in (data_efficiency, ood):
         for record in module.targets(document):
             assert stored[record["name"]] == record
