@@ -261,13 +261,14 @@ def parameter_count(checkpoint) -> int:
     return sum(p.numel() for key in stored["models"] for p in stored_model(stored, checkpoint, key).parameters())
 
 
-def train_operator(label, name, dataset, out, epochs, args) -> Fitted:
-    """One standalone operator on one problem's f = 1 training set (the shared standalone trainer)."""
+def train_operator(label, name, dataset, out, epochs, args, level: int = FINE) -> Fitted:
+    """One standalone operator on one problem's training set at grid ``level`` (the shared
+    standalone trainer); ``args`` gives its width, modes, batch size and learning rate."""
     from fem_ms_torch.standalone import StandaloneSolver, train_standalone
 
     grid = name in ("ffno", "neuralop:FNO")
     start = time.process_time()
-    train_standalone(dataset, FINE, out, epochs=epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
+    train_standalone(dataset, level, out, epochs=epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
                      depth=4, modes=args.modes if grid else None, seed=0, architecture=name, progress=False)
     cpu = time.process_time() - start
     solver = StandaloneSolver(out)

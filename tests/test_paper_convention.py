@@ -63,11 +63,18 @@ def test_fitted_constants_are_those_of_the_committed_calibration_and_the_docs():
     assert f"a = {PAPER_CONVENTION_KAPPA_SCALE:g}" in docs and f"β = {PAPER_CONVENTION_FORCING_BETA:g}" in docs
 
 
+def _measured_targets(document: dict) -> list[dict]:
+    """The stored targets without the note ``benchmarks.rederive`` adds to a re-derived file."""
+    if "rederived" not in document:
+        return document["targets"]
+    return [{**t, "caveats": [c for c in t["caveats"] if "re-derived" not in c]} for t in document["targets"]]
+
+
 def test_gmsfem_no_paper_targets_follow_from_the_committed_file():
     from benchmarks.gmsfem_no_paper import targets
 
     document = json.loads((REPO / "benchmarks/results/gmsfem_no_paper.json").read_text())
-    assert targets(document) == document["targets"]
+    assert targets(document) == _measured_targets(document)
     assert {t["met"] for t in document["targets"]} <= {True, False, None}
     # a table that was not run is a record without a measurement, not a missing record
     partial = {k: v for k, v in document.items() if k != "table3"}

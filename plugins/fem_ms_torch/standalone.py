@@ -10,6 +10,7 @@ another, a local basis does.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -21,11 +22,20 @@ from .normalisation import Normaliser
 from .registry import build_operator, check_model_name, operator_sizes
 from .training import Trainer
 
-__all__ = ["train_standalone", "StandaloneSolver"]
+__all__ = ["train_standalone", "StandaloneSolver", "forcing_scale"]
 
 
-def _inputs(kappa: torch.Tensor, f: torch.Tensor, normaliser: Normaliser) -> torch.Tensor:
-    return torch.cat([patch_features(kappa, *normaliser.log_input_stats), f[:, None]], dim=1)
+def _inputs(kappa: torch.Tensor, f: torch.Tensor, normaliser: Normaliser, forcing_scale: float) -> torch.Tensor:
+    return torch.cat([patch_features(kappa, *normaliser.log_input_stats), f[:, None] / forcing_scale], dim=1)
+
+
+def forcing_scale(f: torch.Tensor) -> float:
+    """The largest |f| of a training set, by which the network's f channel is divided: a random
+    forcing (|f| up to ~10⁴) enters O(1), as κ's standardised logarithm does, and f = 1 as it is."""
+    scale = float(f.abs().max())
+    if not math.isfinite(scale):
+        raise ValueError("the training forcing has non-finite values")
+    return scale if scale > 0 else 1.0
 
 
 def _relative_l2(pred: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -47,17 +57,18 @@ class StandaloneTrainer(Trainer):
     """κ (+ f) → u / scale on whole grids, shuffled mini-batches, relative L2 loss."""
 
     def __init__(self, model, data: dict, normaliser: Normaliser, batch_size: int, seed: int,
-                 validation_data: dict | None = None, **kwargs):
+                 validation_data: dict | None = None, forcing_scale: float = 1.0, **kwargs):
         validation = None if validation_data is None else self._validation_error
         super().__init__(model, normaliser=normaliser, validation=validation, **kwargs)
         self.data, self.batch_size, self.seed, self.validation_data = data, batch_size, seed, validation_data
+        self.forcing_scale = forcing_scale
 
     def batches(self, epoch: int):
         generator = torch.Generator().manual_seed(self.seed + epoch)
         return torch.randperm(len(self.data["u"]), generator=generator).split(self.batch_size)
 
     def predict(self, model, kappa, f) -> torch.Tensor:
-        return self.normaliser.denormalise_outputs(model(_inputs(kappa, f, self.normaliser)))
+        return self.normaliser.denormalise_outputs(model(_inputs(kappa, f, self.normaliser, self.forcing_scale)))
 
     def compute_loss(self, indices) -> tuple[torch.Tensor, float]:
         kappa, f, u = (self.data[k][indices].to(self.device) for k in ("kappa", "f", "u"))
@@ -75,7 +86,8 @@ def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int
     """Train κ (+ f) → u on one level of a multilevel dataset; f = 1 where the set has no f.
 
     The network predicts u / max|u| (its outputs O(1)); the log-κ statistics and that scale are
-    the checkpoint's :class:`~fem_ms_torch.normalisation.Normaliser`. Rerunning with the same
+    the checkpoint's :class:`~fem_ms_torch.normalisation.Normaliser`. Its f channel is f divided
+    by the training set's largest |f| (:func:`forcing_scale`, stored in the checkpoint's meta). Rerunning with the same
     arguments after an interruption continues to the weights of an uninterrupted run; other
     arguments for an existing checkpoint are refused. ``validation_split``: a split of the
     dataset whose relative L2 error is recorded every ``validate_every`` epochs.
@@ -100,15 +112,17 @@ def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int
     torch.manual_seed(seed)
     # built before the data are read: wrong sizes or options fail at once
     model = build_operator(architecture, 4, 1, 2, **sizes, **model_options)
-    checkpoint = Checkpoint(out, "standalone", settings)
     data = _split(dataset, level, "train")
+    checkpoint = Checkpoint(out, "standalone", settings, meta={"forcing_scale": forcing_scale(data["f"])})
     stored = checkpoint.model_entry("model")
     normaliser = Normaliser.from_dict(stored["normaliser"]) if stored else \
         Normaliser.fit(data["kappa"], data["u"], log_inputs=True, output_scaling="max_abs")
     held_out = None if validation_split is None else _split(dataset, level, validation_split)
-    StandaloneTrainer(model, data, normaliser, batch_size, seed, validation_data=held_out, epochs=epochs, lr=lr,
-                      checkpoint=checkpoint, validate_every=validate_every, device=device, progress=progress,
-                      desc=f"standalone {architecture}").train()
+    # a checkpoint written before the scale was stored trained on f = 1: scale 1
+    scale = checkpoint.data["meta"].get("forcing_scale", 1.0)
+    StandaloneTrainer(model, data, normaliser, batch_size, seed, validation_data=held_out, forcing_scale=scale,
+                      epochs=epochs, lr=lr, checkpoint=checkpoint, validate_every=validate_every, device=device,
+                      progress=progress, desc=f"standalone {architecture}").train()
     return out
 
 
@@ -122,9 +136,11 @@ class StandaloneSolver:
             raise ValueError(f"{checkpoint} holds a {stored['trainer']!r} model, not a standalone operator "
                              f"(train_standalone)")
         self.model, self.normaliser = stored_model(stored, checkpoint), stored_normaliser(stored, checkpoint)
+        self.forcing_scale = stored["meta"].get("forcing_scale", 1.0)  # 1: trained on f = 1 before it was stored
 
     def __call__(self, kappa, f) -> torch.Tensor:
         kappa = torch.as_tensor(kappa, dtype=torch.float32)[None]
         f = torch.as_tensor(f, dtype=torch.float32)[None]
         with torch.inference_mode():
-            return self.normaliser.denormalise_outputs(self.model(_inputs(kappa, f, self.normaliser)))[0, 0]
+            return self.normaliser.denormalise_outputs(
+                self.model(_inputs(kappa, f, self.normaliser, self.forcing_scale)))[0, 0]
