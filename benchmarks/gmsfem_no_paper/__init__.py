@@ -58,10 +58,13 @@ def main(argv=None) -> None:
     if getattr(args, "samples", None) is not None and args.samples < 1:
         raise ValueError(f"--samples must be positive, got {args.samples}")
     earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+    sections = modules[args.command].run(args, earlier)
+    # the file as it is now: a sub-command that ran meanwhile in another process keeps its sections
+    current = json.loads(args.out.read_text()) if args.out.exists() else {}
     payload = {"benchmark": "gmsfem_no_paper", "quick": args.quick}
     for key in (k for module in modules.values() for k in module.SECTIONS):
-        if key in earlier:
-            payload[key] = reused([earlier[key]], earlier)[0]
-    payload.update(modules[args.command].run(args, earlier))
+        if key in current:
+            payload[key] = reused([current[key]], current)[0]
+    payload.update(sections)
     path = write_result(args.out, payload, targets(payload))
     print(f"wrote {path}")
