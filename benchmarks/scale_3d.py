@@ -1,0 +1,399 @@
+"""GMsFEM at 100³ (1.03 M fine DOFs, 10×10×10 coarse) and how each stage grows from 25³ over 50³.
+
+Each size runs in its own 2-rank process (``mpiexec -n 2``, 1 torch thread per rank, so the
+classical and the learned paths get the same two cores) and, for ``--samples`` κ of the paper's
+3D KLE in the paper's convention (``paper_kle(..., convention="paper")``: one scale a for all κ,
+the convention the GMsFEM-NO paper's data use), diffusion with f = 1:
+
+* the fine reference solve with CG + GAMG (MUMPS does not fit at 100³);
+* the classical offline stage (SLEPc, N_bf = 8);
+* the learned offline stage (GMsFEM-NO, the checkpoint of ``--checkpoint``, with the
+  verification policy ``--verify``, the provider's default ``fallback``: flagged neighbourhoods
+  are recomputed by SLEPc);
+* the online solve in both spaces, and their relative L2/H1-seminorm errors against the fine solution.
+
+The neighbourhood geometry (κ-independent, once per mesh pair) and the mesh are their own stages.
+Per stage: wall seconds (maximum over the ranks), CPU seconds (sum over the ranks: the other
+processes on a shared machine do not inflate them) and the peak resident memory of the process
+at the end of the stage (summed over the ranks, an upper bound of the run's memory at that point).
+Sample 0 is the cold one (kernels compiled or read, the model loaded); the timed figures are the
+medians over the later samples. The checkpoint's patch size is 21³ vertices (50³/5³); 100³/10³
+neighbourhoods have the same patches, 25³/5³ ones 11³ (resolution transfer).
+
+Without ``--checkpoint`` the benchmark trains its own model (full: 4 κ at 50³/5³, the
+gmsfem_no_accuracy recipe, SAL + 8 oversampled functions + Rayleigh–Ritz, a few epochs; quick:
+a tiny model on 20³/5³) and records its settings.
+
+    scripts/env python -m benchmarks.scale_3d [--quick] [--checkpoint PATH] [--samples N] [--out PATH]
+
+Writes results/scale_3d.json and results/scale_3d.png (time vs fine DOFs per stage, log–log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .common import (
+    benchmark_arguments,
+    cached_dataset,
+    emit_case,
+    parse_benchmark_arguments,
+    print_table,
+    run_case_in_subprocess,
+)
+from .record import threshold, write_result
+
+NAME = "scale_3d"
+FULL = [(25, 5), (50, 5), (100, 10)]
+QUICK = [(15, 5), (20, 5), (40, 10)]  # the full run's shape: the last two cases share their patch size
+N_BASIS, RANKS, SAMPLES, SEED = 8, 2, 3, 200_001  # κ seeds SEED + 2 s: never in a training set (seeds 2 s)
+# the stages of the scaling table and plot → the row keys of their figures (mesh, geometry, fine solve and
+# online solve as the classical path's process measured them)
+STAGES = {"mesh": "classical_mesh", "geometry": "classical_geometry", "fine_solve": "classical_fine_solve",
+          "classical_offline": "classical_offline", "learned_offline": "learned_offline",
+          "online": "classical_online"}
+MEMORY_GIB, SPEEDUP, ERROR_FACTOR = 16.0, 30.0, 1.10
+# the model trained here when no --checkpoint is given: gmsfem_no_accuracy's recipe, sized to ≤ 15 CPU-minutes
+TRAINING = dict(epochs=4, loss="sal", width=16, depth=4, modes=8, batch_size=4, lr=3e-3, inner_product="energy",
+                architecture="ffno", oversample=8, seed=0)
+TRAINING_DATA = dict(name="p28-scale3d_basis50", dim=3, samples=4, fine=50, coarse=5)
+QUICK_TRAINING = {**TRAINING, "epochs": 2, "width": 8, "modes": 4}
+QUICK_TRAINING_DATA = dict(name="p28-scale3d_quick20", dim=3, samples=4, fine=20, coarse=5)
+PAPER_100 = {"GMsFEM": (1.62, 14.76), "GMsFEM-NO": (1.68, 14.98)}  # Table 5, diffusion f = 1, L2/H1 %
+
+
+def trained_model(data: dict, settings: dict) -> Path:
+    """A GMsFEM-NO checkpoint trained on the paper-convention dataset ``data`` (cached: trained on
+    first use, then read beside the dataset)."""
+    import torch
+
+    from fem_ms.data import GMsFEMBasisConfig
+    from fem_ms_torch.basis.train import train_basis
+
+    torch.set_num_threads(1)  # two threads on a machine shared with other runs wait for each other
+    dataset = cached_dataset(GMsFEMBasisConfig(**data, n_basis=N_BASIS, convention="paper", train_fraction=1.0))
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return train_basis(dataset, dataset.parent / f"sal-{key}.pt", **settings)
+
+
+def checkpoint_settings(path: Path) -> dict:
+    """What the checkpoint says of its training (its stored config and meta), and the settings
+    file its trainer wrote beside it (``READY``), if any."""
+    from fem_ms_torch.checkpoints import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in checkpoint["config"].items()}
+    out = {"path": str(path), "config": config, "meta": checkpoint["meta"],
+           "epochs_done": {k: len(r.get("history", [])) for k, r in checkpoint.get("runs", {}).items()}}
+    ready = Path(path).parent / "READY"
+    if ready.is_file():
+        try:
+            out["ready"] = json.loads(ready.read_text())
+        except json.JSONDecodeError:
+            out["ready"] = ready.read_text()
+    return out
+
+
+PARTS = ("classical", "learned")
+
+
+def run_case(fine: int, coarse: int, samples: int, part: str, checkpoint: str | None, verify: str) -> dict:
+    """One size and one path (``part``: classical or learned) in this (2-rank) process: the mesh,
+    and on each of ``samples`` κ the fine solve, the offline stage, the online solve and the errors.
+    Keys of the figures start with ``part``; rank 0's result."""
+    import resource
+
+    import torch
+    from mpi4py import MPI
+
+    from pyop2.mpi import COMM_WORLD
+
+    torch.set_num_threads(1)
+    comm = COMM_WORLD
+    rows: dict[str, list] = {s: [] for s in ("mesh", "fine_solve", "offline", "online")}
+    rss: dict[str, float] = {}
+
+    def clock():
+        comm.barrier()  # the stage starts and ends together on every rank: its wall is the slowest rank's
+        return time.perf_counter(), time.process_time()
+
+    def record(stage, start):
+        wall, cpu = clock()
+        rows[stage].append((comm.allreduce(wall - start[0], op=MPI.MAX), comm.allreduce(cpu - start[1], op=MPI.SUM)))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB
+        rss[stage] = max(rss.get(stage, 0.0), comm.allreduce(peak, op=MPI.SUM))
+
+    import firedrake as fd
+
+    from fem_ms import Diffusion, cell_field, solve, structured_hierarchy
+    from fem_ms.coefficients import paper_kle
+
+    from .compare import Method, build_space, relative_errors
+
+    start = clock()
+    pair = structured_hierarchy(coarse, fine, dim=3, quadrilateral=True)
+    V = fd.FunctionSpace(pair.fine, "CG", 1)
+    kle = paper_kle((fine,) * 3, convention="paper")
+    record("mesh", start)
+    if part == "classical":
+        method = Method(part, "slepc", {"progress": False}, N_BASIS)
+    else:
+        method = Method(part, "learned", {"checkpoint": checkpoint, "device": "cpu", "verify": verify}, N_BASIS)
+    errors, reports = [], []
+    for s in tqdm(range(samples), desc=f"{part} {fine}^3", unit="κ", disable=comm.rank != 0):
+        kappa = cell_field(pair.fine, kle.sample_kappa(SEED + 2 * s))
+        problem = Diffusion(V, kappa, 1.0)
+        start = clock()
+        reference = solve(problem, solver="cg-gamg").u
+        record("fine_solve", start)
+        start = clock()
+        space, _ = build_space(pair, V, kappa, method)
+        record("offline", start)
+        if s == 0:  # κ-independent, built with the first space of the mesh pair
+            geometry = comm.allreduce(space.timings["geometry"], op=MPI.MAX)
+            n_v = len(space.neighbourhoods)
+        report = space.bases.verification
+        if part == "learned" and report is not None and report.policy != "off":
+            reports.append({"checked": comm.allreduce(report.checked), "flagged": comm.allreduce(len(report.flagged)),
+                            "refined": comm.allreduce(len(report.refined)),
+                            "fallen_back": comm.allreduce(len(report.fallen_back)),
+                            "unresolved": comm.allreduce(len(report.unresolved)),
+                            **{f"{k}_s": comm.allreduce(v, op=MPI.MAX) for k, v in report.timings.items()}})
+        start = clock()
+        u = space.reduce(problem).solve().u
+        record("online", start)
+        errors.append(relative_errors(u, reference))
+        del space, reference, u
+    if not np.all(np.isfinite(errors)):
+        raise FloatingPointError(f"a non-finite GMsFEM error at {fine}^3 ({part})")
+    out = {"case": f"{fine}^3/{coarse}^3", "fine": fine, "coarse": coarse, "ranks": comm.size, "dofs": V.dim(),
+           "N_v": n_v, "patch_vertices": 2 * fine // coarse + 1, "n_basis": N_BASIS, "samples": samples,
+           "kappa_seeds": [SEED + 2 * s for s in range(samples)]}
+    p = f"{part}_"
+    out[p + "per_sample"] = {stage: [{"wall_s": w, "cpu_s": c} for w, c in timed] for stage, timed in rows.items()}
+    for stage, timed in rows.items():
+        warm = timed[1:] if len(timed) > 1 else timed  # sample 0 is the cold one
+        out[f"{p}{stage}_s"] = float(np.median([w for w, _ in warm]))
+        out[f"{p}{stage}_cpu_s"] = float(np.median([c for _, c in warm]))
+    out[p + "geometry_s"] = geometry
+    e = 100 * np.asarray(errors)
+    out.update({p + "l2_pct": float(e[:, 0].mean()), p + "h1_pct": float(e[:, 1].mean()),
+                p + "l2_pct_per_sample": e[:, 0].tolist(), p + "h1_pct_per_sample": e[:, 1].tolist(),
+                p + "peak_rss_gib_after": rss, p + "peak_rss_gib": max(rss.values())})
+    if part == "learned":
+        out.update(verify=verify, verification=reports)
+    return out
+
+
+def merged(classical: dict, learned: dict | None) -> dict:
+    """One size's row from its two parts (``learned`` None where that path was not run), with the
+    ratios the targets judge."""
+    if learned is None:
+        return {**classical, "peak_rss_gib": classical["classical_peak_rss_gib"]}
+    row = {**classical, **learned}
+    row["peak_rss_gib"] = max(classical["classical_peak_rss_gib"], learned["learned_peak_rss_gib"])
+    row["speedup_learned"] = classical["classical_offline_s"] / learned["learned_offline_s"]
+    row["speedup_learned_cpu"] = classical["classical_offline_cpu_s"] / learned["learned_offline_cpu_s"]
+    row["l2_ratio"] = learned["learned_l2_pct"] / classical["classical_l2_pct"]
+    return row
+
+
+def scaling(rows: list[dict]) -> dict:
+    """Per stage, the least-squares exponent p of time ∝ DOFs^p over all sizes, and the local one
+    between the last two sizes (wall and CPU seconds)."""
+    out = {}
+    dofs = np.log([r["dofs"] for r in rows])
+    for stage, key in STAGES.items():
+        entry = {}
+        for kind, suffix in (("wall", "_s"), ("cpu", "_cpu_s")):
+            t = [r.get(key + suffix) for r in rows]
+            if len(rows) < 2 or any(v is None or v <= 0 for v in t):
+                continue
+            t = np.log(t)
+            entry[f"exponent_{kind}"] = float(np.polyfit(dofs, t, 1)[0])
+            entry[f"exponent_{kind}_last_two"] = float((t[-1] - t[-2]) / (dofs[-1] - dofs[-2]))
+        out[stage] = entry
+    return out
+
+
+def targets(payload: dict) -> list[dict]:
+    """Issue 28 §3's targets at the largest size of the run (100³ in the full one): the peak memory
+    of the run ≤ 16 GiB, the learned offline stage ≥ 30× faster than the classical one and its L2
+    error ≤ 1.10× the classical one, on the same κ, each path in its own 2-rank process."""
+    rows = payload["cases"]
+    big = rows[-1]
+    case, n = big["case"], big["samples"]
+    peak = max(r.get("peak_rss_gib", r.get("classical_peak_rss_gib")) for r in rows)
+    trained_on = f"model trained on {(payload['checkpoint'] or {}).get('trained_on', 'see checkpoint')}"
+    after = {f"{part} {k}": v for part in PARTS for k, v in big.get(f"{part}_peak_rss_gib_after", {}).items()}
+    out = [threshold(f"peak memory at {case}", peak, "<=", MEMORY_GIB, " GiB",
+                     "absolute (issue 28 §3): the peak resident memory of each 2-rank process (mesh, fine CG+GAMG "
+                     "solve, offline stage, online solve, errors), summed over its ranks; the largest of all",
+                     n, [f"peak after each stage at {case}: " + ", ".join(f"{k} {v:.2f} GiB" for k, v in after.items()),
+                         "sum of the ranks' peaks: an upper bound, the ranks need not peak together"])]
+    missing = "the learned path was not run"
+    noise = (f"wall seconds, median of samples 1–{n - 1} (sample 0 cold), maximum over {big['ranks']} ranks, on a "
+             "2-core machine shared with other processes; the two paths ran one after the other in their own processes")
+    caveats = [noise, trained_on]
+    if "verify" in big:
+        caveats.append(f"verification policy {big['verify']!r}")
+        if big["verification"]:
+            caveats.append("neighbourhoods recomputed by SLEPc per sample: " +
+                           ", ".join(str(v["fallen_back"]) for v in big["verification"]) + f" of {big['N_v']}")
+        caveats.append(f"in CPU seconds (summed over the ranks): {big['speedup_learned_cpu']:.2f}×")
+    out.append(threshold(f"learned offline stage vs classical at {case}", big.get("speedup_learned"), ">=", SPEEDUP,
+                         "×", "the classical (SLEPc) offline stage on the same κ, 2 ranks, same run", n, caveats,
+                         missing=missing))
+    caveats = [trained_on]
+    if "learned_l2_pct" in big:
+        caveats.insert(0, f"classical {big['classical_l2_pct']:.3g} %, learned {big['learned_l2_pct']:.3g} % (L2); "
+                          f"H1: {big['classical_h1_pct']:.3g} %, {big['learned_h1_pct']:.3g} %")
+        caveats.append(f"verification policy {big['verify']!r}")
+    out.append(threshold(f"learned L2 error vs classical at {case}", big.get("l2_ratio"), "<=", ERROR_FACTOR, "×",
+                         "GMsFEM with SLEPc bases on the same κ (mean relative L2 error against the fine CG+GAMG "
+                         "solution, diffusion f = 1)", n, caveats, missing=missing))
+    return out
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Wall seconds of each stage vs fine DOFs, log–log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fem_ms.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    dofs = [r["dofs"] for r in rows]
+    for stage, key in STAGES.items():
+        if all(r.get(key + "_s") for r in rows):
+            ax.loglog(dofs, [r[key + "_s"] for r in rows], "o-", label=stage.replace("_", " "))
+    ax.set_xlabel("fine DOFs")
+    ax.set_ylabel(f"wall seconds ({rows[0]['ranks']} ranks)")
+    ax.set_title("GMsFEM stages, " + " → ".join(r["case"] for r in rows))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = benchmark_arguments(NAME, __doc__, "15^3, 20^3 and 40^3/10^3, a tiny model trained here")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="GMsFEM-NO checkpoint (3D, N_bf = 8); default: train one here (see the module doc)")
+    parser.add_argument("--samples", type=int, default=SAMPLES, help=f"κ samples per size (default {SAMPLES})")
+    parser.add_argument("--verify", default="fallback", choices=("off", "warn", "refine", "fallback"),
+                        help="the learned provider's verification policy (default: fallback, its default)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="paths to run: classical, learned or both (default); the other's figures come from "
+                             "--merge (the classical path alone: the learned figures and targets stay empty)")
+    parser.add_argument("--merge", type=Path, default=None,
+                        help="an earlier result of this benchmark whose rows give the paths not run now (same sizes "
+                             "and samples; each reused part keeps the run that measured it as its provenance)")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: the path of a --case
+    args = parse_benchmark_arguments(parser, argv)
+    if args.case:
+        fine, coarse, samples = map(int, args.case.split(","))
+        emit_case(run_case(fine, coarse, samples, args.part, str(args.checkpoint), args.verify))
+        return
+    parts = tuple(p for p in args.parts.split(",") if p)
+    if not parts or set(parts) - set(PARTS):
+        raise SystemExit(f"--parts must name some of {PARTS}, got {args.parts!r}")
+    if args.samples < 2:
+        raise SystemExit("--samples must be at least 2 (sample 0 is the cold one, not timed)")
+    if "classical" not in parts and args.merge is None:
+        raise SystemExit("--parts learned compares with the classical path: --merge must name the result holding it")
+    earlier = json.loads(args.merge.read_text()) if args.merge else None
+    cases = QUICK if args.quick else FULL
+    info = _checkpoint(args) if "learned" in parts else (earlier or {}).get("checkpoint")
+    rows = []
+    for fine, coarse in tqdm(cases, desc="scale_3d sizes", unit="size"):
+        found = {}
+        for part in PARTS:
+            if part in parts:
+                found[part] = run_case_in_subprocess(
+                    f"benchmarks.{NAME}", ["--case", f"{fine},{coarse},{args.samples}", "--part", part,
+                                           "--checkpoint", str(info["path"] if info else None),
+                                           "--verify", args.verify], RANKS)
+            elif earlier is not None:
+                found[part] = _earlier_part(earlier, part, f"{fine}^3/{coarse}^3", args.samples)
+        rows.append(merged(found["classical"], found.get("learned")))
+    print_table(rows, [("case", "case", ""), ("dofs", "DOFs", "d"), ("classical_fine_solve_s", "fine CG", ".2f"),
+                       ("classical_offline_s", "classical", ".2f"), ("learned_offline_s", "learned", ".2f"),
+                       ("speedup_learned", "speedup", ".2f"), ("classical_online_s", "online", ".2f"),
+                       ("classical_l2_pct", "L2 % cl.", ".2f"), ("learned_l2_pct", "L2 % NO", ".2f"),
+                       ("peak_rss_gib", "peak GiB", ".2f")])
+    payload = {"benchmark": NAME, "quick": args.quick, "ranks": RANKS, "samples": args.samples, "n_basis": N_BASIS,
+               "problem": "diffusion, f = 1, Q1 on hexahedra, u = 0 on the boundary; κ of the paper's 3D KLE in the "
+                          "paper convention (paper_kle(..., convention='paper'))",
+               "timing": "per stage: wall seconds (max over ranks) and CPU seconds (sum over ranks), median over "
+                         "samples 1.. (sample 0 cold); peak RSS summed over ranks after each stage; the classical "
+                         "and the learned path each in its own 2-rank process per size",
+               "sizes": "full: 25^3/5^3, 50^3/5^3, 100^3/10^3 (the paper's 100^3, not CPU-scaled); "
+                        "quick: 15^3/5^3, 20^3/5^3, 40^3/10^3",
+               "paper_100_diffusion_f1_pct": PAPER_100, "parts_run": list(parts),
+               "checkpoint": info, "cases": rows, "scaling": scaling(rows)}
+    path = write_result(args.out, payload, targets(payload))
+    plot(rows, path.with_suffix(".png"))
+    print(f"wrote {path} and {path.with_suffix('.png')}")
+
+
+def _checkpoint(args) -> dict:
+    """The learned path's checkpoint and what is known of its training: ``--checkpoint``, or one
+    trained here."""
+    t0 = time.process_time()
+    if args.checkpoint is None:
+        data, settings = (QUICK_TRAINING_DATA, QUICK_TRAINING) if args.quick else (TRAINING_DATA, TRAINING)
+        checkpoint = trained_model(data, settings)
+        trained = {"trained_here": True, "data": {**data, "convention": "paper", "n_basis": N_BASIS},
+                   "training": settings, "training_cpu_s": time.process_time() - t0}
+    else:
+        if not args.checkpoint.is_file():
+            raise SystemExit(f"--checkpoint {args.checkpoint}: no such file")
+        checkpoint, trained = args.checkpoint, {"trained_here": False}
+    info = {**checkpoint_settings(checkpoint), **trained}
+    meta = info["meta"]
+    if meta.get("dim") != 3 or meta.get("n_basis") != N_BASIS:
+        raise SystemExit(f"checkpoint {checkpoint}: a 3D model with N_bf = {N_BASIS} is needed, "
+                         f"it has dim={meta.get('dim')}, n_basis={meta.get('n_basis')}")
+    info["trained_on"] = _trained_on(info)
+    return info
+
+
+def _earlier_part(earlier: dict, part: str, case: str, samples: int) -> dict:
+    """The keys of ``part`` (and the size's own) from the earlier result's row of ``case``, with
+    ``{part}_provenance`` naming the run that measured them."""
+    row = next((r for r in earlier["cases"] if r["case"] == case), None)
+    if row is None or f"{part}_offline_s" not in row:
+        raise SystemExit(f"--merge: no {part} figures for {case} in the earlier result")
+    if row["samples"] != samples:
+        raise SystemExit(f"--merge: the earlier {case} row has {row['samples']} samples, this run {samples}")
+    own = ("case", "fine", "coarse", "ranks", "dofs", "N_v", "patch_vertices", "n_basis", "samples", "kappa_seeds")
+    keep = {k: v for k, v in row.items() if k in own or k.startswith(f"{part}_")}
+    if part == "learned":
+        keep.update(verify=row["verify"], verification=row["verification"])
+    stamp = {"created": earlier.get("created"), "git_commit": earlier.get("versions", {}).get("git_commit")}
+    keep[f"{part}_provenance"] = row.get(f"{part}_provenance", stamp)
+    return keep
+
+
+def _trained_on(info: dict) -> str:
+    config = info.get("config", {})
+    data = info.get("data") or {}
+    if data:
+        return f"{data['samples']} κ at {data['fine']}^3/{data['coarse']}^3 (paper convention), " \
+               f"{info['training']['epochs']} epochs"
+    return f"{config.get('dataset', 'unknown data')}, {config.get('epochs', '?')} epochs"
+
+
+if __name__ == "__main__":
+    main()
