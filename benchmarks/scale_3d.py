@@ -61,7 +61,7 @@ STAGES = {"mesh": "classical_mesh", "geometry": "classical_geometry", "fine_solv
           "online": "classical_online"}
 MEMORY_GIB, SPEEDUP, ERROR_FACTOR = 16.0, 30.0, 1.10
 # the model trained here when no --checkpoint is given: gmsfem_no_accuracy's recipe, sized to ≤ 15 CPU-minutes
-TRAINING = dict(epochs=4, loss="sal", width=16, depth=4, modes=8, batch_size=4, lr=3e-3, inner_product="energy",
+TRAINING = dict(epochs=2, loss="sal", width=16, depth=4, modes=8, batch_size=4, lr=3e-3, inner_product="energy",
                 architecture="ffno", oversample=8, seed=0)
 TRAINING_DATA = dict(name="p28-scale3d_basis50", dim=3, samples=4, fine=50, coarse=5)
 QUICK_TRAINING = {**TRAINING, "epochs": 2, "width": 8, "modes": 4}
@@ -192,16 +192,15 @@ def run_case(fine: int, coarse: int, samples: int, part: str, checkpoint: str | 
     return out
 
 
-def merged(classical: dict, learned: dict | None) -> dict:
-    """One size's row from its two parts (``learned`` None where that path was not run), with the
-    ratios the targets judge."""
-    if learned is None:
-        return {**classical, "peak_rss_gib": classical["classical_peak_rss_gib"]}
-    row = {**classical, **learned}
-    row["peak_rss_gib"] = max(classical["classical_peak_rss_gib"], learned["learned_peak_rss_gib"])
-    row["speedup_learned"] = classical["classical_offline_s"] / learned["learned_offline_s"]
-    row["speedup_learned_cpu"] = classical["classical_offline_cpu_s"] / learned["learned_offline_cpu_s"]
-    row["l2_ratio"] = learned["learned_l2_pct"] / classical["classical_l2_pct"]
+def merged(classical: dict | None, learned: dict | None) -> dict:
+    """One size's row from its two parts (either None where that path was not run), with the
+    ratios the targets judge where both were."""
+    row = {**(classical or {}), **(learned or {})}
+    row["peak_rss_gib"] = max(part[f"{name}_peak_rss_gib"] for name, part in zip(PARTS, (classical, learned)) if part)
+    if classical and learned:
+        row["speedup_learned"] = classical["classical_offline_s"] / learned["learned_offline_s"]
+        row["speedup_learned_cpu"] = classical["classical_offline_cpu_s"] / learned["learned_offline_cpu_s"]
+        row["l2_ratio"] = learned["learned_l2_pct"] / classical["classical_l2_pct"]
     return row
 
 
@@ -230,7 +229,7 @@ def targets(payload: dict) -> list[dict]:
     rows = payload["cases"]
     big = rows[-1]
     case, n = big["case"], big["samples"]
-    peak = max(r.get("peak_rss_gib", r.get("classical_peak_rss_gib")) for r in rows)
+    peak = max(r["peak_rss_gib"] for r in rows)
     trained_on = f"model trained on {(payload['checkpoint'] or {}).get('trained_on', 'see checkpoint')}"
     after = {f"{part} {k}": v for part in PARTS for k, v in big.get(f"{part}_peak_rss_gib_after", {}).items()}
     out = [threshold(f"peak memory at {case}", peak, "<=", MEMORY_GIB, " GiB",
@@ -238,7 +237,7 @@ def targets(payload: dict) -> list[dict]:
                      "solve, offline stage, online solve, errors), summed over its ranks; the largest of all",
                      n, [f"peak after each stage at {case}: " + ", ".join(f"{k} {v:.2f} GiB" for k, v in after.items()),
                          "sum of the ranks' peaks: an upper bound, the ranks need not peak together"])]
-    missing = "the learned path was not run"
+    missing = "the classical or the learned path was not run"
     noise = (f"wall seconds, median of samples 1–{n - 1} (sample 0 cold), maximum over {big['ranks']} ranks, on a "
              "2-core machine shared with other processes; the two paths ran one after the other in their own processes")
     caveats = [noise, trained_on]
@@ -247,12 +246,13 @@ def targets(payload: dict) -> list[dict]:
         if big["verification"]:
             caveats.append("neighbourhoods recomputed by SLEPc per sample: " +
                            ", ".join(str(v["fallen_back"]) for v in big["verification"]) + f" of {big['N_v']}")
+    if "speedup_learned_cpu" in big:
         caveats.append(f"in CPU seconds (summed over the ranks): {big['speedup_learned_cpu']:.2f}×")
     out.append(threshold(f"learned offline stage vs classical at {case}", big.get("speedup_learned"), ">=", SPEEDUP,
-                         "×", "the classical (SLEPc) offline stage on the same κ, 2 ranks, same run", n, caveats,
+                         "×", "the classical (SLEPc) offline stage on the same κ, 2 ranks, its own process", n, caveats,
                          missing=missing))
     caveats = [trained_on]
-    if "learned_l2_pct" in big:
+    if "l2_ratio" in big:
         caveats.insert(0, f"classical {big['classical_l2_pct']:.3g} %, learned {big['learned_l2_pct']:.3g} % (L2); "
                           f"H1: {big['classical_h1_pct']:.3g} %, {big['learned_h1_pct']:.3g} %")
         caveats.append(f"verification policy {big['verify']!r}")
@@ -294,27 +294,31 @@ def main(argv=None) -> None:
     parser.add_argument("--verify", default="fallback", choices=("off", "warn", "refine", "fallback"),
                         help="the learned provider's verification policy (default: fallback, its default)")
     parser.add_argument("--parts", default=",".join(PARTS),
-                        help="paths to run: classical, learned or both (default); the other's figures come from "
-                             "--merge (the classical path alone: the learned figures and targets stay empty)")
-    parser.add_argument("--merge", type=Path, default=None,
-                        help="an earlier result of this benchmark whose rows give the paths not run now (same sizes "
+                        help="paths to run: classical, learned, both (default) or none; the others' figures come "
+                             "from --merge (else they and their targets stay empty)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=[],
+                        help="earlier results of this benchmark whose rows give the paths not run now (same sizes "
                              "and samples; each reused part keeps the run that measured it as its provenance)")
+    parser.add_argument("--sizes", default=None,
+                        help="FINE:COARSE sizes to run, comma-separated, in this order (default: the full or quick "
+                             "list); the result lists them by DOFs and is rewritten after each")
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: the path of a --case
     args = parse_benchmark_arguments(parser, argv)
     if args.case:
         fine, coarse, samples = map(int, args.case.split(","))
         emit_case(run_case(fine, coarse, samples, args.part, str(args.checkpoint), args.verify))
         return
-    parts = tuple(p for p in args.parts.split(",") if p)
-    if not parts or set(parts) - set(PARTS):
-        raise SystemExit(f"--parts must name some of {PARTS}, got {args.parts!r}")
+    parts = () if args.parts == "none" else tuple(p for p in args.parts.split(",") if p)
+    if set(parts) - set(PARTS):
+        raise SystemExit(f"--parts must name some of {PARTS} or be 'none', got {args.parts!r}")
     if args.samples < 2:
         raise SystemExit("--samples must be at least 2 (sample 0 is the cold one, not timed)")
-    if "classical" not in parts and args.merge is None:
-        raise SystemExit("--parts learned compares with the classical path: --merge must name the result holding it")
-    earlier = json.loads(args.merge.read_text()) if args.merge else None
+    earlier = [json.loads(path.read_text()) for path in args.merge]
     cases = QUICK if args.quick else FULL
-    info = _checkpoint(args) if "learned" in parts else (earlier or {}).get("checkpoint")
+    info = _checkpoint(args) if "learned" in parts else next((e["checkpoint"] for e in earlier if e.get("checkpoint")),
+                                                              None)
+    if args.sizes:
+        cases = [tuple(map(int, size.split(":"))) for size in args.sizes.split(",")]
     rows = []
     for fine, coarse in tqdm(cases, desc="scale_3d sizes", unit="size"):
         found = {}
@@ -324,15 +328,24 @@ def main(argv=None) -> None:
                     f"benchmarks.{NAME}", ["--case", f"{fine},{coarse},{args.samples}", "--part", part,
                                            "--checkpoint", str(info["path"] if info else None),
                                            "--verify", args.verify], RANKS)
-            elif earlier is not None:
+            else:
                 found[part] = _earlier_part(earlier, part, f"{fine}^3/{coarse}^3", args.samples)
-        rows.append(merged(found["classical"], found.get("learned")))
+        if not any(found.values()):
+            raise SystemExit(f"no figures for {fine}^3/{coarse}^3: --parts runs none and --merge holds none")
+        rows = sorted([*rows, merged(found["classical"], found["learned"])], key=lambda r: r["dofs"])
+        # after every size: a long run stopped later keeps the sizes it finished
+        path = _write(args, parts, info, rows, complete=len(rows) == len(cases))
     print_table(rows, [("case", "case", ""), ("dofs", "DOFs", "d"), ("classical_fine_solve_s", "fine CG", ".2f"),
                        ("classical_offline_s", "classical", ".2f"), ("learned_offline_s", "learned", ".2f"),
                        ("speedup_learned", "speedup", ".2f"), ("classical_online_s", "online", ".2f"),
                        ("classical_l2_pct", "L2 % cl.", ".2f"), ("learned_l2_pct", "L2 % NO", ".2f"),
                        ("peak_rss_gib", "peak GiB", ".2f")])
-    payload = {"benchmark": NAME, "quick": args.quick, "ranks": RANKS, "samples": args.samples, "n_basis": N_BASIS,
+    print(f"wrote {path} and {path.with_suffix('.png')}")
+
+
+def _write(args, parts, info, rows, complete: bool) -> Path:
+    payload = {"benchmark": NAME, "quick": args.quick, "complete": complete, "ranks": RANKS, "samples": args.samples,
+               "n_basis": N_BASIS,
                "problem": "diffusion, f = 1, Q1 on hexahedra, u = 0 on the boundary; κ of the paper's 3D KLE in the "
                           "paper convention (paper_kle(..., convention='paper'))",
                "timing": "per stage: wall seconds (max over ranks) and CPU seconds (sum over ranks), median over "
@@ -344,7 +357,7 @@ def main(argv=None) -> None:
                "checkpoint": info, "cases": rows, "scaling": scaling(rows)}
     path = write_result(args.out, payload, targets(payload))
     plot(rows, path.with_suffix(".png"))
-    print(f"wrote {path} and {path.with_suffix('.png')}")
+    return path
 
 
 def _checkpoint(args) -> dict:
@@ -369,21 +382,25 @@ def _checkpoint(args) -> dict:
     return info
 
 
-def _earlier_part(earlier: dict, part: str, case: str, samples: int) -> dict:
-    """The keys of ``part`` (and the size's own) from the earlier result's row of ``case``, with
-    ``{part}_provenance`` naming the run that measured them."""
-    row = next((r for r in earlier["cases"] if r["case"] == case), None)
-    if row is None or f"{part}_offline_s" not in row:
-        raise SystemExit(f"--merge: no {part} figures for {case} in the earlier result")
-    if row["samples"] != samples:
-        raise SystemExit(f"--merge: the earlier {case} row has {row['samples']} samples, this run {samples}")
-    own = ("case", "fine", "coarse", "ranks", "dofs", "N_v", "patch_vertices", "n_basis", "samples", "kappa_seeds")
-    keep = {k: v for k, v in row.items() if k in own or k.startswith(f"{part}_")}
-    if part == "learned":
-        keep.update(verify=row["verify"], verification=row["verification"])
-    stamp = {"created": earlier.get("created"), "git_commit": earlier.get("versions", {}).get("git_commit")}
-    keep[f"{part}_provenance"] = row.get(f"{part}_provenance", stamp)
-    return keep
+def _earlier_part(earlier: list[dict], part: str, case: str, samples: int) -> dict | None:
+    """The keys of ``part`` (and the size's own) from the first earlier result with figures of
+    ``part`` at ``case``, with ``{part}_provenance`` naming the run that measured them; None if
+    none has them."""
+    for document in earlier:
+        row = next((r for r in document["cases"] if r["case"] == case and f"{part}_offline_s" in r), None)
+        if row is None:
+            continue
+        if row["samples"] != samples:
+            raise SystemExit(f"--merge: the earlier {case} row has {row['samples']} samples, this run {samples}")
+        own = ("case", "fine", "coarse", "ranks", "dofs", "N_v", "patch_vertices", "n_basis", "samples",
+               "kappa_seeds")
+        keep = {k: v for k, v in row.items() if k in own or k.startswith(f"{part}_")}
+        if part == "learned":
+            keep.update(verify=row["verify"], verification=row["verification"])
+        stamp = {"created": document.get("created"), "git_commit": document.get("versions", {}).get("git_commit")}
+        keep[f"{part}_provenance"] = row.get(f"{part}_provenance", stamp)
+        return keep
+    return None
 
 
 def _trained_on(info: dict) -> str:
