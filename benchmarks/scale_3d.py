@@ -192,11 +192,13 @@ def run_case(fine: int, coarse: int, samples: int, part: str, checkpoint: str | 
     return out
 
 
-def merged(classical: dict | None, learned: dict | None) -> dict:
+def merged(classical: dict | None, learned: dict | None, stub: dict | None = None) -> dict:
     """One size's row from its two parts (either None where that path was not run), with the
-    ratios the targets judge where both were."""
-    row = {**(classical or {}), **(learned or {})}
-    row["peak_rss_gib"] = max(part[f"{name}_peak_rss_gib"] for name, part in zip(PARTS, (classical, learned)) if part)
+    ratios the targets judge where both were. ``stub``: the size's own keys, for a size neither
+    path has figures of."""
+    row = {**(stub or {}), **(classical or {}), **(learned or {})}
+    peaks = [part[f"{name}_peak_rss_gib"] for name, part in zip(PARTS, (classical, learned)) if part]
+    row["peak_rss_gib"] = max(peaks) if peaks else None
     if classical and learned:
         row["speedup_learned"] = classical["classical_offline_s"] / learned["learned_offline_s"]
         row["speedup_learned_cpu"] = classical["classical_offline_cpu_s"] / learned["learned_offline_cpu_s"]
@@ -205,19 +207,20 @@ def merged(classical: dict | None, learned: dict | None) -> dict:
 
 
 def scaling(rows: list[dict]) -> dict:
-    """Per stage, the least-squares exponent p of time ∝ DOFs^p over all sizes, and the local one
-    between the last two sizes (wall and CPU seconds)."""
+    """Per stage, the least-squares exponent p of time ∝ DOFs^p over the sizes with that figure,
+    and the local one between the last two of them (wall and CPU seconds)."""
     out = {}
     dofs = np.log([r["dofs"] for r in rows])
     for stage, key in STAGES.items():
         entry = {}
         for kind, suffix in (("wall", "_s"), ("cpu", "_cpu_s")):
-            t = [r.get(key + suffix) for r in rows]
-            if len(rows) < 2 or any(v is None or v <= 0 for v in t):
+            points = [(x, np.log(r[key + suffix])) for x, r in zip(dofs, rows) if r.get(key + suffix)]
+            if len(points) < 2:  # sizes without the figure (not run) are left out of the fit
                 continue
-            t = np.log(t)
-            entry[f"exponent_{kind}"] = float(np.polyfit(dofs, t, 1)[0])
-            entry[f"exponent_{kind}_last_two"] = float((t[-1] - t[-2]) / (dofs[-1] - dofs[-2]))
+            x, t = map(np.asarray, zip(*points))
+            entry[f"exponent_{kind}"] = float(np.polyfit(x, t, 1)[0])
+            entry[f"exponent_{kind}_last_two"] = float((t[-1] - t[-2]) / (x[-1] - x[-2]))
+            entry[f"sizes_{kind}"] = len(points)
         out[stage] = entry
     return out
 
@@ -229,12 +232,12 @@ def targets(payload: dict) -> list[dict]:
     rows = payload["cases"]
     big = rows[-1]
     case, n = big["case"], big["samples"]
-    peak = max(r["peak_rss_gib"] for r in rows)
+    peak = big.get("peak_rss_gib")
     trained_on = f"model trained on {(payload['checkpoint'] or {}).get('trained_on', 'see checkpoint')}"
     after = {f"{part} {k}": v for part in PARTS for k, v in big.get(f"{part}_peak_rss_gib_after", {}).items()}
     out = [threshold(f"peak memory at {case}", peak, "<=", MEMORY_GIB, " GiB",
                      "absolute (issue 28 §3): the peak resident memory of each 2-rank process (mesh, fine CG+GAMG "
-                     "solve, offline stage, online solve, errors), summed over its ranks; the largest of all",
+                     "solve, offline stage, online solve, errors), summed over its ranks; the larger of the paths",
                      n, [f"peak after each stage at {case}: " + ", ".join(f"{k} {v:.2f} GiB" for k, v in after.items()),
                          "sum of the ranks' peaks: an upper bound, the ranks need not peak together",
                          *(payload.get("notes", []) if any(f"{p}_peak_rss_gib" not in big for p in PARTS) else [])])]
@@ -337,9 +340,14 @@ def main(argv=None) -> None:
                                            "--verify", args.verify], RANKS)
             else:
                 found[part] = _earlier_part(earlier, part, f"{fine}^3/{coarse}^3", args.samples)
+        stub = None
         if not any(found.values()):
-            raise SystemExit(f"no figures for {fine}^3/{coarse}^3: --parts runs none and --merge holds none")
-        rows = sorted([*rows, merged(found["classical"], found["learned"])], key=lambda r: r["dofs"])
+            if not args.note:
+                raise SystemExit(f"no figures for {fine}^3/{coarse}^3: --parts runs none and --merge holds none "
+                                 "(a --note saying why records the size as missing)")
+            stub = {"case": f"{fine}^3/{coarse}^3", "fine": fine, "coarse": coarse, "ranks": RANKS,
+                    "dofs": (fine + 1) ** 3, "N_v": (coarse + 1) ** 3, "samples": args.samples, "missing": True}
+        rows = sorted([*rows, merged(found["classical"], found["learned"], stub)], key=lambda r: r["dofs"])
         # after every size: a long run stopped later keeps the sizes it finished
         path = _write(args, parts, info, rows, complete=len(rows) == len(cases))
     print_table(rows, [("case", "case", ""), ("dofs", "DOFs", "d"), ("classical_fine_solve_s", "fine CG", ".2f"),

@@ -32,4 +32,12 @@ def test_targets_are_judged_at_the_largest_size():
     memory, speed, error = targets(payload)
     assert "100^3" in speed["name"] and speed["measured"] == pytest.approx(10.0) and speed["met"] is False
     assert error["measured"] == pytest.approx(1.05) and error["met"] is True
-    assert memory["measured"] == 20.0 and memory["met"] is False  # the peak of every size counts
+    assert memory["measured"] == 1.0 and memory["met"] is True
+
+
+def test_a_size_not_run_is_missing_from_the_targets_and_the_fit():
+    stub = {"case": "100^3/10^3", "dofs": 101**3, "samples": 3, "ranks": 2, "N_v": 1331, "missing": True}
+    rows = [_row(n, n**3, 2e-6 * n**4.5, 1.0) for n in (25, 50)] + [merged(None, None, stub)]
+    payload = {"checkpoint": None, "notes": ["killed"], "cases": rows}
+    assert all(t["measured"] is None and t["met"] is None and "killed" in t["caveats"] for t in targets(payload))
+    assert scaling(rows)["classical_offline"]["exponent_wall"] == pytest.approx(1.5)
