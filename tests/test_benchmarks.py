@@ -14,7 +14,7 @@ from benchmarks.record import RESULTS, TARGET_KEYS, check_targets, reused, thres
 BENCHMARKS = ("learned_trust", "fine_solve", "gmsfem_offline", "gmsfem_accuracy", "basis_speed", "gmsfem_no_accuracy",
               "local_no", "local_no_flows",
               "mlmc_darcy", "mlmc_cylinder", "mlmc_navier_stokes", "gpo", "datagen", "gmsfem_no_paper",
-              "operator_baselines")
+              "operator_baselines", "scale_3d")
 COMMITTED = sorted(RESULTS.glob("*.json"))
 # a benchmark with sub-commands: the one its quick run here runs (the cheapest; each writes the whole schema)
 SUB_COMMAND = {"gmsfem_no_paper": ["classical", "--tables", "2"]}
