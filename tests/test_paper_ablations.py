@@ -54,8 +54,7 @@ def _measured(**changes):
     return break_even.measured_row("50^3", {**one, **changes}, two)
 
 
-def test_break_even_solves_the_papers_equation(monkeypatch):
-    monkeypatch.setattr(break_even, "SHARED_3D", break_even.Path("/nonexistent/READY"))
+def test_break_even_solves_the_papers_equation():
     row = break_even.break_even(_measured())
     train = 1.5 * 192 * 20
     assert row["t_data_cpu_s"] == 40.0 and row["t_data_2ranks_s"] == 21.0 and row["t_train_cpu_s"] == train
@@ -63,7 +62,7 @@ def test_break_even_solves_the_papers_equation(monkeypatch):
     assert row["x_2ranks"] == pytest.approx((21.0 * 192 + train) / (40.0 - 2.0))
     records = break_even.targets({"table16": {"rows": [row]}})
     assert records[0]["measured"] == pytest.approx(row["x_sequential"]) and records[0]["met"] is True  # 354 < 1090
-    assert records[1]["measured"] is None and "shared_3d" not in row  # no 3D helper's record
+    assert records[1]["measured"] is None and "table4_training" not in row  # no 3D training recorded
     never = break_even.break_even(_measured(t_inf_cpu_s=40.0))
     assert never["x_sequential"] is None
     assert break_even.targets({"table16": {"rows": [never]}})[0]["met"] is None
@@ -71,21 +70,18 @@ def test_break_even_solves_the_papers_equation(monkeypatch):
     assert break_even.break_even({k: row[k] for k in break_even.MEASURED}) == row
 
 
-def test_break_even_takes_the_3d_helpers_training_at_its_size(tmp_path, monkeypatch):
-    ready = tmp_path / "READY"
-    ready.write_text('{"train_cpu_s": 1000.0, "dataset_samples": 6, "epochs": 3, '
-                     '"dataset": {"dim": 3, "fine": 50, "coarse": 5}}')
-    monkeypatch.setattr(break_even, "SHARED_3D", ready)
-    row = break_even.break_even(_measured())
-    assert row["x_shared_3d_sequential"] == pytest.approx((40.0 * 6 + 1000.0) / 38.0)
-    assert row["x_shared_3d_2ranks"] == pytest.approx((21.0 * 6 + 1000.0) / 38.0)
+def test_break_even_takes_table4s_3d_training_at_its_size():
+    training = {"dataset_config": {"dim": 3, "fine": 50, "coarse": 5, "samples": 6}, "train_cpu_s": 1000.0,
+                "train_config": {"epochs": 3, "width": 12, "modes": 6}}
+    row = break_even.break_even(_measured(), training)
+    assert row["x_table4_training_sequential"] == pytest.approx((40.0 * 6 + 1000.0) / 38.0)
+    assert row["x_table4_training_2ranks"] == pytest.approx((21.0 * 6 + 1000.0) / 38.0)
     assert row["t_train_cpu_s"] == 1.5 * 192 * 20  # the recipe's row is unchanged
     record = break_even.targets({"table16": {"rows": [row]}})[1]
-    assert record["measured"] == pytest.approx(row["x_shared_3d_sequential"]) and record["met"] is True
-    assert "shared_3d" not in break_even.break_even(_measured(fine=20))  # another size than the record's
-    ready.write_text('{"epochs": 3}')
-    with pytest.raises(ValueError, match="lacks"):
-        break_even.break_even(_measured())
+    assert record["measured"] == pytest.approx(row["x_table4_training_sequential"]) and record["met"] is True
+    assert "table4_training" not in break_even.break_even(_measured(fine=20), training)  # another size
+    with pytest.raises(ValueError, match="lacks what Table 16 needs"):
+        break_even.break_even(_measured(), {"train_cpu_s": 1.0})
 
 
 def test_evaluate_compares_several_bases_on_the_same_samples():

@@ -14,8 +14,8 @@ clocks are recorded too, but depend on the load):
   in 2D (benchmarks/gmsfem_no_accuracy.py: F-FNO width 16, 8 modes, oversampled by 8, reduced
   by Rayleigh–Ritz), with untrained weights (inference costs the same).
 - T_train: the CPU-seconds of one epoch of that model's training on the generated set,
-  per κ, times that recipe's 192 κ × 20 epochs; at 50³ from the 3D training helper's
-  record (``/work/shared3d/READY``) where it exists.
+  per κ, times that recipe's 192 κ × 20 epochs; at 50³ also the 3D training that ``table4
+  --part training`` recorded in the result file (section ``table4_training``), where it has run.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ PAPER_TABLE16 = {
     "50^3": {"t_gmsfem_s": 935.4, "t_inf_s": 0.84, "samples": 800, "t_train_sequential_s": 86400,
              "t_train_parallel_s": 21600, "x_sequential": 1090, "x_parallel": 820},
 }
-SHARED_3D = Path("/work/shared3d/READY")
 TARGET_SIZE, TARGET_BOUND = "50^3", 1090
 
 
@@ -80,18 +79,19 @@ def run(args, earlier: dict) -> dict:
             raise SystemExit(f"--reuse: {args.out} has no measurement of {missing} at this run's sizes")
         for size in sizes:
             measured = {k: found[size][k] for k in MEASURED}
-            rows.append({**break_even(measured), "provenance": found[size]["provenance"]})
+            rows.append({**break_even(measured, earlier.get("table4_training")),
+                         "provenance": found[size]["provenance"]})
     for size, (dim, fine, coarse, samples) in tqdm(sizes.items() if not args.reuse else (), desc="break-even sizes",
                                                     unit="size"):
         case = {"size": size, "dim": dim, "fine": fine, "coarse": coarse, "samples": samples, "quick": args.quick}
         one = run_case_in_subprocess(__name__, [json.dumps({**case, "timings": True})], ranks=1)
         two = run_case_in_subprocess(__name__, [json.dumps({**case, "timings": False})], ranks=2)
-        rows.append(break_even(measured_row(size, one, two)))
+        rows.append(break_even(measured_row(size, one, two), earlier.get("table4_training")))
     print_table(rows, [("size", "size", ""), ("t_data_cpu_s", "T_data", ".3g"),
                        ("t_data_2ranks_s", "T_data 2r", ".3g"), ("t_gmsfem_cpu_s", "T_GMsFEM", ".3g"),
                        ("t_inf_cpu_s", "T_inf", ".3g"), ("t_train_cpu_s", "T_train", ".3g"),
                        ("x_sequential", "x", ".4g"), ("x_2ranks", "x 2 ranks", ".4g"),
-                       ("x_shared_3d_sequential", "x 3D helper", ".4g")])
+                       ("x_table4_training_sequential", "x Table 4 training", ".4g")])
     return {"table16": {"timing": "CPU-seconds of the process (time.process_time), wall seconds beside them",
                         "recipe": RECIPE, "rows": rows}}
 
@@ -108,12 +108,12 @@ def measured_row(size: str, one: dict, two: dict) -> dict:
             "train_cpu_per_kappa_epoch_s": one["train_cpu_per_kappa_epoch_s"]}
 
 
-def break_even(measured: dict) -> dict:
+def break_even(measured: dict, training: dict | None = None) -> dict:
     """A row of Table 16 from its ``measured`` figures: T_train and x, sequential (generation on
     1 rank) and with 2-rank generation, for the 2D recipe (its 192 κ generated and trained 20
-    epochs, the epoch timed here), and, at the size of the 3D training helper's record
-    (``SHARED_3D``) where it exists, for that training (its κ, its training CPU-seconds). x is
-    None where the learned bases are not cheaper than SLEPc's."""
+    epochs, the epoch timed here), and, where ``training`` (the ``table4_training`` section of
+    the result file) was trained at this row's size, for that training (its κ, its training
+    CPU-seconds). x is None where the learned bases are not cheaper than SLEPc's."""
     n = RECIPE["train_samples"]
     train = measured["train_cpu_per_kappa_epoch_s"] * n * RECIPE["epochs"]
     saving = measured["t_gmsfem_cpu_s"] - measured["t_inf_cpu_s"]
@@ -126,26 +126,30 @@ def break_even(measured: dict) -> dict:
                              f"x {n} κ x {RECIPE['epochs']} epochs (the 2D recipe)",
            "x_sequential": x(n, train, measured["t_data_cpu_s"]),
            "x_2ranks": x(n, train, measured["t_data_2ranks_s"]), "paper": PAPER_TABLE16[measured["size"]]}
-    shared = _shared_3d()
-    if shared is not None and (shared["dataset"].get("dim"), shared["dataset"].get("fine"),
-                               shared["dataset"].get("coarse")) == (measured["dim"], measured["fine"],
-                                                                    measured["coarse"]):
-        samples = shared["dataset_samples"]
-        row.update(shared_3d=shared, x_shared_3d_sequential=x(samples, shared["train_cpu_s"], measured["t_data_cpu_s"]),
-                   x_shared_3d_2ranks=x(samples, shared["train_cpu_s"], measured["t_data_2ranks_s"]))
+    record = _table4_training(training)
+    if record is not None and (record["dim"], record["fine"], record["coarse"]) == (
+            measured["dim"], measured["fine"], measured["coarse"]):
+        samples = record["samples"]
+        row.update(table4_training=record,
+                   x_table4_training_sequential=x(samples, record["train_cpu_s"], measured["t_data_cpu_s"]),
+                   x_table4_training_2ranks=x(samples, record["train_cpu_s"], measured["t_data_2ranks_s"]))
     return row
 
 
-def _shared_3d() -> dict | None:
-    """The 3D training helper's record (``SHARED_3D``), if it has written one: its training
-    CPU-seconds, samples and data set."""
-    if not SHARED_3D.exists():
+def _table4_training(section: dict | None) -> dict | None:
+    """What Table 16 needs of the ``table4_training`` section: the data set's size and grid, the
+    training's CPU-seconds and settings (None without the section)."""
+    if section is None:
         return None
-    record = json.loads(SHARED_3D.read_text())
-    missing = [k for k in ("train_cpu_s", "dataset_samples", "dataset") if k not in record]
-    if missing or not isinstance(record["train_cpu_s"], (int, float)):
-        raise ValueError(f"{SHARED_3D} lacks {missing or ['a numeric train_cpu_s']}: it has {sorted(record)}")
-    return record
+    try:
+        dataset, train = section["dataset_config"], section["train_config"]
+        record = {"dim": dataset["dim"], "fine": dataset["fine"], "coarse": dataset["coarse"],
+                  "samples": dataset["samples"], "train_cpu_s": float(section["train_cpu_s"]),
+                  **{k: train[k] for k in ("epochs", "width", "modes")}}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"the table4_training section lacks what Table 16 needs ({error!r}); it has "
+                         f"{sorted(section)}") from None
+    return {**record, **({"provenance": section["provenance"]} if "provenance" in section else {})}
 
 
 def measure(case: dict) -> dict:
@@ -233,18 +237,18 @@ def _offline_and_training(dataset: Path, samples: int, root: Path, dim: int, fin
 
 def targets(payload: dict) -> list[dict]:
     """The break-even at 50³ (sequential: generation on 1 rank) below the paper's 1090 solves:
-    with the 2D recipe's training (192 κ × 20 epochs, the epoch timed here), and with the 3D
-    training helper's recorded training where the row has it."""
+    with the 2D recipe's training (192 κ × 20 epochs, the epoch timed here), and with Table 4's
+    3D training (``table4_training``) where the row has it."""
     section = payload.get("table16")
     row = next((r for r in section["rows"] if r["size"] == TARGET_SIZE), None) if section else None
     comparator = f"the paper's break-even at {TARGET_SIZE}, sequential (its own hardware, 800 samples)"
     names = {"x_sequential": f"Table 16: break-even solves at {TARGET_SIZE} (sequential), the 2D recipe's "
                              "192 κ x 20 epochs, timed here",
-             "x_shared_3d_sequential": f"Table 16: break-even solves at {TARGET_SIZE} (sequential), the 3D "
-                                       "helper's training (its samples and CPU-seconds)"}
+             "x_table4_training_sequential": f"Table 16: break-even solves at {TARGET_SIZE} (sequential), "
+                                             "Table 4's 3D training (its samples and CPU-seconds)"}
     out = []
     for key, name in names.items():
-        if row is None or (key == "x_shared_3d_sequential" and "shared_3d" not in row):
+        if row is None or (key == "x_table4_training_sequential" and "table4_training" not in row):
             out.append(threshold(name, None, "<", TARGET_BOUND, " solves", comparator, None))
             continue
         caveats = [f"CPU-seconds on this machine: T_data {row['t_data_cpu_s']:.3g} s/sample, "
@@ -254,10 +258,10 @@ def targets(payload: dict) -> list[dict]:
             caveats.append(f"T_train {row['t_train_cpu_s']:.3g} s: {row['t_train_source']}; the recipe met the 2D "
                            f"accuracy target, its 3D accuracy is not established; {row['train_samples']} samples")
         else:
-            shared = row["shared_3d"]
-            caveats.append(f"T_train {shared['train_cpu_s']:.3g} s, {shared['dataset_samples']} samples: {SHARED_3D} "
-                           f"({shared.get('epochs')} epochs, width {shared.get('width')}, modes "
-                           f"{shared.get('modes')}); whether that model meets the accuracy target is Table 4's")
+            record = row["table4_training"]
+            caveats.append(f"T_train {record['train_cpu_s']:.3g} s, {record['samples']} samples: table4 --part "
+                           f"training ({record['epochs']} epochs, width {record['width']}, modes "
+                           f"{record['modes']}); whether that model meets the accuracy target is Table 4's")
         out.append(threshold(name, row[key], "<", TARGET_BOUND, " solves", comparator, row["generated_samples"],
                              caveats, missing="never: the learned bases are not cheaper than SLEPc's"))
     return out
