@@ -61,3 +61,17 @@ def test_table4_targets_are_the_same_list_whatever_ran():
     empty = table4.targets({})
     assert [t["name"] for t in empty] == names
     assert all(t["measured"] is None and t["met"] is None for t in empty)
+
+
+@pytest.mark.parametrize("suffix", ["", "_quick"])
+def test_committed_table4_configs_load(suffix):
+    """The committed TOMLs of Table 4's 3D training are a data set and a training the package's
+    commands read (relative paths: they run on any machine)."""
+    from fem_ms.data import load_config
+    from fem_ms_torch.basis.config import TrainBasisConfig
+
+    configs = REPO / "benchmarks" / "configs"
+    data = load_config(configs / f"table4_dataset{suffix}.toml")
+    train = TrainBasisConfig.load(configs / f"table4_train_basis{suffix}.toml")
+    assert (data.dim, data.convention) == (3, "paper")
+    assert str(train.dataset) == f"{data.name}.h5" and not train.out.is_absolute()

@@ -136,8 +136,13 @@ def training(args, earlier: dict, fine: int, coarse: int) -> dict:
     config = TrainBasisConfig(dataset=dataset, out=checkpoint, device=args.device, **settings)
     CONFIGS.mkdir(exist_ok=True)
     (CONFIGS / f"table4_dataset{suffix}.toml").write_text(data_config.to_toml())
-    (CONFIGS / f"table4_train_basis{suffix}.toml").write_text(toml_text({"kind": "train_basis",
-                                                                         **plain_dict(config)}))
+    # paths relative to where `fem-ms generate table4_dataset.toml` wrote the data set: the file
+    # reproduces the training on any machine (the run's own paths are in the JSON section)
+    portable = {**plain_dict(config), "dataset": f"{data_config.name}.h5", "out": "gmsfem_no_3d.pt"}
+    (CONFIGS / f"table4_train_basis{suffix}.toml").write_text(
+        "# fem-ms generate benchmarks/configs/table4_dataset" + suffix + ".toml, then in the same directory:\n"
+        "# fem-ms train-basis benchmarks/configs/table4_train_basis" + suffix + ".toml\n"
+        + toml_text({"kind": "train_basis", **portable}))
     if old and old.get("checkpoint") == str(checkpoint) and checkpoint.exists():
         section = reused([old], earlier)[0]
     else:
