@@ -165,3 +165,27 @@ def test_grid_indicator_equals_the_one_from_the_local_matrices(dim):
         ours = ritz_residuals(basis, values, kappa)[0].numpy()
         A, S = patches.local_matrices(i)
         np.testing.assert_allclose(ours, ritz_check(A, S, phi).residuals, rtol=1e-5)  # float32 on the grid
+
+
+@pytest.mark.parametrize("verify", ["off", "fallback"])
+def test_batched_passes_of_any_size_give_the_same_space(learned_checkpoints, verify):
+    """``max_batch`` bounds the memory of the batched passes, not their result: one patch per pass
+    gives the bases (and the check's verdicts) of one pass per kind; a bad size is named."""
+    import numpy as np
+
+    from fem_ms.gmsfem import MultiscaleSpace
+    from fem_ms_torch.basis.provider import LearnedBasisProvider
+
+    from .provider_contract import contract_problem
+
+    pair, problem = contract_problem(2)
+    n = BasisProviderContract.n_basis
+    spaces = [MultiscaleSpace.for_problem(problem, pair, n, basis=LearnedBasisProvider(
+        learned_checkpoints[2], device="cpu", verify=verify, max_batch=size)) for size in (1, 3, 4096)]
+    for space in spaces[:2]:
+        assert sorted(space.bases.vectors) == sorted(spaces[-1].bases.vectors)
+        for i, vectors in spaces[-1].bases.vectors.items():
+            np.testing.assert_allclose(space.bases.vectors[i], vectors, rtol=1e-5, atol=1e-6)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="max_batch"):
+            LearnedBasisProvider(learned_checkpoints[2], device="cpu", max_batch=bad)

@@ -67,7 +67,10 @@ class LearnedBasisProvider(ProviderOptions):
         of the model's distribution and every neighbourhood is refined or recomputed.
     progress : bool
         Accepted as by every provider; the learned provider shows no progress bar (its work is
-        one batched pass per neighbourhood kind).
+        a few batched passes per neighbourhood kind).
+    max_batch : int
+        Patches per batched pass (network, Rayleigh–Ritz, indicator): bounds the memory of the
+        pass (a 3D kind's patches at once take gigabytes), not its result.
     """
 
     name = "learned"
@@ -75,8 +78,12 @@ class LearnedBasisProvider(ProviderOptions):
 
     def __init__(self, checkpoint, device: str | None = None, precision: str = "float32",
                  ritz_precision: str = "float32", verify: str = "fallback", tolerance: float = DEFAULT_TOLERANCE,
-                 max_iterations: int = 3, field_fraction: float = DEFAULT_FIELD_FRACTION, progress: bool = True):
+                 max_iterations: int = 3, field_fraction: float = DEFAULT_FIELD_FRACTION, progress: bool = True,
+                 max_batch: int = 128):
         super().__init__(progress, verify, tolerance, max_iterations, field_fraction)
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
+        self.max_batch = max_batch
         if precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, got {precision!r}")
         if ritz_precision not in RITZ_PRECISIONS:
@@ -104,44 +111,49 @@ class LearnedBasisProvider(ProviderOptions):
         for i in patches.owned:
             by_kind.setdefault(patches.neighbourhoods[i].kind, []).append(i)
         vectors, residuals, spans = {}, {}, {}
-        for kind, indices in by_kind.items():
+        for kind, all_indices in by_kind.items():
             if kind not in self.models:
                 raise ValueError(f"checkpoint {self.path} has no model for {kind!r} neighbourhoods "
                                  f"(it has {sorted(self.models)})")
-            kappa = torch.as_tensor(patches.kappa_patches(indices))  # float64
-            with torch.inference_mode():
-                with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
-                                    enabled=self.precision == "bfloat16"):
-                    t_network, cpu_network = time.perf_counter(), time.process_time()
-                    x = patch_features(kappa.to(self.device, torch.float32),
-                                       *self.normalisers[kind].log_input_stats)
-                    pred = self.models[kind](x).float()
-                    _synchronize(self.device)
-                    network_s += time.perf_counter() - t_network
-                    network_cpu_s += time.process_time() - cpu_network
-                if meta["exact_constant"]:  # the constant of λ = 0 is put in exactly
-                    pred = torch.cat([torch.ones_like(pred[:, :1]), pred], dim=1)
-                span = pred
-                if oversampled or self.verify != "off":  # the n_basis lowest Ritz pairs in the predicted span
-                    t_ritz = time.perf_counter()
-                    pred, values = rayleigh_ritz(pred, kappa.to(self.device), n_basis, precision=self.ritz_precision)
-                    _synchronize(self.device)
-                    ritz_s += time.perf_counter() - t_ritz
-                if self.verify != "off":
-                    t_indicator = time.perf_counter()
-                    eta = ritz_residuals(pred, values, kappa.to(self.device)).cpu().numpy()
-                    indicator_s += time.perf_counter() - t_indicator
-                pred = pred.double().cpu().numpy()
-            # every patch's grid values to its DOFs in one gather: (patches, DOFs, n_basis)
-            to_dofs = patches.grid_to_dofs(indices)
-            on_dofs = np.take_along_axis(pred.reshape(*pred.shape[:2], -1), to_dofs[:, None], 2).transpose(0, 2, 1)
-            on_dofs = np.ascontiguousarray(on_dofs)
-            for k, i in enumerate(indices):
-                vectors[i] = on_dofs[k]
-                if self.verify != "off":
-                    residuals[i] = eta[k]
-                    if not eta[k].max() <= self.tolerance:  # a wider start for the refinement
-                        spans[i] = span[k].double().cpu().numpy()[(slice(None),) + patches.grid_positions(i)].T
+            # in chunks of max_batch patches: the activations of a 3D kind's every patch at once
+            # take gigabytes (the peak memory of the whole offline stage at 100^3)
+            for start in range(0, len(all_indices), self.max_batch):
+                indices = all_indices[start:start + self.max_batch]
+                kappa = torch.as_tensor(patches.kappa_patches(indices))  # float64
+                with torch.inference_mode():
+                    with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                                        enabled=self.precision == "bfloat16"):
+                        t_network, cpu_network = time.perf_counter(), time.process_time()
+                        x = patch_features(kappa.to(self.device, torch.float32),
+                                           *self.normalisers[kind].log_input_stats)
+                        pred = self.models[kind](x).float()
+                        _synchronize(self.device)
+                        network_s += time.perf_counter() - t_network
+                        network_cpu_s += time.process_time() - cpu_network
+                    if meta["exact_constant"]:  # the constant of λ = 0 is put in exactly
+                        pred = torch.cat([torch.ones_like(pred[:, :1]), pred], dim=1)
+                    span = pred
+                    if oversampled or self.verify != "off":  # the n_basis lowest Ritz pairs in the predicted span
+                        t_ritz = time.perf_counter()
+                        pred, values = rayleigh_ritz(pred, kappa.to(self.device), n_basis,
+                                                     precision=self.ritz_precision)
+                        _synchronize(self.device)
+                        ritz_s += time.perf_counter() - t_ritz
+                    if self.verify != "off":
+                        t_indicator = time.perf_counter()
+                        eta = ritz_residuals(pred, values, kappa.to(self.device)).cpu().numpy()
+                        indicator_s += time.perf_counter() - t_indicator
+                    pred = pred.double().cpu().numpy()
+                # every patch's grid values to its DOFs in one gather: (patches, DOFs, n_basis)
+                to_dofs = patches.grid_to_dofs(indices)
+                on_dofs = np.take_along_axis(pred.reshape(*pred.shape[:2], -1), to_dofs[:, None], 2).transpose(0, 2, 1)
+                on_dofs = np.ascontiguousarray(on_dofs)
+                for k, i in enumerate(indices):
+                    vectors[i] = on_dofs[k]
+                    if self.verify != "off":
+                        residuals[i] = eta[k]
+                        if not eta[k].max() <= self.tolerance:  # a wider start for the refinement
+                            spans[i] = span[k].double().cpu().numpy()[(slice(None),) + patches.grid_positions(i)].T
         # "inference" is all of it: patches, network, Rayleigh-Ritz, indicator, mapping back; "network"
         # the features and forward passes alone, "network_cpu" the same in process (CPU) seconds of this
         # process, which the load of other processes on a shared machine does not inflate
