@@ -35,6 +35,16 @@ def test_targets_are_judged_at_the_largest_size():
     assert memory["measured"] == 1.0 and memory["met"] is True
 
 
+def test_the_speed_target_is_judged_in_cpu_seconds():
+    """The two paths run in their own processes, possibly at different loads: a classical run
+    slowed in wall seconds by other processes must not make the learned path look faster."""
+    row = _row(100, 1e6, 100.0, 10.0)
+    row.update(classical_offline_s=400.0, speedup_learned=40.0)  # 4x the wall time: a loaded machine
+    speed = targets({"checkpoint": {"trained_on": "test"}, "cases": [row]})[1]
+    assert speed["measured"] == pytest.approx(10.0) and speed["met"] is False
+    assert any("wall seconds" in c and "40.00×" in c for c in speed["caveats"])
+
+
 def test_a_size_not_run_is_missing_from_the_targets_and_the_fit():
     stub = {"case": "100^3/10^3", "dofs": 101**3, "samples": 3, "ranks": 2, "N_v": 1331, "missing": True}
     rows = [_row(n, n**3, 2e-6 * n**4.5, 1.0) for n in (25, 50)] + [merged(None, None, stub)]
