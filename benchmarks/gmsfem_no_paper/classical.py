@@ -10,7 +10,7 @@ import time
 
 from ..common import print_table
 from ..record import threshold
-from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, with_paper
+from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, with_paper, worst_cell
 
 COMMAND = "classical"
 ORDER = 1
@@ -66,21 +66,6 @@ def classical(quick: bool, samples: int, tables: list[str], paper_grid: bool = F
 
 
 
-def _worst_cell(section: dict) -> tuple[float | None, list[str]]:
-    factors, notes = [], []
-    for row in section["rows"]:
-        if row["l2_ratio"] is None:
-            notes.append(f"{row['problem']}/{row['forcing']}: no solution on {row.get('failed', 0)} of "
-                         f"{row['samples'] + row.get('failed', 0)} samples ({row.get('failure')})")
-            continue
-        for norm in ("l2", "h1"):
-            r = row[f"{norm}_ratio"]
-            factors.append(max(r, 1 / r))
-            notes.append(f"{row['problem']}/{row['forcing']} {norm.upper()}: {row[f'{norm}_mean_pct']:.2f} % vs "
-                         f"paper {row[f'paper_{norm}_pct']:.2f} % (x{r:.2f})")
-    return (max(factors) if factors else None), notes
-
-
 def targets(payload: dict) -> list[dict]:
     """Per table, the worst cell's factor between our GMsFEM error and the paper's (either
     direction; ≤ 1.25 on the fitted Table 2, ≤ 2 on the tables predicted without refitting), and
@@ -97,7 +82,7 @@ def targets(payload: dict) -> list[dict]:
             out.append(threshold(name, None, "<=", tolerance, "x", comparator, None))
             out.append(threshold(solved_name, None, ">=", 1.0, "", "every cell of the paper's table", None))
             continue
-        worst, notes = _worst_cell(section)
+        worst, notes = worst_cell(section["rows"])
         grid = f"{section['fine']}^2 / {section['coarse']}x{section['coarse']}"
         caveats = [f"ours at {grid}, the paper's at {section['paper_grid'][0]}^2"] + notes
         if table == "table2":

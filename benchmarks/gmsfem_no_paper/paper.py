@@ -196,3 +196,19 @@ def with_paper(rows: list[dict], table: str) -> list[dict]:
     return out
 
 
+def worst_cell(rows: list[dict]) -> tuple[float | None, list[str]]:
+    """The largest factor (either direction) between a row's L2 or H1 error and the paper's over
+    the solved ``rows`` (None if none is), and one note per cell and norm (and per unsolved cell)."""
+    factors, notes = [], []
+    for row in rows:
+        cell = f"{row['problem']}/{row['forcing']}"
+        if row["l2_ratio"] is None:
+            notes.append(f"{cell}: no solution on {row.get('failed', 0)} of {row['samples'] + row.get('failed', 0)} "
+                         f"samples ({row.get('failure')})")
+            continue
+        for norm in ("l2", "h1"):
+            r = row[f"{norm}_ratio"]
+            factors.append(max(r, 1 / r))
+            notes.append(f"{cell} {norm.upper()}: {row[f'{norm}_mean_pct']:.2f} % vs paper "
+                         f"{row[f'paper_{norm}_pct']:.2f} % (x{r:.2f})")
+    return (max(factors) if factors else None), notes

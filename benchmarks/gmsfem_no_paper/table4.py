@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..common import cached_dataset, print_table
 from ..record import reused, threshold
-from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, with_paper
+from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, with_paper, worst_cell
 
 COMMAND = "table4"
 ORDER = 2
@@ -225,18 +225,7 @@ def _slepc_targets(section: dict | None, convention: str) -> list[dict]:
                 threshold(solved_name, None, ">=", 1.0, "", "every cell of the paper's table", None),
                 threshold(samples_name, None, ">=", MIN_SAMPLES, "", "issue 26's floor", None)]
     rows = [r for r in section["rows"] if r["method"] == "slepc"]
-    factors, notes = [], []
-    for row in rows:
-        cell = f"{row['problem']}/{row['forcing']}"
-        if row["l2_ratio"] is None:
-            notes.append(f"{cell}: no solution on {row.get('failed', 0)} of {row['samples'] + row.get('failed', 0)} "
-                         f"samples ({row.get('failure')})")
-            continue
-        for norm in ("l2", "h1"):
-            r = row[f"{norm}_ratio"]
-            factors.append(max(r, 1 / r))
-            notes.append(f"{cell} {norm.upper()}: {row[f'{norm}_mean_pct']:.2f} % vs paper "
-                         f"{row[f'paper_{norm}_pct']:.2f} % (x{r:.2f})")
+    worst, notes = worst_cell(rows)
     grid = f"{section['fine']}^3 / {section['coarse']}^3"
     caveats = [f"ours at {grid}, the paper's at {section['paper_grid'][0]}^3 / {section['paper_grid'][1]}^3",
                f"forcing as printed for 3D (alpha = {section['forcing']['alpha']:g}, "
@@ -245,7 +234,7 @@ def _slepc_targets(section: dict | None, convention: str) -> list[dict]:
     if len(solved) < len(rows):
         caveats.insert(0, "worst over the solved cells only; the unsolved ones count in the next target")
     n = min((r["samples"] for r in solved), default=None)
-    return [threshold(name, max(factors) if factors else None, "<=", PREDICT_TOLERANCE, "x", comparator, n, caveats,
+    return [threshold(name, worst, "<=", PREDICT_TOLERANCE, "x", comparator, n, caveats,
                       missing="no cell solved"),
             threshold(solved_name, len(solved) / len(rows), ">=", 1.0, "", "every cell of the paper's table",
                       len(rows), [note for note in notes if "no solution" in note]),
