@@ -30,8 +30,9 @@ def _inputs(kappa: torch.Tensor, f: torch.Tensor, normaliser: Normaliser, forcin
 
 
 def forcing_scale(f: torch.Tensor) -> float:
-    """The largest |f| of a training set, by which the network's f channel is divided: a random
-    forcing (|f| up to ~10⁴) enters O(1), as κ's standardised logarithm does, and f = 1 as it is."""
+    """The largest absolute value of f in a training set, by which the network's f channel is
+    divided: a random forcing (values up to ~10⁴) enters O(1), as κ's standardised logarithm
+    does, and f = 1 as it is."""
     scale = float(f.abs().max())
     if not math.isfinite(scale):
         raise ValueError("the training forcing has non-finite values")
@@ -87,7 +88,8 @@ def train_standalone(dataset, level: int, out, epochs: int = 50, batch_size: int
 
     The network predicts u / max|u| (its outputs O(1)); the log-κ statistics and that scale are
     the checkpoint's :class:`~fem_ms_torch.normalisation.Normaliser`. Its f channel is f divided
-    by the training set's largest |f| (:func:`forcing_scale`, stored in the checkpoint's meta). Rerunning with the same
+    by the training set's largest absolute value of f (:func:`forcing_scale`, stored in the
+    checkpoint's meta). Rerunning with the same
     arguments after an interruption continues to the weights of an uninterrupted run; other
     arguments for an existing checkpoint are refused. ``validation_split``: a split of the
     dataset whose relative L2 error is recorded every ``validate_every`` epochs.
