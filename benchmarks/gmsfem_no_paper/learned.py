@@ -24,7 +24,7 @@ from ..common import cached_dataset, print_table
 from ..compare import Method
 from ..gmsfem_no_accuracy import PAPER_NO as PAPER_NO_TABLE2
 from ..record import threshold, utc_now
-from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate
+from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, training_record
 
 COMMAND = "learned"
 ORDER = 3
@@ -123,7 +123,6 @@ def train(loss: str, config: dict, device: str | None) -> dict:
     training record (settings, per-kind epochs, first/last epoch loss, CPU seconds)."""
     from fem_ms.data import GMsFEMBasisConfig
     from fem_ms_torch.basis.train import train_basis
-    from fem_ms_torch.checkpoints import load_checkpoint
 
     dataset_config = GMsFEMBasisConfig(**config["dataset"])
     settings = config["train"][loss]
@@ -132,10 +131,7 @@ def train(loss: str, config: dict, device: str | None) -> dict:
     path = root / "gmsfem_no_paper_learned" / f"{loss}_{key}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     train_basis(cached_dataset(dataset_config), path, device=device, **settings)
-    runs = load_checkpoint(path)["runs"]
-    kinds = {kind: {"epochs": run["epochs_done"], "loss_first_epoch": run["history"][0]["loss"],
-                    "loss_last_epoch": run["history"][-1]["loss"],
-                    "cpu_s": sum(r["cpu_s"] for r in run["history"])} for kind, run in runs.items()}
+    kinds = training_record(path)
     return {"path": path, "checkpoint": path.name, "settings": settings, "kinds": kinds,
             "cpu_s": sum(k["cpu_s"] for k in kinds.values())}
 

@@ -212,3 +212,17 @@ def worst_cell(rows: list[dict]) -> tuple[float | None, list[str]]:
             notes.append(f"{cell} {norm.upper()}: {row[f'{norm}_mean_pct']:.2f} % vs paper "
                          f"{row[f'paper_{norm}_pct']:.2f} % (x{r:.2f})")
     return (max(factors) if factors else None), notes
+
+
+def training_record(checkpoint) -> dict:
+    """Per neighbourhood kind of a ``train_basis`` checkpoint: its epochs, training CPU-seconds
+    (every session's epochs) and first and last epoch's loss, from the stored training state."""
+    from fem_ms_torch.checkpoints import load_checkpoint
+
+    out = {}
+    for kind, run in load_checkpoint(checkpoint)["runs"].items():
+        history = run.get("history", [])
+        out[kind] = {"epochs": run["epochs_done"], "cpu_s": sum(r.get("cpu_s", 0.0) for r in history),
+                     "loss_first_epoch": history[0].get("loss") if history else None,
+                     "loss_last_epoch": history[-1].get("loss") if history else None}
+    return out

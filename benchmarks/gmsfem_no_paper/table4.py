@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..common import cached_dataset, print_table
 from ..record import reused, threshold
-from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, with_paper, worst_cell
+from .paper import HELD_OUT, N_BASIS, PAPER, PAPER_GRID, evaluate, training_record, with_paper, worst_cell
 
 COMMAND = "table4"
 ORDER = 2
@@ -147,7 +147,7 @@ def training(args, earlier: dict, fine: int, coarse: int) -> dict:
         section = reused([old], earlier)[0]
     else:
         train_basis(dataset, checkpoint, **settings, device=args.device)
-        per_kind = _per_kind(checkpoint)
+        per_kind = training_record(checkpoint)
         section = {"fine": fine, "coarse": coarse, "dataset_config": json.loads(data_config.to_json()),
                    "dataset_cpu_s": dataset_cpu_s, "train_config": settings,
                    "train_cpu_s": sum(k["cpu_s"] for k in per_kind.values()),  # every session's epochs
@@ -157,20 +157,6 @@ def training(args, earlier: dict, fine: int, coarse: int) -> dict:
     if args.publish is not None:
         publish(section, args.publish)
     return section
-
-
-def _per_kind(checkpoint: Path) -> dict:
-    """Per neighbourhood kind: training patches, epochs, the training CPU-seconds and the last
-    epoch's loss, from the checkpoint's training state."""
-    from fem_ms_torch.checkpoints import load_checkpoint
-
-    data = load_checkpoint(checkpoint)
-    out = {}
-    for kind, run in data["runs"].items():
-        history = run.get("history", [])
-        out[kind] = {"epochs": run["epochs_done"], "cpu_s": sum(r.get("cpu_s", 0.0) for r in history),
-                     "last_loss": history[-1].get("loss") if history else None}
-    return out
 
 
 def publish(section: dict, directory: Path) -> None:
