@@ -16,6 +16,8 @@ from .losses import LOSSES
 __all__ = ["TrainBasisConfig"]
 
 LOSS_NAMES = tuple(LOSSES)
+# the keys of SAL-PR's own settings (its loss function's keyword arguments)
+SAL_PR_KEYS = ("n_vectors", "pr_weight")
 
 
 @dataclass(frozen=True)
@@ -97,18 +99,18 @@ class TrainBasisConfig(ConfigFile):
         if self.oversample and self.loss == "rbfl2":
             raise ValueError("train-basis config: oversample needs a subspace loss ('sal' or 'sal-pr'): rbfl2 "
                              "compares the predicted functions one by one with the true ones")
-        for key in ("n_vectors", "pr_weight"):
+        for key in SAL_PR_KEYS:
             if getattr(self, key) is not None and self.loss != "sal-pr":
                 raise ValueError(f"train-basis config: {key} is a setting of loss 'sal-pr', not of {self.loss!r}")
 
     def loss_options(self) -> dict:
         """The keyword arguments of the loss that this config sets (SAL-PR's ``n_vectors`` and
         ``pr_weight``; the loss's defaults for those left unset)."""
-        return {key: getattr(self, key) for key in ("n_vectors", "pr_weight") if getattr(self, key) is not None}
+        return {key: getattr(self, key) for key in SAL_PR_KEYS if getattr(self, key) is not None}
 
     def identity(self) -> dict:
         """What a checkpoint of this run stores and a resume must match (the dataset by absolute
         path; SAL-PR's ``n_vectors`` and ``pr_weight`` only where set, so that a checkpoint written
         before they were keys still resumes with the loss's defaults)."""
-        unset = {key for key in ("n_vectors", "pr_weight") if getattr(self, key) is None}
+        unset = {key for key in SAL_PR_KEYS if getattr(self, key) is None}
         return plain_dict(self, exclude=self.runtime | unset, absolute=("dataset",))
