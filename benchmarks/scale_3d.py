@@ -45,6 +45,7 @@ from .common import (
     cached_dataset,
     emit_case,
     parse_benchmark_arguments,
+    peak_rss_mib,
     print_table,
     run_case_in_subprocess,
 )
@@ -108,8 +109,6 @@ def run_case(fine: int, coarse: int, samples: int, part: str, checkpoint: str | 
     """One size and one path (``part``: classical or learned) in this (2-rank) process: the mesh,
     and on each of ``samples`` κ the fine solve, the offline stage, the online solve and the errors.
     Keys of the figures start with ``part``; rank 0's result."""
-    import resource
-
     import torch
     from mpi4py import MPI
 
@@ -127,7 +126,7 @@ def run_case(fine: int, coarse: int, samples: int, part: str, checkpoint: str | 
     def record(stage, start):
         wall, cpu = clock()
         rows[stage].append((comm.allreduce(wall - start[0], op=MPI.MAX), comm.allreduce(cpu - start[1], op=MPI.SUM)))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB
+        peak = peak_rss_mib() / 1024  # GiB
         rss[stage] = max(rss.get(stage, 0.0), comm.allreduce(peak, op=MPI.SUM))
 
     import firedrake as fd
